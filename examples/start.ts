@@ -1,0 +1,25 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { listenDemoUpstream } from './demo-upstream.ts';
+
+/**
+ * `npm start`: the demo upstream plus the built proxy on examples/proxy.yaml, in the
+ * foreground. Ctrl-C stops both.
+ */
+const root = fileURLToPath(new URL('..', import.meta.url));
+const upstream = await listenDemoUpstream('demo', 8081);
+const proxy = spawn(process.execPath, ['dist/cli.js', 'serve', '-c', 'examples/proxy.yaml'], {
+  cwd: root,
+  stdio: 'inherit',
+});
+process.stdout.write(
+  "try: curl -H 'Host: demo.localhost' http://127.0.0.1:8080/hello\n" +
+    '     curl http://127.0.0.1:9900/readyz ; curl http://127.0.0.1:9900/metrics\n',
+);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => proxy.kill(signal));
+}
+proxy.on('exit', (code, signal) => {
+  upstream.close();
+  process.exit(code ?? (signal === null ? 0 : 1));
+});

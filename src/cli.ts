@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { runValidate } from './commands/validate.ts';
+import { runServe } from './commands/serve.ts';
+
+const USAGE = `Usage: reverse-proxy <command> [options]
+
+Commands:
+  serve -c FILE [--allow-wildcard-bind]      run the proxy
+  validate -c FILE [--allow-wildcard-bind]   check a config; exit 0 valid, 1 invalid, 2 unreadable
+
+Options:
+  -h, --help      show this help
+  -v, --version   print the version
+`;
+
+/** Thin entry point: argv -> one command. Each command owns its exit code. */
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '-v' || command === '--version' || command === 'version') {
+    process.stdout.write(`${readVersion()}\n`);
+    return 0;
+  }
+  const commands: Record<string, (args: string[]) => Promise<number>> = {
+    serve: (args) => runServe(parseConfigFlags('serve', args)),
+    validate: (args) => runValidate(parseConfigFlags('validate', args)),
+  };
+  const run = commands[command];
+  if (run === undefined) throw new UsageError(`unknown command "${command}"`);
+  return run(rest);
+}
+
+export class UsageError extends Error {}
+
+function parseConfigFlags(command: string, args: string[]) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: 'string', short: 'c' },
+        'allow-wildcard-bind': { type: 'boolean', default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(`${command}: ${(err as Error).message}`);
+  }
+  const configPath = parsed.values.config;
+  if (configPath === undefined || configPath === '') {
+    throw new UsageError(`${command}: -c FILE is required`);
+  }
+  return { configPath, allowWildcardBind: parsed.values['allow-wildcard-bind'] === true };
+}
+
+function readVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  return `reverse-proxy ${String(pkg.version)}`;
+}
+
+main(process.argv.slice(2)).then(
+  // Explicit exit: a drained proxy may still hold handles (timers, idle agents) that must not
+  // keep it alive. stdout/stderr are synchronous for files and pipes on Linux, so nothing is lost.
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(
+        `reverse-proxy: ${err.message}\nRun "reverse-proxy --help" for usage.\n`,
+      );
+      process.exit(2);
+    }
+    process.stderr.write(
+      `reverse-proxy: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exit(1);
+  },
+);

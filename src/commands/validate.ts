@@ -1,0 +1,41 @@
+import { checkConfigBytes } from '../config/check.ts';
+import { loadConfigBytes } from '../config/load.ts';
+import { ConfigInvalidError, formatIssue, isProxyError } from '../errors.ts';
+import type { ProxyError } from '../errors.ts';
+
+export interface ConfigFlags {
+  readonly configPath: string;
+  readonly allowWildcardBind: boolean;
+}
+
+/** `reverse-proxy validate`: like `nginx -t`. Exit 0 valid, 1 invalid, 2 unreadable. */
+export async function runValidate(flags: ConfigFlags): Promise<number> {
+  try {
+    const file = await loadConfigBytes(flags.configPath);
+    const config = checkConfigBytes(file.bytes, flags.configPath, {
+      allowWildcardBind: flags.allowWildcardBind,
+    });
+    process.stdout.write(
+      `${flags.configPath}: ok (${config.sites.length} site(s), sha256 ${file.sha256})\n`,
+    );
+    return 0;
+  } catch (err) {
+    if (!isProxyError(err)) throw err;
+    process.stderr.write(describeConfigError(flags.configPath, err));
+    return exitCodeFor(err);
+  }
+}
+
+/** Every error on its own line, prefixed by the file: what `validate` and `serve` print. */
+export function describeConfigError(path: string, err: ProxyError): string {
+  if (err instanceof ConfigInvalidError) {
+    const lines = err.issues.map((issue) => `${path}: ${formatIssue(issue)}\n`);
+    return `${lines.join('')}${path}: invalid (${err.issues.length} error(s))\n`;
+  }
+  return `${err.message}\n`;
+}
+
+/** 1 when the file was read and is wrong, 2 when it could not be read at all. */
+export function exitCodeFor(err: ProxyError): number {
+  return err.code === 'ERR_CONFIG_INVALID' || err.code === 'ERR_CONFIG_PARSE' ? 1 : 2;
+}

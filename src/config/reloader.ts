@@ -1,0 +1,131 @@
+import type { Logger } from '../log.ts';
+import type { ProxyMetrics } from '../metrics.ts';
+import { ConfigInvalidError, formatIssue, isProxyError } from '../errors.ts';
+import { checkConfigBytes } from './check.ts';
+import { loadConfigBytes } from './load.ts';
+import { compileSnapshot } from './snapshot.ts';
+import type { Snapshot } from './snapshot.ts';
+import type { ProxyConfig } from './types.ts';
+import { diffStaticFields } from './static-diff.ts';
+import type { ConfigStore } from './store.ts';
+import type { ValidateOptions } from './validate.ts';
+
+/** What a reload did. A failed reload throws instead and changes nothing. */
+export interface ReloadResult {
+  readonly outcome: 'applied' | 'unchanged';
+  readonly generation: number;
+  readonly previousSha256: string;
+  readonly sha256: string;
+  /** Static fields that differ from the running ones; they apply only after a restart (W6). */
+  readonly restartRequired: readonly string[];
+}
+
+export interface ReloaderDeps {
+  readonly path: string;
+  /** The flags the process started with, reused for every reload (seed W5). */
+  readonly validateOptions: ValidateOptions;
+  readonly store: ConfigStore;
+  /**
+   * The config the process started with: its static fields are the ones actually in force,
+   * whatever later reloads carried, so restart_required is computed against it.
+   */
+  readonly startup: ProxyConfig;
+  readonly log: Logger;
+  readonly metrics: ProxyMetrics;
+}
+
+/**
+ * Reloads one at a time: read -> validate -> compile -> swap. Every caller (SIGHUP, the admin
+ * socket) queues behind the same chain, so two reloads never interleave and the last file
+ * read is the one that serves.
+ */
+export class Reloader {
+  readonly #deps: ReloaderDeps;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(deps: ReloaderDeps) {
+    this.#deps = deps;
+  }
+
+  reload(trigger: string): Promise<ReloadResult> {
+    const run = this.#queue.then(() => this.#reloadNow(trigger));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reloadNow(trigger: string): Promise<ReloadResult> {
+    const { path, validateOptions, store, startup, log, metrics } = this.#deps;
+    const running = store.current();
+    try {
+      const file = await loadConfigBytes(path);
+      if (file.sha256 === running.sha256) {
+        metrics.reloads.inc({ result: 'unchanged' });
+        markSuccess(metrics);
+        const changedStatic = diffStaticFields(startup, running.config);
+        log.info(
+          { trigger, sha256: file.sha256, restart_required: changedStatic },
+          'reload: config unchanged',
+        );
+        return result('unchanged', running, running, changedStatic);
+      }
+      const config = checkConfigBytes(file.bytes, path, validateOptions);
+      const next = compileSnapshot(config, file.sha256, running.generation + 1);
+      store.swap(next);
+      const changedStatic = diffStaticFields(startup, config);
+      metrics.reloads.inc({ result: 'applied' });
+      metrics.generation.set(next.generation);
+      metrics.sites.set(config.sites.length);
+      markSuccess(metrics);
+      log.info(
+        {
+          trigger,
+          generation: next.generation,
+          previous_sha256: running.sha256,
+          sha256: next.sha256,
+          sites: config.sites.length,
+          restart_required: changedStatic,
+        },
+        changedStatic.length > 0
+          ? `reload applied; static fields changed (restart required): ${changedStatic.join(', ')}`
+          : 'reload applied',
+      );
+      return result('applied', running, next, changedStatic);
+    } catch (err) {
+      const code = isProxyError(err) ? err.code : 'ERR_INTERNAL';
+      metrics.reloads.inc({ result: 'failed' });
+      metrics.reloadFailures.inc({ code });
+      metrics.lastReloadSuccessful.set(0);
+      log.error(
+        {
+          trigger,
+          code,
+          err: err instanceof ConfigInvalidError ? undefined : err,
+          errors: err instanceof ConfigInvalidError ? err.issues.map(formatIssue) : undefined,
+          generation: running.generation,
+        },
+        'reload failed; the previous config keeps serving',
+      );
+      throw err;
+    }
+  }
+}
+
+function markSuccess(metrics: ProxyMetrics): void {
+  metrics.lastReloadSuccessful.set(1);
+  metrics.lastReloadSuccessTimestamp.set(Date.now() / 1000);
+}
+
+function result(
+  outcome: ReloadResult['outcome'],
+  previous: Snapshot,
+  current: Snapshot,
+  restartRequired: readonly string[],
+): ReloadResult {
+  return {
+    outcome,
+    generation: current.generation,
+    previousSha256: previous.sha256,
+    sha256: current.sha256,
+    restartRequired,
+  };
+}

@@ -1,0 +1,121 @@
+import Joi from 'joi';
+import type { CustomHelpers } from 'joi';
+import { parseListenAddress } from './address.ts';
+import { LIMITS } from './limits.ts';
+
+/**
+ * The config schema and the only home of defaults. Per-value rules live here; rules that
+ * compare values with each other (duplicates, wildcard binds) live in validate.ts.
+ */
+
+const HOST_LABEL = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?';
+const HOST_PATTERN = new RegExp(`^(?:\\*|(?:\\*\\.)?${HOST_LABEL}(?:\\.${HOST_LABEL})*)$`);
+
+function listenAddress(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
+  const parsed = parseListenAddress(value);
+  return 'error' in parsed ? helpers.message({ custom: parsed.error }) : value;
+}
+
+function upstreamUrl(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return helpers.message({ custom: 'must be an http(s) URL' });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return helpers.message({ custom: 'must be an http(s) URL' });
+  }
+  if (url.username !== '' || url.password !== '') {
+    return helpers.message({ custom: 'must not carry credentials (user:password@)' });
+  }
+  if (url.search !== '' || url.hash !== '') {
+    return helpers.message({ custom: 'must not have a query or fragment' });
+  }
+  return value;
+}
+
+/** Seed W3: absolute, no `..`, fits in sun_path, ends in .sock/.socket; "" disables the socket. */
+function socketPath(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
+  if (value === '') return value;
+  const fail = (text: string) => helpers.message({ custom: text });
+  if (!value.startsWith('/')) return fail('must be an absolute path');
+  if (value.split('/').some((part) => part === '..' || part === '.')) {
+    return fail('must not contain "." or ".." components');
+  }
+  if (value.endsWith('/')) return fail('must name a file, not a directory');
+  if (Buffer.byteLength(value) > LIMITS.maxSocketPathBytes) {
+    return fail(`must be at most ${LIMITS.maxSocketPathBytes} bytes (the kernel's sun_path limit)`);
+  }
+  if (!/\.(sock|socket)$/.test(value)) return fail('must end in .sock or .socket');
+  if (value.includes('\0')) return fail('must not contain NUL bytes');
+  return value;
+}
+
+const uid = Joi.number().integer().min(0).max(0xfffffffe);
+
+const route = Joi.object({
+  path: Joi.string()
+    .max(LIMITS.maxPathLength)
+    .pattern(/^\/[\x21-\x7e]*$/)
+    .required()
+    .messages({ 'string.pattern.base': 'must start with "/" and hold only visible ASCII' }),
+  upstream: Joi.string().required().custom(upstreamUrl),
+  timeout_ms: Joi.number().integer().min(1).max(3_600_000).default(30_000),
+});
+
+const site = Joi.object({
+  name: Joi.string()
+    .pattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/)
+    .required()
+    .messages({ 'string.pattern.base': 'must be 1-63 letters, digits, ".", "_" or "-"' }),
+  hosts: Joi.array()
+    .items(
+      Joi.string()
+        .lowercase()
+        .max(253)
+        .pattern(HOST_PATTERN)
+        .messages({ 'string.pattern.base': 'must be a host name, "*.domain" or "*"' }),
+    )
+    .min(1)
+    .max(LIMITS.maxHostsPerSite)
+    .required(),
+  routes: Joi.array().items(route).min(1).max(LIMITS.maxRoutesPerSite).required(),
+});
+
+export const configSchema = Joi.object({
+  listeners: Joi.array()
+    .items(Joi.object({ address: Joi.string().required().custom(listenAddress) }))
+    .min(1)
+    .max(LIMITS.maxListeners)
+    .required(),
+  admin: Joi.object({
+    socket: Joi.string().allow('').custom(socketPath).default('/run/reverse-proxy/admin.sock'),
+    // Empty means "the proxy's own uid and root", resolved at start (the uid is not known here).
+    allowed_uids: Joi.array().items(uid).max(64).default([]),
+    max_connections: Joi.number().integer().min(1).max(1_000).default(10),
+    socket_group: Joi.number().integer().min(0).max(0xfffffffe),
+  }).default(),
+  health: Joi.object({
+    address: Joi.string().allow('').custom(listenAddress).default('127.0.0.1:9900'),
+    socket: Joi.string().custom(socketPath),
+    max_connections: Joi.number().integer().min(1).max(10_000).default(64),
+  }).default(),
+  shutdown: Joi.object({
+    drain_delay_ms: Joi.number().integer().min(0).max(600_000).default(0),
+    grace_period_ms: Joi.number().integer().min(0).max(3_600_000).default(25_000),
+  }).default(),
+  log: Joi.object({
+    level: Joi.string()
+      .valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent')
+      .default('info'),
+    access_log: Joi.boolean().default(false),
+  }).default(),
+  sites: Joi.array().items(site).max(LIMITS.maxSites).default([]),
+})
+  .required()
+  .messages({
+    'object.unknown': 'is not a known key',
+    'object.base': 'must be a mapping',
+    'any.required': 'is required',
+  });

@@ -1,0 +1,139 @@
+import type { ValidationErrorItem } from 'joi';
+import { ConfigInvalidError } from '../errors.ts';
+import type { ConfigIssue } from '../errors.ts';
+import { formatAddress, isWildcardHost, parseListenAddress } from './address.ts';
+import { LIMITS } from './limits.ts';
+import type { ParsedConfig } from './parse.ts';
+import { configSchema } from './schema.ts';
+import type { ProxyConfig, SiteConfig } from './types.ts';
+
+/** What validation needs besides the file: the same flags at start and at every reload (W5). */
+export interface ValidateOptions {
+  readonly allowWildcardBind: boolean;
+}
+
+type Path = readonly (string | number)[];
+
+/**
+ * Schema, then the rules that compare values with each other. Every broken rule is reported,
+ * each with its path and, when the YAML gives one, its line.
+ */
+export function validateConfig(parsed: ParsedConfig, options: ValidateOptions): ProxyConfig {
+  if (parsed.value === null || parsed.value === undefined) {
+    throw new ConfigInvalidError([{ path: '', message: 'the config is empty' }]);
+  }
+  const { value, error } = configSchema.validate(parsed.value, {
+    abortEarly: false,
+    errors: { label: false },
+  });
+  const located = (path: Path, message: string): ConfigIssue => ({
+    path: formatPath(path),
+    message,
+    line: parsed.lineOf(path),
+  });
+  if (error) {
+    throw new ConfigInvalidError(error.details.map((d) => located(d.path, describe(d))));
+  }
+  const config = value as ProxyConfig;
+  const issues = crossChecks(config, options).map(([path, message]) => located(path, message));
+  if (issues.length > 0) throw new ConfigInvalidError(issues);
+  return config;
+}
+
+function describe(detail: ValidationErrorItem): string {
+  if (detail.type === 'object.unknown') return 'is not a known key';
+  return detail.message;
+}
+
+/** `['sites', 1, 'routes', 0, 'upstream']` -> `sites[1].routes[0].upstream`. */
+export function formatPath(path: Path): string {
+  let out = '';
+  for (const part of path) {
+    out += typeof part === 'number' ? `[${part}]` : out === '' ? part : `.${part}`;
+  }
+  return out;
+}
+
+type Found = [Path, string];
+
+function crossChecks(config: ProxyConfig, options: ValidateOptions): Found[] {
+  return [
+    ...checkListeners(config, options),
+    ...checkSocketPaths(config),
+    ...checkSites(config.sites),
+  ];
+}
+
+function checkListeners(config: ProxyConfig, options: ValidateOptions): Found[] {
+  const found: Found[] = [];
+  const seen = new Map<string, string>();
+  const addresses: [Path, string][] = config.listeners.map((l, i) => [
+    ['listeners', i, 'address'],
+    l.address,
+  ]);
+  if (config.health.address !== '') addresses.push([['health', 'address'], config.health.address]);
+  for (const [path, text] of addresses) {
+    const parsed = parseListenAddress(text);
+    if ('error' in parsed) continue; // already reported by the schema
+    if (isWildcardHost(parsed.host) && !options.allowWildcardBind) {
+      found.push([
+        path,
+        `${text} listens on every interface; pass --allow-wildcard-bind if that is intended`,
+      ]);
+    }
+    const key = formatAddress(parsed.host, parsed.port);
+    const previous = seen.get(key);
+    if (parsed.port !== 0 && previous !== undefined) {
+      found.push([path, `${text} is already used by ${previous}`]);
+    }
+    seen.set(key, formatPath(path));
+  }
+  return found;
+}
+
+function checkSocketPaths(config: ProxyConfig): Found[] {
+  const { socket } = config.admin;
+  if (socket !== '' && socket === config.health.socket) {
+    return [[['health', 'socket'], 'must differ from admin.socket']];
+  }
+  return [];
+}
+
+function checkSites(sites: readonly SiteConfig[]): Found[] {
+  const found: Found[] = [];
+  const names = new Map<string, number>();
+  const hosts = new Map<string, number>();
+  let totalRoutes = 0;
+  sites.forEach((site, i) => {
+    const sameName = names.get(site.name);
+    if (sameName !== undefined) {
+      found.push([['sites', i, 'name'], `"${site.name}" is already used by sites[${sameName}]`]);
+    } else names.set(site.name, i);
+    site.hosts.forEach((host, h) => {
+      const owner = hosts.get(host);
+      if (owner === undefined) hosts.set(host, i);
+      else {
+        const who = owner === i ? 'this site' : `site "${sites[owner]?.name}" (sites[${owner}])`;
+        found.push([['sites', i, 'hosts', h], `"${host}" is already claimed by ${who}`]);
+      }
+    });
+    const paths = new Map<string, number>();
+    site.routes.forEach((route, r) => {
+      const same = paths.get(route.path);
+      if (same !== undefined) {
+        found.push([
+          ['sites', i, 'routes', r, 'path'],
+          `"${route.path}" is already routed by routes[${same}] of this site`,
+        ]);
+      } else paths.set(route.path, r);
+    });
+    totalRoutes += site.routes.length;
+  });
+  if (totalRoutes > LIMITS.maxTotalRoutes) {
+    found.push([
+      ['sites'],
+      `${totalRoutes} routes in all is over the ${LIMITS.maxTotalRoutes} limit`,
+    ]);
+  }
+  return found;
+}

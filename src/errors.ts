@@ -1,0 +1,62 @@
+/**
+ * Every error the proxy raises on purpose carries a stable code from this registry.
+ * docs/errors.md documents each code; a test fails when one is missing there.
+ */
+export const ERROR_CODES = {
+  ERR_USAGE: 'the command line is wrong (unknown command or flag, missing value)',
+  ERR_CONFIG_UNREADABLE: 'the config file cannot be opened or read',
+  ERR_CONFIG_TOO_LARGE: 'the config file is larger than the size cap',
+  ERR_CONFIG_CHANGED_DURING_READ: 'the config file changed while it was being read',
+  ERR_CONFIG_PARSE: 'the config file is not valid YAML',
+  ERR_CONFIG_INVALID: 'the config file breaks one or more rules',
+  ERR_LISTEN: 'a listener could not be bound',
+  ERR_SOCKET_DIR_INSECURE: 'the admin socket directory is a symlink, foreign-owned or too open',
+  ERR_SOCKET_PATH_SYMLINK: 'the admin socket path is a symlink',
+  ERR_SOCKET_PATH_NOT_SOCKET: 'the admin socket path exists and is not a socket',
+  ERR_SOCKET_IN_USE: 'another process is listening on the admin socket path',
+  ERR_SOCKET_MODE: 'the admin socket did not end with the intended permissions',
+  ERR_PEER_CRED_UNAVAILABLE: 'the peer credentials of a Unix socket cannot be read here',
+  ERR_ADMIN_SERVER_UNTRUSTED: 'the admin socket is served by an unexpected uid',
+  ERR_ADMIN_UNREACHABLE: 'the admin socket cannot be reached',
+  ERR_ADMIN_PROTOCOL: 'the admin socket answered something that is not one JSON line',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Base of every deliberate error: a stable `code` and a message meant for an operator. */
+export class ProxyError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ProxyError';
+    this.code = code;
+  }
+}
+
+/** One rule a config breaks, with the path to the value and the YAML line when known. */
+export interface ConfigIssue {
+  readonly path: string;
+  readonly message: string;
+  readonly line?: number | undefined;
+}
+
+/** A config that parsed but breaks rules; `issues` holds every one of them, not only the first. */
+export class ConfigInvalidError extends ProxyError {
+  readonly issues: readonly ConfigIssue[];
+  constructor(issues: readonly ConfigIssue[]) {
+    super('ERR_CONFIG_INVALID', `config is invalid (${issues.length} error(s))`);
+    this.name = 'ConfigInvalidError';
+    this.issues = issues;
+  }
+}
+
+/** Formats one issue the way `validate` prints it: `path: message (line N)`. */
+export function formatIssue(issue: ConfigIssue): string {
+  const where = issue.path === '' ? '(root)' : issue.path;
+  const line = issue.line === undefined ? '' : ` (line ${issue.line})`;
+  return `${where}: ${issue.message}${line}`;
+}
+
+export function isProxyError(err: unknown): err is ProxyError {
+  return err instanceof ProxyError;
+}

@@ -1,0 +1,77 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The proxy's metrics: one registry for the life of the process. */
+export class ProxyMetrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: 'reverse_proxy_requests_total',
+    help: 'Proxied requests by site, route and status class (unmatched requests: site="")',
+    labelNames: ['site', 'route', 'status_class'] as const,
+    registers: [this.registry],
+  });
+
+  readonly requestDuration = new Histogram({
+    name: 'reverse_proxy_request_duration_seconds',
+    help: 'Time from request start to the end of the response, by site and route',
+    labelNames: ['site', 'route'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly upstreamErrors = new Counter({
+    name: 'reverse_proxy_upstream_errors_total',
+    help: 'Failed upstream exchanges by site, route and reason (refused, reset, timeout, dns, other)',
+    labelNames: ['site', 'route', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reloads = new Counter({
+    name: 'reverse_proxy_config_reloads_total',
+    help: 'Reload attempts by result (applied, unchanged, failed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reloadFailures = new Counter({
+    name: 'reverse_proxy_config_reload_failures_total',
+    help: 'Failed reloads by error code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly generation = new Gauge({
+    name: 'reverse_proxy_config_generation',
+    help: 'Generation of the serving config (1 at start, +1 per applied reload)',
+    registers: [this.registry],
+  });
+
+  readonly lastReloadSuccessful = new Gauge({
+    name: 'reverse_proxy_config_last_reload_successful',
+    help: '1 if the last reload succeeded (or none was tried), 0 if it failed',
+    registers: [this.registry],
+  });
+
+  readonly lastReloadSuccessTimestamp = new Gauge({
+    name: 'reverse_proxy_config_last_reload_success_timestamp_seconds',
+    help: 'Unix time of the last successful load or reload',
+    registers: [this.registry],
+  });
+
+  readonly sites = new Gauge({
+    name: 'reverse_proxy_config_sites',
+    help: 'Number of sites in the serving config',
+    registers: [this.registry],
+  });
+
+  readonly draining = new Gauge({
+    name: 'reverse_proxy_draining',
+    help: '1 while the proxy drains before exit',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    this.lastReloadSuccessful.set(1);
+  }
+}

@@ -1,0 +1,48 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+
+/** RFC 9110 §7.6.1 connection-specific headers, plus the non-standard ones proxies strip too. */
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'upgrade',
+];
+
+/**
+ * Removes hop-by-hop headers and every header the Connection header names. For a WebSocket
+ * handshake `Connection: upgrade` and `Upgrade` must reach the upstream, so they are kept.
+ * Transfer-Encoding is left to Node, which re-frames bodies on each side by itself.
+ */
+export function stripHopByHop(headers: IncomingHttpHeaders, keepUpgrade = false): void {
+  const connection = headers.connection;
+  if (connection !== undefined) {
+    for (const token of connection.split(',')) {
+      const name = token.trim().toLowerCase();
+      if (name !== '' && !(keepUpgrade && name === 'upgrade')) delete headers[name];
+    }
+  }
+  for (const name of HOP_BY_HOP) {
+    if (keepUpgrade && (name === 'upgrade' || name === 'connection')) continue;
+    delete headers[name];
+  }
+  if (keepUpgrade) headers.connection = 'upgrade';
+}
+
+/**
+ * X-Forwarded-For gets the client's address appended (the chain the client sent is kept, as
+ * nginx's $proxy_add_x_forwarded_for does); Proto and Host are overwritten, because only this
+ * hop knows them: a client could otherwise claim to have arrived over https.
+ */
+export function setForwardedHeaders(req: IncomingMessage, proto: 'http' | 'https'): void {
+  const headers = req.headers;
+  const client = req.socket.remoteAddress ?? '';
+  const chain = headers['x-forwarded-for'];
+  headers['x-forwarded-for'] = chain === undefined || chain === '' ? client : `${chain}, ${client}`;
+  headers['x-forwarded-proto'] = proto;
+  if (headers.host !== undefined) headers['x-forwarded-host'] = headers.host;
+  else delete headers['x-forwarded-host'];
+}

@@ -1,0 +1,98 @@
+import http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { once } from 'node:events';
+import { formatAddress } from '../config/address.ts';
+import type { ListenAddress } from '../config/address.ts';
+import { ProxyError } from '../errors.ts';
+
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+export type UpgradeListener = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
+
+/** How a close ended: everything finished in time, or the grace period cut the rest. */
+export type CloseOutcome = 'drained' | 'forced';
+
+/**
+ * The data-path listeners: bare node:http servers (no framework on the request path), all
+ * sharing one request and one upgrade listener installed once.
+ */
+export class ProxyListeners {
+  readonly #servers: http.Server[] = [];
+  readonly #upgraded = new Set<Socket>();
+  readonly #onRequest: RequestListener;
+  readonly #onUpgrade: UpgradeListener;
+
+  constructor(onRequest: RequestListener, onUpgrade: UpgradeListener) {
+    this.#onRequest = onRequest;
+    this.#onUpgrade = onUpgrade;
+  }
+
+  /** Binds every address or none: on the first failure the ones already bound are closed. */
+  async listen(addresses: readonly ListenAddress[]): Promise<string[]> {
+    const bound: string[] = [];
+    try {
+      for (const address of addresses) bound.push(await this.#listenOne(address));
+    } catch (err) {
+      for (const server of this.#servers) server.close();
+      throw err;
+    }
+    return bound;
+  }
+
+  get listening(): boolean {
+    return this.#servers.length > 0 && this.#servers.every((s) => s.listening);
+  }
+
+  async #listenOne(address: ListenAddress): Promise<string> {
+    const server = http.createServer({
+      // Longer than the idle timeout of common load balancers (60 s), so they close first.
+      keepAliveTimeout: 75_000,
+      headersTimeout: 60_000,
+      // Whole-request deadlines would cut long uploads; upstream silence is bounded per route.
+      requestTimeout: 0,
+    });
+    server.on('request', this.#onRequest);
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      this.#upgraded.add(socket);
+      socket.once('close', () => this.#upgraded.delete(socket));
+      this.#onUpgrade(req, socket, head);
+    });
+    server.listen({ host: address.host, port: address.port, backlog: 4096 });
+    try {
+      await once(server, 'listening');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      const text = formatAddress(address.host, address.port);
+      throw new ProxyError('ERR_LISTEN', `cannot listen on ${text}: ${code}`, { cause: err });
+    }
+    this.#servers.push(server);
+    const bound = server.address() as AddressInfo;
+    return formatAddress(bound.address, bound.port);
+  }
+
+  /**
+   * Stops accepting, lets requests in flight finish, and closes keep-alive connections as
+   * they fall idle. After `graceMs` whatever is left (slow requests, WebSockets) is cut.
+   */
+  async close(graceMs: number): Promise<CloseOutcome> {
+    const closed = Promise.all(
+      this.#servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    );
+    const reaper = setInterval(() => {
+      for (const server of this.#servers) server.closeIdleConnections();
+    }, 50);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'forced'>((resolve) => {
+      timer = setTimeout(() => resolve('forced'), graceMs);
+    });
+    const outcome = await Promise.race([closed.then(() => 'drained' as const), expired]);
+    clearInterval(reaper);
+    clearTimeout(timer);
+    if (outcome === 'forced') {
+      for (const server of this.#servers) server.closeAllConnections();
+      for (const socket of this.#upgraded) socket.destroy();
+      await closed;
+    }
+    return outcome;
+  }
+}

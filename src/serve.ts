@@ -1,0 +1,125 @@
+import type http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseListenAddress } from './config/address.ts';
+import type { ListenAddress } from './config/address.ts';
+import { checkConfigBytes } from './config/check.ts';
+import { loadConfigBytes } from './config/load.ts';
+import { Reloader } from './config/reloader.ts';
+import { compileSnapshot } from './config/snapshot.ts';
+import { ConfigStore } from './config/store.ts';
+import type { ProxyConfig } from './config/types.ts';
+import { buildHealthApp } from './health/health-app.ts';
+import { listenHealth } from './health/health-server.ts';
+import { createLogger } from './log.ts';
+import type { Logger } from './log.ts';
+import { ProxyMetrics } from './metrics.ts';
+import { createProxyEngine } from './proxy/engine.ts';
+import { ProxyListeners } from './proxy/listeners.ts';
+import {
+  createRequestHandler,
+  createUpgradeHandler,
+  createUpstreamErrorHandler,
+} from './proxy/request-handler.ts';
+
+export interface ServeOptions {
+  readonly configPath: string;
+  readonly allowWildcardBind: boolean;
+}
+
+/** A running proxy: what `main` needs to stop it. */
+export interface RunningProxy {
+  readonly log: Logger;
+  readonly reloader: Reloader;
+  shutdown(reason: string): Promise<void>;
+}
+
+/**
+ * Starts the proxy: load and validate the config (any error stops the start), bind every
+ * listener, then the management listener. Signals are wired by the caller (cli.ts).
+ */
+export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
+  const validateOptions = { allowWildcardBind: options.allowWildcardBind };
+  const file = await loadConfigBytes(options.configPath);
+  const config = checkConfigBytes(file.bytes, options.configPath, validateOptions);
+  const log = createLogger(config.log.level);
+  const store = new ConfigStore(compileSnapshot(config, file.sha256, 1));
+  const metrics = new ProxyMetrics();
+  metrics.generation.set(1);
+  metrics.sites.set(config.sites.length);
+  metrics.lastReloadSuccessTimestamp.set(Date.now() / 1000);
+
+  let draining = false;
+  const engine = createProxyEngine({ onError: createUpstreamErrorHandler(metrics, log) });
+  const handlerDeps = {
+    store,
+    engine,
+    metrics,
+    log,
+    accessLog: config.log.access_log,
+    isDraining: () => draining,
+  };
+  const listeners = new ProxyListeners(
+    createRequestHandler(handlerDeps),
+    createUpgradeHandler(handlerDeps),
+  );
+  const bound = await listeners.listen(config.listeners.map((l) => addressOf(l.address)));
+
+  const readiness = {
+    notReady: () => [
+      ...(listeners.listening ? [] : ['listeners']),
+      ...(draining ? ['draining'] : []),
+    ],
+  };
+  const health = await startHealth(
+    config,
+    buildHealthApp({ readiness, registry: metrics.registry }),
+  );
+  const reloader = new Reloader({
+    path: options.configPath,
+    validateOptions,
+    store,
+    startup: config,
+    log,
+    metrics,
+  });
+  log.info(
+    { listeners: bound, health: health?.bound, sites: config.sites.length, sha256: file.sha256 },
+    'proxy started',
+  );
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (reason: string) => {
+    stopping ??= (async () => {
+      draining = true;
+      metrics.draining.set(1);
+      const { drain_delay_ms: delay, grace_period_ms: grace } = config.shutdown;
+      log.info({ reason, drain_delay_ms: delay, grace_period_ms: grace }, 'draining');
+      // Readiness is already 503; the delay lets load balancers notice before we stop accepting.
+      if (delay > 0) await sleep(delay);
+      const outcome = await listeners.close(grace);
+      engine.close();
+      health?.server.close();
+      health?.server.closeAllConnections();
+      log.info(
+        { outcome },
+        outcome === 'drained' ? 'stopped: drained' : 'stopped: grace period over, connections cut',
+      );
+    })();
+    return stopping;
+  };
+  return { log, reloader, shutdown };
+}
+
+function addressOf(text: string): ListenAddress {
+  const parsed = parseListenAddress(text);
+  if ('error' in parsed) throw new Error(`unvalidated address ${text}`);
+  return parsed;
+}
+
+async function startHealth(
+  config: ProxyConfig,
+  app: Parameters<typeof listenHealth>[0],
+): Promise<{ server: http.Server; bound: string } | undefined> {
+  if (config.health.address === '') return undefined;
+  return listenHealth(app, addressOf(config.health.address), config.health.max_connections);
+}
