@@ -31,6 +31,8 @@ export interface RunningProxy {
   readonly log: Logger;
   readonly reloader: Reloader;
   shutdown(reason: string): Promise<void>;
+  /** Logs "proxy started"; called once signals are wired, so a SIGHUP sent on seeing it counts. */
+  announce(): void;
 }
 
 /**
@@ -82,10 +84,11 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
     log,
     metrics,
   });
-  log.info(
-    { listeners: bound, health: health?.bound, sites: config.sites.length, sha256: file.sha256 },
-    'proxy started',
-  );
+  const announce = () =>
+    log.info(
+      { listeners: bound, health: health?.bound, sites: config.sites.length, sha256: file.sha256 },
+      'proxy started',
+    );
 
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string) => {
@@ -107,7 +110,7 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
     })();
     return stopping;
   };
-  return { log, reloader, shutdown };
+  return { log, reloader, shutdown, announce };
 }
 
 function addressOf(text: string): ListenAddress {

@@ -23,7 +23,7 @@ export async function runServe(flags: ConfigFlags): Promise<number> {
     // The reloader logs the outcome; a failure leaves the old config serving.
     reloader.reload('SIGHUP').catch(() => undefined);
   });
-  return new Promise<number>((resolve) => {
+  const exit = new Promise<number>((resolve) => {
     let signals = 0;
     const stop = (signal: NodeJS.Signals) => {
       signals++;
@@ -37,4 +37,6 @@ export async function runServe(flags: ConfigFlags): Promise<number> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+  proxy.announce();
+  return exit;
 }

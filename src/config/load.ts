@@ -11,6 +11,11 @@ export interface ConfigBytes {
   readonly sha256: string;
 }
 
+/** Test seam: runs between the read and the second stat, where a racing writer would strike. */
+export interface LoadHooks {
+  readonly afterRead?: () => Promise<void>;
+}
+
 const READ_ATTEMPTS = 3;
 const RETRY_DELAY_MS = 50;
 
@@ -19,9 +24,9 @@ const RETRY_DELAY_MS = 50;
  * (seed W2): the file is stat-ed before and after; if size, mtime or inode moved, the read is
  * retried a few times and then reported as ERR_CONFIG_CHANGED_DURING_READ.
  */
-export async function loadConfigBytes(path: string): Promise<ConfigBytes> {
+export async function loadConfigBytes(path: string, hooks: LoadHooks = {}): Promise<ConfigBytes> {
   for (let attempt = 1; ; attempt++) {
-    const result = await readOnce(path);
+    const result = await readOnce(path, hooks);
     if (result !== 'changed') return result;
     if (attempt >= READ_ATTEMPTS) {
       throw new ProxyError(
@@ -33,7 +38,7 @@ export async function loadConfigBytes(path: string): Promise<ConfigBytes> {
   }
 }
 
-async function readOnce(path: string): Promise<ConfigBytes | 'changed'> {
+async function readOnce(path: string, hooks: LoadHooks): Promise<ConfigBytes | 'changed'> {
   let before;
   try {
     before = await stat(path, { bigint: true });
@@ -50,6 +55,7 @@ async function readOnce(path: string): Promise<ConfigBytes | 'changed'> {
   } catch (err) {
     throw unreadable(path, err);
   }
+  await hooks.afterRead?.();
   let after;
   try {
     after = await stat(path, { bigint: true });
