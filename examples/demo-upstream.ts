@@ -28,7 +28,13 @@ export function createDemoUpstream(name: string): http.Server {
 export async function listenDemoUpstream(name: string, port: number): Promise<http.Server> {
   const server = createDemoUpstream(name);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new Error(`127.0.0.1:${port} is in use: is another "npm start" still running?`)
+          : err,
+      ),
+    );
     server.listen(port, '127.0.0.1', resolve);
   });
   const { port: bound } = server.address() as AddressInfo;

@@ -7,7 +7,10 @@ import { listenDemoUpstream } from './demo-upstream.ts';
  * foreground. Ctrl-C stops both.
  */
 const root = fileURLToPath(new URL('..', import.meta.url));
-const upstream = await listenDemoUpstream('demo', 8081);
+const upstream = await listenDemoUpstream('demo', 8081).catch((err: Error) => {
+  process.stderr.write(`demo upstream: ${err.message}\n`);
+  process.exit(1);
+});
 const proxy = spawn(process.execPath, ['dist/cli.js', 'serve', '-c', 'examples/proxy.yaml'], {
   cwd: root,
   stdio: 'inherit',

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runValidate } from './commands/validate.ts';
 import { runServe } from './commands/serve.ts';
+import { ProxyError } from './errors.ts';
 
 const USAGE = `Usage: reverse-proxy <command> [options]
 
@@ -35,7 +36,12 @@ async function main(argv: string[]): Promise<number> {
   return run(rest);
 }
 
-export class UsageError extends Error {}
+/** A wrong command line: exit 2 with the message and a pointer to --help. */
+export class UsageError extends ProxyError {
+  constructor(message: string) {
+    super('ERR_USAGE', message);
+  }
+}
 
 function parseConfigFlags(command: string, args: string[]) {
   let parsed;

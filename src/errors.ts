@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   ERR_ADMIN_SERVER_UNTRUSTED: 'the admin socket is served by an unexpected uid',
   ERR_ADMIN_UNREACHABLE: 'the admin socket cannot be reached',
   ERR_ADMIN_PROTOCOL: 'the admin socket answered something that is not one JSON line',
+  ERR_INTERNAL: 'an unexpected failure (a bug): the log has the stack',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs `npm start` as the README says, curls through the proxy, then stops it with SIGTERM
+# and checks it exited cleanly. Used by .ci/run; handy by hand too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log=$(mktemp)
+# Its own process group (npm -> sh -> node start.ts -> proxy), so it can be stopped as a whole.
+setsid npm start >"$log" 2>&1 &
+pid=$!
+cleanup() { kill -TERM -- "-$pid" 2>/dev/null || true; rm -f "$log"; }
+trap cleanup EXIT
+ok=""
+for _ in $(seq 1 150); do
+  if reply=$(curl -fsS -H 'Host: demo.localhost' http://127.0.0.1:8080/hello 2>/dev/null); then ok=1; break; fi
+  sleep 0.2
+done
+if [ -z "$ok" ]; then
+  echo "smoke: the proxy did not answer within 30 s"; cat "$log"; exit 1
+fi
+echo "$reply"
+grep -q '"upstream": "demo"' <<<"$reply"
+curl -fsS http://127.0.0.1:9900/readyz
+echo
+# SIGTERM to the group, as a container runtime would; then wait for every process to end.
+kill -TERM -- "-$pid"
+for _ in $(seq 1 100); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 -- "-$pid" 2>/dev/null; then echo "smoke: still running 10 s after SIGTERM"; cat "$log"; exit 1; fi
+grep -q "stopped: drained" "$log" || { echo "smoke: no clean drain in the log"; cat "$log"; exit 1; }
+echo "smoke: ok"
