@@ -78,6 +78,10 @@ export function createProxyEngine(events: EngineEvents): ProxyEngine {
       // The router receives this request's own copy of the options: the agent set here
       // applies to this request only.
       options.agent = route.target.protocol === 'https:' ? agents.https : agents.http;
+      // httpxy emits no proxyReq event for `Expect: 100-continue` requests, so the listener
+      // below cannot arm their timeout; its own proxyTimeout bounds them instead (a silent
+      // upstream then ends as 502, not 504).
+      if (req.headers.expect !== undefined) options.proxyTimeout = route.timeoutMs;
       return route.target;
     },
     changeOrigin: false,
