@@ -1,0 +1,120 @@
+{{- define "reverse-proxy.sidecarContainer" -}}
+- name: admin
+  image: {{ include "reverse-proxy.image" . }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  {{- if eq (include "reverse-proxy.nativeSidecar" .) "true" }}
+  restartPolicy: Always
+  {{- end }}
+  args:
+    - sidecar
+    - --socket={{ include "reverse-proxy.socketPath" . }}
+    - --config-out={{ include "reverse-proxy.configPath" . }}
+    {{- if eq .Values.sidecar.mode "api" }}
+    - --configmap={{ include "reverse-proxy.configMapName" . }}
+    {{- else }}
+    - --watch-dir=/etc/reverse-proxy/configmap
+    {{- end }}
+    - --key=proxy.yaml
+    - --health-address=0.0.0.0:9901
+    - --debounce-ms={{ .Values.sidecar.debounceMs }}
+  env:
+    {{- include "reverse-proxy.commonEnv" . | nindent 4 }}
+    - name: LOG_LEVEL
+      value: {{ .Values.sidecar.logLevel }}
+  ports:
+    - name: sidecar-health
+      containerPort: 9901
+  # Ready once the current ConfigMap is validated and written: with a native sidecar the
+  # kubelet starts the proxy only after this, so the proxy always finds its config.
+  startupProbe:
+    httpGet: { path: /readyz, port: sidecar-health }
+    periodSeconds: 1
+    failureThreshold: 120
+  livenessProbe:
+    httpGet: { path: /livez, port: sidecar-health }
+    periodSeconds: 10
+    failureThreshold: 3
+  readinessProbe:
+    httpGet: { path: /readyz, port: sidecar-health }
+    periodSeconds: 5
+  securityContext:
+    {{- include "reverse-proxy.containerSecurityContext" . | nindent 4 }}
+  resources:
+    {{- toYaml .Values.sidecar.resources | nindent 4 }}
+  volumeMounts:
+    - name: run
+      mountPath: /run/reverse-proxy
+    {{- if eq .Values.sidecar.mode "volume" }}
+    - name: configmap
+      mountPath: /etc/reverse-proxy/configmap
+      readOnly: true
+    {{- end }}
+    - name: tmp
+      mountPath: /tmp
+{{- end }}
+
+{{- define "reverse-proxy.proxyContainer" -}}
+- name: proxy
+  image: {{ include "reverse-proxy.image" . }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  # The kubelet probes the pod IP, so the listeners bind every interface: that is what
+  # --allow-wildcard-bind is for.
+  args:
+    - serve
+    - -c
+    - {{ include "reverse-proxy.configPath" . }}
+    - --allow-wildcard-bind
+  env:
+    {{- include "reverse-proxy.commonEnv" . | nindent 4 }}
+  ports:
+    - name: http
+      containerPort: 8080
+    - name: health
+      containerPort: 9900
+  startupProbe:
+    httpGet: { path: /livez, port: health }
+    periodSeconds: 1
+    failureThreshold: 60
+  livenessProbe:
+    httpGet: { path: /livez, port: health }
+    periodSeconds: 10
+    failureThreshold: 3
+  readinessProbe:
+    httpGet: { path: /readyz, port: health }
+    periodSeconds: 2
+    failureThreshold: 1
+  securityContext:
+    {{- include "reverse-proxy.containerSecurityContext" . | nindent 4 }}
+  resources:
+    {{- toYaml .Values.proxy.resources | nindent 4 }}
+  volumeMounts:
+    - name: run
+      mountPath: /run/reverse-proxy
+    - name: tmp
+      mountPath: /tmp
+{{- end }}
+
+{{/* Before native sidecars, nothing orders the containers: seed the config with an init container. */}}
+{{- define "reverse-proxy.seedContainer" -}}
+- name: seed-config
+  image: {{ include "reverse-proxy.image" . }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  command: [sh, -c]
+  args:
+    - >-
+      reverse-proxy validate -c /etc/reverse-proxy/configmap/proxy.yaml --allow-wildcard-bind &&
+      mkdir -p -m 0700 {{ include "reverse-proxy.runDir" . }} &&
+      cp /etc/reverse-proxy/configmap/proxy.yaml {{ include "reverse-proxy.configPath" . }}.tmp &&
+      chmod 0600 {{ include "reverse-proxy.configPath" . }}.tmp &&
+      mv {{ include "reverse-proxy.configPath" . }}.tmp {{ include "reverse-proxy.configPath" . }}
+  securityContext:
+    {{- include "reverse-proxy.containerSecurityContext" . | nindent 4 }}
+  resources:
+    {{- toYaml .Values.sidecar.resources | nindent 4 }}
+  volumeMounts:
+    - name: run
+      mountPath: /run/reverse-proxy
+    - name: configmap
+      mountPath: /etc/reverse-proxy/configmap
+      readOnly: true
+{{- end }}

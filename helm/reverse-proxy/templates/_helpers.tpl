@@ -1,0 +1,87 @@
+{{- define "reverse-proxy.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "reverse-proxy.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "reverse-proxy.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "reverse-proxy.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "reverse-proxy.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "reverse-proxy.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "reverse-proxy.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "reverse-proxy.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "reverse-proxy.configMapName" -}}
+{{- printf "%s-config" (include "reverse-proxy.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "reverse-proxy.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* Native sidecars (initContainers with restartPolicy: Always) are on by default from 1.29. */}}
+{{- define "reverse-proxy.nativeSidecar" -}}
+{{- if eq .Values.sidecar.placement "native" }}true
+{{- else if eq .Values.sidecar.placement "container" }}false
+{{- else if semverCompare ">=1.29.0-0" .Capabilities.KubeVersion.Version }}true
+{{- else }}false
+{{- end }}
+{{- end }}
+
+{{/*
+The emptyDir is created by the kubelet 0777 (root-owned, or fsGroup-owned and setgid), and a
+non-root container cannot chmod it. So the socket and the delivered config live one level
+down, in a directory the proxy and the sidecar create 0700 for their own uid and refuse to use
+when it is anything else.
+*/}}
+{{- define "reverse-proxy.runDir" -}}/run/reverse-proxy/private{{- end }}
+{{- define "reverse-proxy.socketPath" -}}/run/reverse-proxy/private/admin.sock{{- end }}
+{{- define "reverse-proxy.configPath" -}}/run/reverse-proxy/private/proxy.yaml{{- end }}
+
+{{- define "reverse-proxy.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.runAsUser }}
+runAsGroup: {{ .Values.runAsGroup }}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "reverse-proxy.commonEnv" -}}
+- name: REVERSE_PROXY_ADMIN_SOCKET
+  value: {{ include "reverse-proxy.socketPath" . }}
+{{- if .Values.adminToken.existingSecret }}
+- name: ADMIN_SOCKET_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.adminToken.existingSecret }}
+      key: {{ .Values.adminToken.key }}
+{{- end }}
+{{- end }}

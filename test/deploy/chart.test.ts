@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ROOT } from '../helpers.ts';
+import { CHART, findKind, helm, parseManifests, podContainers, render } from './manifests.ts';
+import type { K8sObject } from './manifests.ts';
+import { validateObject } from './schema-validate.ts';
+
+const ALL_FEATURES = join(CHART, 'ci', 'all-features-values.yaml');
+
+/** The security and wiring every rendering must have, whatever the values. */
+function assertSecurePod(objects: K8sObject[]): void {
+  const [deployment] = findKind(objects, 'Deployment');
+  assert.ok(deployment, 'a Deployment');
+  const pod = deployment.spec.template.spec;
+  assert.equal(pod.securityContext.runAsNonRoot, true);
+  assert.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault');
+  for (const c of podContainers(deployment)) {
+    const sc = c.securityContext;
+    assert.equal(sc.runAsNonRoot, true, `${c.name}: runAsNonRoot`);
+    assert.equal(sc.allowPrivilegeEscalation, false, `${c.name}: allowPrivilegeEscalation`);
+    assert.equal(sc.readOnlyRootFilesystem, true, `${c.name}: readOnlyRootFilesystem`);
+    assert.deepEqual(sc.capabilities.drop, ['ALL'], `${c.name}: drop ALL`);
+    assert.equal(sc.seccompProfile.type, 'RuntimeDefault', `${c.name}: seccomp`);
+    assert.ok(sc.runAsUser > 0, `${c.name}: numeric non-root uid`);
+  }
+  const uids = new Set(podContainers(deployment).map((c) => c.securityContext.runAsUser));
+  assert.equal(uids.size, 1, 'the proxy and the sidecar run as the same uid');
+  const run = pod.volumes.find((v: { name: string }) => v.name === 'run');
+  assert.equal(run.emptyDir.medium, 'Memory');
+  const byName = Object.fromEntries(podContainers(deployment).map((c) => [c.name, c]));
+  for (const name of ['proxy', 'admin']) {
+    const c = byName[name];
+    assert.ok(c, `container ${name}`);
+    assert.ok(
+      c.volumeMounts.some(
+        (m: { name: string; mountPath: string }) =>
+          m.name === 'run' && m.mountPath === '/run/reverse-proxy',
+      ),
+      `${name} mounts the shared socket volume`,
+    );
+    assert.equal(c.livenessProbe.httpGet.path, '/livez', `${name}: liveness`);
+    assert.equal(c.readinessProbe.httpGet.path, '/readyz', `${name}: readiness`);
+    assert.ok(c.startupProbe, `${name}: startup probe`);
+  }
+  assert.ok(byName.proxy.args.includes('--allow-wildcard-bind'), 'the kubelet reaches the pod IP');
+  const annotations = deployment.spec.template.metadata.annotations ?? {};
+  assert.ok(
+    !Object.keys(annotations).some((k) => k.startsWith('checksum/')),
+    'no checksum annotation: a routing change must not roll the pods',
+  );
+  assert.equal(
+    findKind(objects, 'ClusterRole').length + findKind(objects, 'ClusterRoleBinding').length,
+    0,
+  );
+  for (const obj of objects) validateObject(obj);
+}
+
+describe('helm chart', () => {
+  it('passes helm lint --strict with the default values and with every feature on', () => {
+    for (const flags of [[], ['-f', ALL_FEATURES]]) {
+      const result = helm(['lint', '--strict', CHART, ...flags]);
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+    }
+  });
+
+  it('renders valid, secure objects with the default values', () => {
+    const objects = render();
+    assertSecurePod(objects);
+    assert.deepEqual(objects.map((o) => o.kind).sort(), [
+      'ConfigMap',
+      'Deployment',
+      'Pod',
+      'PodDisruptionBudget',
+      'Role',
+      'RoleBinding',
+      'Service',
+      'ServiceAccount',
+    ]);
+  });
+
+  it('renders valid, secure objects with every optional feature on', () => {
+    const objects = render(['-f', ALL_FEATURES]);
+    assertSecurePod(objects);
+    for (const kind of ['HorizontalPodAutoscaler', 'NetworkPolicy', 'ServiceMonitor']) {
+      assert.equal(findKind(objects, kind).length, 1, kind);
+    }
+    const [deployment] = findKind(objects, 'Deployment');
+    assert.equal(deployment?.spec.replicas, undefined, 'the HPA owns the replica count');
+    const env = podContainers(deployment as K8sObject).flatMap((c) => c.env ?? []);
+    assert.ok(
+      env.some(
+        (e: { name: string; valueFrom?: unknown }) =>
+          e.name === 'ADMIN_SOCKET_TOKEN' && e.valueFrom,
+      ),
+    );
+    const [policy] = findKind(objects, 'NetworkPolicy');
+    const ports = policy?.spec.ingress.flatMap((rule: { ports: { port: string }[] }) =>
+      rule.ports.map((p) => p.port),
+    );
+    assert.deepEqual(ports.sort(), ['health', 'http', 'sidecar-health']);
+  });
+
+  it('scopes RBAC to get/list/watch on its one ConfigMap and create on events', () => {
+    const objects = render();
+    const [role] = findKind(objects, 'Role');
+    const [configMap] = findKind(objects, 'ConfigMap');
+    assert.deepEqual(role?.rules, [
+      {
+        apiGroups: [''],
+        resources: ['configmaps'],
+        resourceNames: [configMap?.metadata.name],
+        verbs: ['get', 'list', 'watch'],
+      },
+      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+    ]);
+    const volume = render(['--set', 'sidecar.mode=volume']);
+    assert.equal(findKind(volume, 'Role').length, 0, 'volume mode needs no API access');
+    const [deployment] = findKind(volume, 'Deployment');
+    assert.equal(deployment?.spec.template.spec.automountServiceAccountToken, false);
+  });
+
+  it('puts the sidecar in initContainers with restartPolicy Always from Kubernetes 1.29', () => {
+    const [native] = findKind(render([], '1.29.0'), 'Deployment');
+    const admin = native?.spec.template.spec.initContainers.find(
+      (c: { name: string }) => c.name === 'admin',
+    );
+    assert.equal(admin?.restartPolicy, 'Always');
+    assert.deepEqual(
+      native?.spec.template.spec.containers.map((c: { name: string }) => c.name),
+      ['proxy'],
+    );
+  });
+
+  it('falls back to a second container and a seeding init container before 1.29', () => {
+    const objects = render([], '1.28.5');
+    assertSecurePod(objects);
+    const [deployment] = findKind(objects, 'Deployment');
+    const spec = deployment?.spec.template.spec;
+    assert.deepEqual(
+      spec.containers.map((c: { name: string }) => c.name),
+      ['proxy', 'admin'],
+    );
+    assert.deepEqual(
+      spec.initContainers.map((c: { name: string }) => c.name),
+      ['seed-config'],
+    );
+    assert.equal(spec.containers[1].restartPolicy, undefined);
+  });
+
+  it('renders a routing config the proxy itself accepts', async () => {
+    const { checkConfigBytes } = await import('../../src/config/check.ts');
+    for (const flags of [[], ['-f', ALL_FEATURES]]) {
+      const [configMap] = findKind(render(flags), 'ConfigMap');
+      const config = checkConfigBytes(Buffer.from(configMap?.data['proxy.yaml']), 'configmap', {
+        allowWildcardBind: true,
+      });
+      assert.equal(config.admin.socket, '/run/reverse-proxy/private/admin.sock');
+      assert.ok(config.shutdown.drain_delay_ms + config.shutdown.grace_period_ms < 30_000);
+    }
+  });
+
+  it('rejects unknown keys, wrong types and a drain longer than the grace period', () => {
+    const cases: [string[], RegExp][] = [
+      [['--set', 'replicaCout=3'], /Additional property replicaCout is not allowed/],
+      [['--set', 'replicaCount=many'], /replicaCount.*(Invalid type|integer)/],
+      [['--set', 'sidecar.mode=poll'], /sidecar\.mode/],
+      [['--set', 'proxy.gracePeriodSeconds=40'], /must be below terminationGracePeriodSeconds/],
+    ];
+    for (const [flags, pattern] of cases) {
+      const result = helm(['template', 'rp', CHART, ...flags]);
+      assert.notEqual(result.code, 0, `${flags.join(' ')} must fail`);
+      assert.match(result.stderr, pattern);
+    }
+  });
+});
+
+describe('k8s/ plain manifests', () => {
+  it('are exactly the chart rendered with k8s/values.yaml (scripts/render-k8s.sh)', () => {
+    const committed = readFileSync(join(ROOT, 'k8s', 'reverse-proxy.yaml'), 'utf8');
+    const fresh = helm([
+      'template',
+      'reverse-proxy',
+      CHART,
+      '--namespace',
+      'reverse-proxy',
+      '--kube-version',
+      '1.30.0',
+      '--no-hooks',
+      '-f',
+      join(ROOT, 'k8s', 'values.yaml'),
+    ]);
+    assert.equal(fresh.code, 0, fresh.stderr);
+    const strip = (text: string) =>
+      text
+        .split('\n')
+        .filter(
+          (l) =>
+            !/^\s*(helm\.sh\/chart|app\.kubernetes\.io\/managed-by):/.test(l) &&
+            !l.startsWith('# '),
+        )
+        .join('\n')
+        .trim();
+    assert.equal(
+      strip(committed),
+      strip(fresh.stdout),
+      'k8s/ drifted from the chart: run scripts/render-k8s.sh',
+    );
+  });
+
+  it('are valid and as secure as the chart', () => {
+    const objects = parseManifests(readFileSync(join(ROOT, 'k8s', 'reverse-proxy.yaml'), 'utf8'));
+    assertSecurePod(objects);
+    assert.equal(findKind(objects, 'Pod').length, 0, 'no helm test hook in plain manifests');
+  });
+});
