@@ -19,6 +19,13 @@ export const ERROR_CODES = {
   ERR_ADMIN_SERVER_UNTRUSTED: 'the admin socket is served by an unexpected uid',
   ERR_ADMIN_UNREACHABLE: 'the admin socket cannot be reached',
   ERR_ADMIN_PROTOCOL: 'the admin socket answered something that is not one JSON line',
+  ERR_KUBE_CONFIG: 'the sidecar has no usable Kubernetes credentials (in-cluster or KUBECONFIG)',
+  ERR_KUBE_FORBIDDEN: 'the Kubernetes API refused a request (403): the Role lacks a verb on a resource',
+  ERR_KUBE_API: 'a Kubernetes API request failed (network, 5xx, unexpected status); retried',
+  ERR_CONFIGMAP_KEY_MISSING: 'the watched ConfigMap has no entry under the sidecar --key',
+  ERR_CONFIG_WRITE: 'the sidecar cannot write --config-out; retried with back-off',
+  ERR_RELOAD_REJECTED: 'the proxy answered the sidecar reload with an error reply',
+  ERR_RELOAD_NOT_CONFIRMED: 'after a reload the proxy status does not show the delivered config',
   ERR_INTERNAL: 'an unexpected failure (a bug): the log has the stack',
 } as const;
 

@@ -1,0 +1,78 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+
+/** The sidecar's metrics: one registry for the life of the process. */
+export class SidecarMetrics {
+  readonly registry = new Registry();
+
+  readonly lastReloadSuccessful = new Gauge({
+    name: 'reverse_proxy_sidecar_last_reload_successful',
+    help: '1 if the last delivered config was reloaded and confirmed (or none was tried yet), 0 if it failed',
+    registers: [this.registry],
+  });
+
+  readonly lastReloadTimestamp = new Gauge({
+    name: 'reverse_proxy_sidecar_last_reload_timestamp_seconds',
+    help: 'Unix time of the last confirmed reload (0: none yet)',
+    registers: [this.registry],
+  });
+
+  readonly deliveries = new Counter({
+    name: 'reverse_proxy_sidecar_deliveries_total',
+    help: 'Valid configs handled, by result (written: --config-out replaced; unchanged: it already held these bytes)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rejections = new Counter({
+    name: 'reverse_proxy_sidecar_rejections_total',
+    help: 'Configs refused before delivery, by reason (invalid, parse, too_large, key_missing)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly writeErrors = new Counter({
+    name: 'reverse_proxy_sidecar_write_errors_total',
+    help: 'Failed attempts to write --config-out (retried with back-off)',
+    registers: [this.registry],
+  });
+
+  readonly reloadErrors = new Counter({
+    name: 'reverse_proxy_sidecar_reload_errors_total',
+    help: 'Failed reload attempts, by reason (unreachable, untrusted, protocol, rejected, not_confirmed)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reloads = new Counter({
+    name: 'reverse_proxy_sidecar_reloads_total',
+    help: 'Reloads by final result (confirmed, failed: gave up after retries)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly watchRestarts = new Counter({
+    name: 'reverse_proxy_sidecar_watch_restarts_total',
+    help: 'Watch restarts by reason (closed, gone, forbidden, error, stall, fs_error)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly lastContact = new Gauge({
+    name: 'reverse_proxy_sidecar_last_contact_timestamp_seconds',
+    help: 'Unix time of the last successful contact with the Kubernetes API or the watched volume',
+    registers: [this.registry],
+  });
+
+  readonly kubeEvents = new Counter({
+    name: 'reverse_proxy_sidecar_kube_events_total',
+    help: 'Kubernetes Events the sidecar tried to post, by reason and result (posted, failed)',
+    labelNames: ['reason', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    this.lastReloadSuccessful.set(1);
+    this.lastReloadTimestamp.set(0);
+  }
+}
