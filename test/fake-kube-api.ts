@@ -59,8 +59,8 @@ export interface FakeKubeApi {
   dropWatches(): void;
   /** The next `times` requests with this verb get 403 Forbidden with a Status body. */
   forbid(verb: 'list' | 'watch' | 'create', times: number): void;
-  /** While on, watch requests are accepted and never answered (a silent stall). */
-  stallWatches(on: boolean): void;
+  /** While on, such requests are accepted and never answered (a silent stall). */
+  stall(verbs: { list?: boolean; watch?: boolean }): void;
   openWatches(): number;
   /** Writes a kubeconfig for this server (plain http, bearer token) and returns its path. */
   writeKubeconfig(dir: string, namespace?: string): Promise<string>;
@@ -78,7 +78,7 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
   let compactedRv = 0;
   let compactMode: 'event' | 'http' = 'event';
   let uidCounter = 0;
-  let stalled = false;
+  const stalled = { list: false, watch: false };
   const objects = new Map<string, ConfigMapObject>();
   const history: HistoryEntry[] = [];
   const watches = new Set<OpenWatch>();
@@ -198,6 +198,13 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
           o.metadata.namespace === namespace && (name === undefined || o.metadata.name === name),
       );
 
+    if ((isWatch && stalled.watch) || (!isWatch && stalled.list)) {
+      // Accepted, never answered: no status line, no headers, no events.
+      record(0);
+      stalledResponses.add(res);
+      res.on('close', () => stalledResponses.delete(res));
+      return;
+    }
     if (!isWatch) {
       record(200);
       return sendJson(res, 200, {
@@ -219,13 +226,6 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
         410,
         statusBody(410, 'Expired', `too old resource version: ${from} (${compactedRv})`),
       );
-    }
-    if (stalled) {
-      // Accepted, never answered: no status line, no headers, no events.
-      record(0);
-      stalledResponses.add(res);
-      res.on('close', () => stalledResponses.delete(res));
-      return;
     }
     record(200);
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
@@ -313,8 +313,8 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
     forbid(verb, times) {
       forbidden[verb] = times;
     },
-    stallWatches(on) {
-      stalled = on;
+    stall(verbs) {
+      Object.assign(stalled, verbs);
     },
     openWatches: () => watches.size + stalledResponses.size,
     async writeKubeconfig(dir, namespace = 'default') {

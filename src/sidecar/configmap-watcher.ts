@@ -29,7 +29,7 @@ export interface ConfigMapWatcherOptions {
 type Ending =
   | { readonly kind: 'closed'; readonly healthy: boolean }
   | { readonly kind: 'gone' }
-  | { readonly kind: 'stall' }
+  | { readonly kind: 'stall'; readonly cause: string }
   | { readonly kind: 'failed'; readonly failure: KubeFailure };
 
 class StallAbort extends Error {}
@@ -152,7 +152,7 @@ class ConfigMapWatcher implements ConfigSource {
       case 'stall':
         metrics.watchRestarts.inc({ reason: 'stall' });
         log.warn(
-          { stall_timeout_ms: stallTimeoutMs },
+          { stall_timeout_ms: stallTimeoutMs, cause: ending.cause },
           'the Kubernetes API went silent (no event, no contact); restarting the watch with a fresh list',
         );
         return immediateOnce;
@@ -266,7 +266,7 @@ class ConfigMapWatcher implements ConfigSource {
           finish({ ending: { kind: 'closed', healthy } });
         } else if ((err as Error | null)?.name === 'TimeoutError') {
           // No response headers within the request timeout: the API is not answering.
-          finish({ error: new StallAbort('watch request timed out') });
+          finish({ error: new StallAbort('no answer to the watch request within its timeout') });
         } else {
           finish({ error: err ?? new Error('watch ended before it started') });
         }
@@ -333,13 +333,13 @@ class ConfigMapWatcher implements ConfigSource {
     if (attempt === undefined) return; // between attempts (backing off): nothing to restart
     const since = Math.max(this.#lastContact, attempt.startedAt);
     if (Date.now() - since > this.#options.stallTimeoutMs) {
-      attempt.controller.abort(new StallAbort('stall'));
+      attempt.controller.abort(new StallAbort(`no contact for ${this.#options.stallTimeoutMs} ms`));
     }
   }
 }
 
 function endingFor(err: unknown, verb: 'list' | 'watch'): Ending {
-  if (err instanceof StallAbort) return { kind: 'stall' };
+  if (err instanceof StallAbort) return { kind: 'stall', cause: err.message };
   const failure = describeKubeError(err, verb);
   if (failure.status === 410) return { kind: 'gone' };
   return { kind: 'failed', failure };

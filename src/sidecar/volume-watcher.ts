@@ -137,8 +137,9 @@ class VolumeWatcher implements ConfigSource {
       onUpdate({ kind: 'content', bytes: file.bytes, object });
     } catch (err) {
       if (this.#stopped) return;
-      if (!isProxyError(err)) throw err;
-      if (err.code === 'ERR_CONFIG_TOO_LARGE') {
+      if (!isProxyError(err)) {
+        log.error({ code: 'ERR_INTERNAL', err: String(err) }, 'reading the volume failed');
+      } else if (err.code === 'ERR_CONFIG_TOO_LARGE') {
         onUpdate({ kind: 'invalid', code: err.code, message: err.message, object });
       } else if (err.code === 'ERR_CONFIG_CHANGED_DURING_READ') {
         clearTimeout(this.#retryTimer);
