@@ -1,0 +1,334 @@
+/**
+ * `npm run bench [-- --quick | --smoke] [--src]`: this proxy (compiled; from src with `--src`)
+ * against nginx (1 worker) on 127.0.0.1, pinned with taskset (wrk and the upstream on CPU 0,
+ * the proxy under test on CPU 1), in interleaved rounds; writes a markdown table, a JSON file
+ * and an SVG chart under bench/results/. Everything it starts it stops, by PID.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ratioChart } from './chart.ts';
+import { childPids, installTraps, rssOf, stopAll } from './children.ts';
+import { freePort } from './free-port.ts';
+import { diffCounters, readListenCounters } from './netstat.ts';
+import { referenceConfig, startNginx, upstreamConfig } from './nginx.ts';
+import { BENCH_HOST, buildProxy, proxyConfig, SOURCE_CLI, startProxyUnderTest } from './proxy.ts';
+import type { ProxyUnderTest } from './proxy.ts';
+import { chartBars, checkTargets, markdownReport } from './report.ts';
+import type { BenchResults, ReloadResult, Run, SoakResult } from './results.ts';
+import { MODES, SCENARIOS } from './scenarios.ts';
+import type { ModeSettings, SystemId } from './scenarios.ts';
+import { median } from './stats.ts';
+import { ensureTools } from './tools.ts';
+import { runWrk, writeWrkScripts } from './wrk.ts';
+
+const LOAD_CPU = 0;
+const PROXY_CPU = 1;
+
+interface System {
+  readonly id: SystemId;
+  readonly port: number;
+  /** RSS of the whole system: nginx's master and workers, or the proxy process. */
+  rss(): number;
+}
+
+const say = (text: string) => process.stderr.write(`[bench] ${text}\n`);
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      smoke: { type: 'boolean', default: false },
+      src: { type: 'boolean', default: false },
+      out: { type: 'string' },
+    },
+  });
+  const mode = values.smoke ? 'smoke' : values.quick ? 'quick' : 'full';
+  const settings = MODES[mode];
+  installTraps();
+  const tools = ensureTools();
+  const dir = await mkdtemp(join(tmpdir(), 'rp-bench-'));
+  try {
+    // BENCH_PROXY_CLI points at another build (another commit's, to compare engines).
+    const cli = process.env.BENCH_PROXY_CLI ?? (values.src ? SOURCE_CLI : buildProxy());
+    say(`proxy under test: node ${cli}`);
+    const results = await runAll(mode, settings, tools, dir, cli);
+    const outDir = values.out ?? fileURLToPath(new URL('results/', import.meta.url));
+    await mkdir(outDir, { recursive: true });
+    const stamp = results.startedAt.replace(/[:.]/g, '-');
+    const base = join(outDir, `bench-${mode}-${stamp}`);
+    const markdown = markdownReport(results);
+    await writeFile(`${base}.md`, markdown);
+    await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
+    await writeFile(
+      `${base}.svg`,
+      ratioChart(`reverse-proxy / nginx (${mode})`, chartBars(results)),
+    );
+    process.stdout.write(`${markdown}\nwritten: ${base}.{md,json,svg}\n`);
+    if (mode === 'smoke') {
+      // CI checks that the benchmark works, not how fast this machine is.
+      const sane = results.runs.every((r) => r.requests > 0) && results.reload.reloads > 0;
+      if (!sane) throw new Error('a scenario served no request');
+    } else if (checkTargets(results).some((t) => !t.ok)) {
+      say('some targets do not hold (see the table)');
+    }
+  } finally {
+    await stopAll();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function runAll(
+  mode: string,
+  settings: ModeSettings,
+  tools: { nginx: string; wrk: string },
+  dir: string,
+  cli: string,
+): Promise<BenchResults> {
+  const startedAt = new Date().toISOString();
+  await writeWrkScripts(dir);
+  const upstreamPort = await freePort();
+  const upstreamDir = join(dir, 'upstream');
+  await mkdir(upstreamDir);
+  await startNginx(
+    tools.nginx,
+    upstreamDir,
+    await upstreamConfig(upstreamDir, upstreamPort),
+    upstreamPort,
+    LOAD_CPU,
+  );
+  const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+
+  const nginxPort = await freePort();
+  const nginxDir = join(dir, 'nginx');
+  const nginx = await startNginx(
+    tools.nginx,
+    nginxDir,
+    referenceConfig(nginxDir, nginxPort, upstreamPort),
+    nginxPort,
+    PROXY_CPU,
+  );
+  const small = await startProxy(dir, 'proxy', proxyConfig(upstreamUrl, 0), cli);
+  say(`writing the ${settings.sites}-site config`);
+  const bigConfigs = [0, 1].map((v) => proxyConfig(upstreamUrl, settings.sites, v));
+  const big = await startProxy(dir, 'proxy10k', bigConfigs[0] as string, cli);
+  const systems: Record<SystemId, System> = {
+    nginx: {
+      id: 'nginx',
+      port: nginxPort,
+      rss: () => [nginx.pid, ...childPids(nginx.pid)].reduce<number>((n, pid) => n + rssOf(pid), 0),
+    },
+    proxy: { id: 'proxy', port: small.proxy.port, rss: () => rssOf(small.proxy.child.pid) },
+    proxy10k: { id: 'proxy10k', port: big.proxy.port, rss: () => rssOf(big.proxy.child.pid) },
+  };
+
+  const load = (
+    system: System,
+    path: string,
+    connections: number,
+    seconds: number,
+    post1m = false,
+  ) =>
+    runWrk(tools.wrk, dir, {
+      url: `http://127.0.0.1:${system.port}${path}`,
+      host: BENCH_HOST,
+      connections,
+      seconds,
+      post1m,
+    });
+
+  say(`${mode}: warming up`);
+  for (const system of Object.values(systems))
+    await load(system, '/2k', 64, settings.warmupSeconds);
+
+  const runs: Run[] = [];
+  for (let round = 0; round < settings.rounds; round++) {
+    for (const scenario of SCENARIOS) {
+      for (const id of scenario.systems) {
+        const system = systems[id];
+        const before = readListenCounters();
+        let peak = 0;
+        const sampler = setInterval(() => (peak = Math.max(peak, system.rss())), 250);
+        const result = await load(
+          system,
+          scenario.path,
+          scenario.connections,
+          settings.seconds,
+          scenario.post1m,
+        );
+        clearInterval(sampler);
+        peak = Math.max(peak, system.rss());
+        const counters = diffCounters(before, readListenCounters());
+        runs.push({
+          ...result,
+          scenario: scenario.id,
+          system: id,
+          round,
+          rssBytes: peak,
+          counters,
+        });
+        say(
+          `round ${round + 1}/${settings.rounds} ${scenario.id} ${id}: ${Math.round(result.rps)} req/s, ` +
+            `p50 ${(result.p50Us / 1000).toFixed(3)} ms, p99 ${(result.p99Us / 1000).toFixed(1)} ms, ` +
+            `errors ${result.socketErrors + result.statusErrors}, rss ${(peak / 2 ** 20).toFixed(0)} MB`,
+        );
+      }
+    }
+  }
+
+  say(`reload every 100 ms for ${settings.reloadSeconds} s on ${settings.sites} sites`);
+  const reload = await reloadUnderLoad(big, bigConfigs, systems.proxy10k, settings, load);
+  say(`soak: ${settings.soakReloads} reloads under 256 connections`);
+  const smallConfigs = [1, 2].map((v) => proxyConfig(upstreamUrl, 0, v));
+  const soak = await soakReloads(small, smallConfigs, systems.proxy, settings, load);
+
+  return {
+    mode,
+    startedAt,
+    machine: machineInfo(tools),
+    runs,
+    reload: { ...reload, sites: settings.sites },
+    soak,
+  };
+}
+
+interface StartedProxy {
+  readonly proxy: ProxyUnderTest;
+  readonly configPath: string;
+}
+
+async function startProxy(dir: string, name: string, config: string, cli: string) {
+  const configPath = join(dir, `${name}.yaml`);
+  await writeFile(configPath, config);
+  const proxy = await startProxyUnderTest(configPath, PROXY_CPU, cli);
+  return { proxy, configPath };
+}
+
+/** Replaces the config atomically (as operators are told to), SIGHUPs, waits for the outcome. */
+async function reloadOnce(
+  target: StartedProxy,
+  variantPath: string,
+): Promise<{ ms: number; ok: boolean }> {
+  await copyFile(variantPath, `${target.configPath}.tmp`);
+  await rename(`${target.configPath}.tmp`, target.configPath);
+  const outcome = target.proxy.nextReload();
+  const t0 = performance.now();
+  process.kill(target.proxy.child.pid as number, 'SIGHUP');
+  const msg = await outcome;
+  return { ms: performance.now() - t0, ok: msg.startsWith('reload applied') };
+}
+
+type Load = (
+  system: System,
+  path: string,
+  connections: number,
+  seconds: number,
+) => ReturnType<typeof runWrk>;
+
+async function writeVariants(target: StartedProxy, configs: readonly string[]): Promise<string[]> {
+  return Promise.all(
+    configs.map(async (text, i) => {
+      const path = `${target.configPath}.variant${i}`;
+      await writeFile(path, text);
+      return path;
+    }),
+  );
+}
+
+async function reloadUnderLoad(
+  target: StartedProxy,
+  configs: readonly string[],
+  system: System,
+  settings: ModeSettings,
+  load: Load,
+): Promise<Omit<ReloadResult, 'sites'>> {
+  const variants = await writeVariants(target, configs);
+  const rssBeforeBytes = system.rss();
+  const running = load(system, '/2k', 64, settings.reloadSeconds);
+  const durations: number[] = [];
+  let failedReloads = 0;
+  // Stop reloading a little before wrk ends, so every reload happens under load.
+  const end = Date.now() + settings.reloadSeconds * 1000 - 300;
+  for (let i = 1; Date.now() < end; i++) {
+    const started = performance.now();
+    const { ms, ok } = await reloadOnce(target, variants[i % 2] as string);
+    durations.push(ms);
+    if (!ok) failedReloads++;
+    await sleep(Math.max(0, 100 - (performance.now() - started)));
+  }
+  const result = await running;
+  return {
+    seconds: settings.reloadSeconds,
+    reloads: durations.length,
+    failedReloads,
+    reloadMsMedian: median(durations),
+    reloadMsMax: Math.max(...durations),
+    rps: result.rps,
+    socketErrors: result.socketErrors,
+    statusErrors: result.statusErrors,
+    rssBeforeBytes,
+    rssAfterBytes: system.rss(),
+  };
+}
+
+/** Reloads back to back under 256 connections, sampling RSS after every tenth of them. */
+async function soakReloads(
+  target: StartedProxy,
+  configs: readonly string[],
+  system: System,
+  settings: ModeSettings,
+  load: Load,
+): Promise<SoakResult> {
+  const variants = await writeVariants(target, configs);
+  let reloading = true;
+  let requests = 0;
+  let socketErrors = 0;
+  let statusErrors = 0;
+  // wrk runs in short segments until the reloads are done (bounded: at most 10 minutes).
+  const loadLoop = (async () => {
+    const deadline = Date.now() + 600_000;
+    while (reloading && Date.now() < deadline) {
+      const r = await load(system, '/2k', 256, 2);
+      requests += r.requests;
+      socketErrors += r.socketErrors;
+      statusErrors += r.statusErrors;
+    }
+  })();
+  await sleep(500);
+  const rssSamples = [system.rss()];
+  const every = Math.max(1, Math.floor(settings.soakReloads / 10));
+  for (let i = 1; i <= settings.soakReloads; i++) {
+    await reloadOnce(target, variants[i % 2] as string);
+    if (i % every === 0) rssSamples.push(system.rss());
+  }
+  reloading = false;
+  await loadLoop;
+  return { reloads: settings.soakReloads, requests, socketErrors, statusErrors, rssSamples };
+}
+
+function machineInfo(tools: { nginx: string; wrk: string }): Record<string, string> {
+  // nginx -v and wrk -v print on stderr (and wrk exits 1): read both streams.
+  const version = (cmd: string, args: string[]) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    return `${r.stdout}${r.stderr}`.split('\n')[0]?.trim() ?? '';
+  };
+  return {
+    kernel: release(),
+    node: process.version,
+    nginx: version(tools.nginx, ['-v']).replace('nginx version: ', ''),
+    wrk: version(tools.wrk, ['-v']).replace(/ Copyright.*/, ''),
+    cpus: `${execFileSync('nproc', { encoding: 'utf8' }).trim()} (wrk + upstream on CPU ${LOAD_CPU}, proxy under test on CPU ${PROXY_CPU})`,
+  };
+}
+
+main().catch(async (err: unknown) => {
+  process.stderr.write(
+    `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  await stopAll();
+  process.exitCode = 1;
+});

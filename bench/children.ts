@@ -1,0 +1,77 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+
+/** Every process the benchmark started, so that it can stop them all, and only them, by PID. */
+const started = new Set<ChildProcess>();
+
+/** Spawns `command` pinned to one CPU with taskset; stdout/stderr go to the given callbacks. */
+export function spawnPinned(
+  cpu: number,
+  command: string,
+  args: readonly string[],
+  onStdout?: (chunk: string) => void,
+): ChildProcess {
+  const child = spawn('taskset', ['-c', String(cpu), command, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.add(child);
+  child.once('exit', () => started.delete(child));
+  child.stdout?.setEncoding('utf8').on('data', (c: string) => onStdout?.(c));
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => {
+    if (process.env.BENCH_DEBUG !== undefined) process.stderr.write(c);
+  });
+  return child;
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+export async function stopChild(child: ChildProcess, graceMs = 3_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.all([...started].map((c) => stopChild(c)));
+}
+
+/** Last-resort cleanup on Ctrl-C or a crash: synchronous SIGKILL by PID, nothing else. */
+export function installTraps(): void {
+  const killNow = () => {
+    for (const child of started) if (child.pid !== undefined) child.kill('SIGKILL');
+  };
+  process.once('exit', killNow);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killNow();
+      process.exit(130);
+    });
+  }
+}
+
+/** Resident set size of one process in bytes (0 when it is gone). */
+export function rssOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+    return kb === undefined ? 0 : Number(kb) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** The PIDs of a process's direct children (nginx's workers). */
+export function childPids(pid: number | undefined): number[] {
+  if (pid === undefined) return [];
+  try {
+    const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return text === '' ? [] : text.split(/\s+/).map(Number);
+  } catch {
+    return [];
+  }
+}

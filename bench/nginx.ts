@@ -1,0 +1,103 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { spawnPinned } from './children.ts';
+import { waitForPort } from './wait-for-port.ts';
+
+/** Paths every nginx needs writable, kept inside the benchmark's temp directory. */
+function preamble(dir: string): string {
+  // As root, workers would switch to `nobody`, who cannot read a 0700 temp directory.
+  const user = process.getuid?.() === 0 ? 'user root;\n' : '';
+  return `${user}worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+`;
+}
+
+function tempPaths(dir: string): string {
+  return `client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;`;
+}
+
+/**
+ * The upstream: fixed 2 KB and 64 KB bodies, and a POST sink. The sink reads the whole body
+ * before it answers (request buffering on, then an internal hop to /ok that drops the body),
+ * so every proxy really streams the full megabyte upstream.
+ */
+export async function upstreamConfig(dir: string, port: number): Promise<string> {
+  await mkdir(join(dir, 'www'), { recursive: true });
+  await writeFile(join(dir, 'www', '2k'), 'a'.repeat(2048));
+  await writeFile(join(dir, 'www', '64k'), 'b'.repeat(64 * 1024));
+  return `${preamble(dir)}
+http {
+  ${tempPaths(dir)}
+  default_type application/octet-stream;
+  sendfile on;
+  upstream self { server 127.0.0.1:${port}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    root ${dir}/www;
+    client_max_body_size 4m;
+    client_body_buffer_size 2m;
+    location = /ok { return 200 "ok\\n"; }
+    location = /sink {
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_method GET;
+      proxy_pass http://self/ok;
+    }
+  }
+}
+`;
+}
+
+/**
+ * nginx as the reference proxy: one worker, upstream keep-alive sized to the largest
+ * connection count in the benchmark (256), HTTP/1.1 upstream, bodies streamed both ways.
+ */
+export function referenceConfig(dir: string, port: number, upstreamPort: number): string {
+  return `${preamble(dir)}
+http {
+  ${tempPaths(dir)}
+  upstream backend { server 127.0.0.1:${upstreamPort}; keepalive 256; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    server_name bench.local;
+    client_max_body_size 4m;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_request_buffering off;
+      proxy_read_timeout 30s;
+    }
+  }
+}
+`;
+}
+
+/** Writes the config and starts `nginx -g 'daemon off;'` pinned to `cpu`, ready to accept. */
+export async function startNginx(
+  nginx: string,
+  dir: string,
+  config: string,
+  port: number,
+  cpu: number,
+): Promise<ChildProcess> {
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, 'nginx.conf');
+  await writeFile(file, config);
+  const child = spawnPinned(cpu, nginx, ['-p', dir, '-c', file, '-g', 'daemon off;']);
+  await waitForPort(port, child);
+  return child;
+}

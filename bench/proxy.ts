@@ -1,0 +1,146 @@
+import { execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnPinned } from './children.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** src/cli.ts, run through Node's type stripping (`--src`). */
+export const SOURCE_CLI = join(ROOT, 'src', 'cli.ts');
+
+/** Host names the benchmark's traffic carries (wrk sends it as the Host header). */
+export const BENCH_HOST = 'bench.local';
+
+/**
+ * A realistic config: several sites (exact, wildcard, catch-all), routes of several prefix
+ * lengths, per-route timeouts, metrics on (always), access log off. `extraSites` pads it to
+ * the 10,000-site case; `variant` changes one route's timeout so that each reload is real.
+ */
+export function proxyConfig(upstreamUrl: string, extraSites: number, variant = 0): string {
+  const lines = [
+    'listeners:',
+    '  - address: 127.0.0.1:0',
+    'admin:',
+    "  socket: ''",
+    'health:',
+    '  address: 127.0.0.1:0',
+    'shutdown:',
+    '  grace_period_ms: 1000',
+    'log:',
+    '  level: info',
+    '  access_log: false',
+    'sites:',
+  ];
+  const half = Math.floor(extraSites / 2);
+  const padding = (from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      lines.push(
+        `  - name: s${i}`,
+        `    hosts: [s${i}.example.com, www.s${i}.example.com]`,
+        '    routes:',
+        `      - { path: /, upstream: "http://127.0.0.1:${10_000 + (i % 50_000)}" }`,
+        `      - { path: /api/v${i % 3}/, upstream: "http://127.0.0.1:${10_000 + (i % 50_000)}/api" }`,
+      );
+    }
+  };
+  padding(0, half);
+  lines.push(
+    '  - name: bench',
+    `    hosts: [${BENCH_HOST}, www.${BENCH_HOST}]`,
+    '    routes:',
+    `      - { path: /, upstream: "${upstreamUrl}", timeout_ms: ${30_000 + variant} }`,
+    `      - { path: /api/, upstream: "${upstreamUrl}", timeout_ms: 5000 }`,
+    `      - { path: /static/assets/, upstream: "${upstreamUrl}" }`,
+    '  - name: wildcard',
+    `    hosts: ["*.${BENCH_HOST}"]`,
+    '    routes:',
+    `      - { path: /, upstream: "${upstreamUrl}" }`,
+  );
+  padding(half, extraSites);
+  lines.push(
+    '  - name: fallback',
+    '    hosts: ["*"]',
+    '    routes:',
+    `      - { path: /health/, upstream: "${upstreamUrl}" }`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+export interface ProxyUnderTest {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly healthUrl: string;
+  /** Resolves with the next log line whose msg starts with "reload". */
+  nextReload(): Promise<string>;
+}
+
+/**
+ * Compiles src/ to JavaScript under bench/results/.dist (gitignored; inside the repository so
+ * that node_modules resolves), as `npm run build` does for the image. Running the compiled
+ * code matters for memory: Node's type stripping alone adds ~18 MB of RSS. A type error
+ * elsewhere in the tree does not stop tsc from emitting; the benchmark goes on with a warning.
+ */
+export function buildProxy(): string {
+  const outDir = join(ROOT, 'bench', 'results', '.dist');
+  const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
+  try {
+    execFileSync(tsc, ['-p', join(ROOT, 'tsconfig.build.json'), '--outDir', outDir], {
+      stdio: 'pipe',
+    });
+  } catch (err) {
+    if (!existsSync(join(outDir, 'cli.js'))) throw err;
+    process.stderr.write('[bench] tsc reported errors; benchmarking what it emitted\n');
+  }
+  return join(outDir, 'cli.js');
+}
+
+/** Starts `reverse-proxy serve` (the given cli.js or cli.ts) pinned to `cpu`. */
+export async function startProxyUnderTest(
+  configPath: string,
+  cpu: number,
+  cli: string,
+): Promise<ProxyUnderTest> {
+  const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  let pending = '';
+  const reloadWaiters: ((msg: string) => void)[] = [];
+  let onStarted: (line: Record<string, unknown>) => void = () => undefined;
+  const started = new Promise<Record<string, unknown>>((resolve) => (onStarted = resolve));
+  const child = spawnPinned(
+    cpu,
+    process.execPath,
+    [...nodeFlags, cli, 'serve', '-c', configPath],
+    (chunk) => {
+      pending += chunk;
+      let newline;
+      while ((newline = pending.indexOf('\n')) !== -1) {
+        const text = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        let line: Record<string, unknown>;
+        try {
+          line = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          continue;
+        }
+        const msg = String(line.msg);
+        if (msg === 'proxy started') onStarted(line);
+        else if (msg.startsWith('reload')) reloadWaiters.shift()?.(msg);
+      }
+    },
+  );
+  const line = await Promise.race([
+    started,
+    once(child, 'exit').then(([code]) => {
+      throw new Error(`proxy exited with ${code} before starting`);
+    }),
+  ]);
+  const listener = (line.listeners as string[])[0] as string;
+  return {
+    child,
+    port: Number(listener.slice(listener.lastIndexOf(':') + 1)),
+    healthUrl: `http://${String(line.health)}`,
+    nextReload: () => new Promise((resolve) => reloadWaiters.push(resolve)),
+  };
+}

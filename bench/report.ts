@@ -1,0 +1,159 @@
+import type { Bar } from './chart.ts';
+import type { BenchResults, Run } from './results.ts';
+import { SCENARIOS } from './scenarios.ts';
+import type { SystemId } from './scenarios.ts';
+import { median } from './stats.ts';
+
+const MB = 1024 * 1024;
+
+/** Medians over rounds for one scenario and system. */
+export interface Summary {
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly rssMb: number;
+  readonly errors: number;
+  readonly listenOverflows: number;
+}
+
+export function summarize(runs: readonly Run[], scenario: string, system: SystemId): Summary {
+  const mine = runs.filter((r) => r.scenario === scenario && r.system === system);
+  return {
+    rps: median(mine.map((r) => r.rps)),
+    p50Ms: median(mine.map((r) => r.p50Us / 1000)),
+    p99Ms: median(mine.map((r) => r.p99Us / 1000)),
+    rssMb: median(mine.map((r) => r.rssBytes / MB)),
+    errors: mine.reduce((n, r) => n + r.socketErrors + r.statusErrors, 0),
+    listenOverflows: mine.reduce((n, r) => n + r.counters.listenOverflows, 0),
+  };
+}
+
+export interface TargetCheck {
+  readonly target: string;
+  readonly measured: string;
+  readonly ok: boolean;
+}
+
+/** The issue's targets, judged on this run's medians. */
+export function checkTargets(results: BenchResults): TargetCheck[] {
+  const s = (scenario: string, system: SystemId) => summarize(results.runs, scenario, system);
+  const get2k = {
+    nginx: s('get2k', 'nginx'),
+    proxy: s('get2k', 'proxy'),
+    big: s('get2k', 'proxy10k'),
+  };
+  const c1 = { nginx: s('c1', 'nginx'), proxy: s('c1', 'proxy') };
+  const c256 = s('c256', 'proxy');
+  const post = { nginx: s('post1m', 'nginx'), proxy: s('post1m', 'proxy') };
+  const { reload, soak } = results;
+  const soakGrowth =
+    (soak.rssSamples.at(-1) ?? 0) - (soak.rssSamples[1] ?? soak.rssSamples[0] ?? 0);
+  const ratio = (a: number, b: number) => a / b;
+  const x = (v: number) => `${v.toFixed(2)}x`;
+  return [
+    {
+      target: '2 KB GET, 64 conns: >= 0.35x nginx',
+      measured: x(ratio(get2k.proxy.rps, get2k.nginx.rps)),
+      ok: ratio(get2k.proxy.rps, get2k.nginx.rps) >= 0.35,
+    },
+    {
+      target: '1 conn p50: <= 2x nginx',
+      measured: `${c1.proxy.p50Ms.toFixed(3)} ms vs ${c1.nginx.p50Ms.toFixed(3)} ms (${x(ratio(c1.proxy.p50Ms, c1.nginx.p50Ms))})`,
+      ok: ratio(c1.proxy.p50Ms, c1.nginx.p50Ms) <= 2,
+    },
+    {
+      target: '256 conns: p99 <= 150 ms',
+      measured: `${c256.p99Ms.toFixed(1)} ms`,
+      ok: c256.p99Ms <= 150,
+    },
+    {
+      target: '1 MB POST streamed: >= 0.5x nginx',
+      measured: x(ratio(post.proxy.rps, post.nginx.rps)),
+      ok: ratio(post.proxy.rps, post.nginx.rps) >= 0.5,
+    },
+    {
+      target: `${reload.sites} sites: >= 0.9x the 1-site throughput`,
+      measured: x(ratio(get2k.big.rps, get2k.proxy.rps)),
+      ok: ratio(get2k.big.rps, get2k.proxy.rps) >= 0.9,
+    },
+    {
+      target: `${reload.sites}-site reload: <= 250 ms, no failed request, RSS +<= 50 MB`,
+      measured: `median ${reload.reloadMsMedian.toFixed(0)} ms, max ${reload.reloadMsMax.toFixed(0)} ms, ${reload.reloads} reloads (${reload.failedReloads} failed), ${reload.socketErrors + reload.statusErrors} failed requests, RSS ${((reload.rssAfterBytes - reload.rssBeforeBytes) / MB).toFixed(1)} MB`,
+      ok:
+        reload.reloadMsMax <= 250 &&
+        reload.failedReloads === 0 &&
+        reload.socketErrors + reload.statusErrors === 0 &&
+        reload.rssAfterBytes - reload.rssBeforeBytes <= 50 * MB,
+    },
+    {
+      target: 'RSS under 256 conns: <= 100 MB',
+      measured: `${c256.rssMb.toFixed(0)} MB`,
+      ok: c256.rssMb <= 100,
+    },
+    {
+      target: `soak (${soak.reloads} reloads, 256 conns): RSS stable, no failed request`,
+      measured: `RSS ${soak.rssSamples.map((b) => (b / MB).toFixed(0)).join(' -> ')} MB (${soakGrowth >= 0 ? '+' : ''}${(soakGrowth / MB).toFixed(1)} MB), ${soak.requests} requests, ${soak.socketErrors + soak.statusErrors} failed`,
+      ok: soakGrowth <= 10 * MB && soak.socketErrors + soak.statusErrors === 0,
+    },
+  ];
+}
+
+/** The scenario table: medians, ratio to nginx, RSS; then the targets. */
+export function markdownReport(results: BenchResults): string {
+  const rounds = Math.max(...results.runs.map((r) => r.round)) + 1;
+  const lines = [
+    `# reverse-proxy vs nginx (${results.mode} mode, ${rounds} interleaved rounds, medians)`,
+    '',
+    `${results.startedAt}; ${Object.entries(results.machine)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('; ')}`,
+    '',
+    '| scenario | system | req/s | x nginx | p50 ms | p99 ms | RSS MB | errors | listen overflows |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|',
+  ];
+  for (const scenario of SCENARIOS) {
+    const nginx = summarize(results.runs, scenario.id, 'nginx');
+    for (const system of scenario.systems) {
+      const m = summarize(results.runs, scenario.id, system);
+      const name = system === 'proxy10k' ? `proxy, ${results.reload.sites} sites` : system;
+      lines.push(
+        `| ${scenario.title} | ${name} | ${Math.round(m.rps).toLocaleString('en-US')} | ${(m.rps / nginx.rps).toFixed(2)} | ${m.p50Ms.toFixed(3)} | ${m.p99Ms.toFixed(1)} | ${m.rssMb.toFixed(0)} | ${m.errors} | ${m.listenOverflows} |`,
+      );
+    }
+  }
+  const r = results.reload;
+  lines.push(
+    '',
+    `Reload every 100 ms under 2 KB GET load (64 conns, ${r.sites} sites, ${r.seconds} s): ${r.reloads} reloads, ` +
+      `median ${r.reloadMsMedian.toFixed(0)} ms, max ${r.reloadMsMax.toFixed(0)} ms (SIGHUP to log line), ` +
+      `${Math.round(r.rps).toLocaleString('en-US')} req/s, ${r.socketErrors} socket errors, ${r.statusErrors} non-2xx, ` +
+      `RSS ${(r.rssBeforeBytes / MB).toFixed(0)} -> ${(r.rssAfterBytes / MB).toFixed(0)} MB.`,
+    '',
+    '| target | measured | holds |',
+    '|---|---|---|',
+    ...checkTargets(results).map(
+      (t) => `| ${t.target} | ${t.measured} | ${t.ok ? 'yes' : '**no**'} |`,
+    ),
+    '',
+  );
+  return lines.join('\n');
+}
+
+/** Bars for the chart: throughput as proxy/nginx; latency as nginx/proxy, so longer is better. */
+export function chartBars(results: BenchResults): Bar[] {
+  const s = (scenario: string, system: SystemId) => summarize(results.runs, scenario, system);
+  const rps = (scenario: string, system: SystemId = 'proxy') =>
+    s(scenario, system).rps / s(scenario, 'nginx').rps;
+  return [
+    { label: '2 KB GET, 64 conns', ratio: rps('get2k'), target: 0.35 },
+    { label: `2 KB GET, ${results.reload.sites} sites`, ratio: rps('get2k', 'proxy10k') },
+    { label: '64 KB GET, 64 conns', ratio: rps('get64k') },
+    { label: '1 MB POST streamed', ratio: rps('post1m'), target: 0.5 },
+    { label: '2 KB GET, 256 conns', ratio: rps('c256') },
+    {
+      label: '1 conn p50 (nginx/proxy)',
+      ratio: s('c1', 'nginx').p50Ms / s('c1', 'proxy').p50Ms,
+      target: 0.5,
+    },
+  ];
+}

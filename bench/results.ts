@@ -1,0 +1,45 @@
+import type { ListenCounters } from './netstat.ts';
+import type { SystemId } from './scenarios.ts';
+import type { WrkResult } from './wrk.ts';
+
+/** One wrk run against one system, with what was measured around it. */
+export interface Run extends WrkResult {
+  readonly scenario: string;
+  readonly system: SystemId;
+  readonly round: number;
+  /** Peak RSS sampled during the run and right after it, bytes. */
+  readonly rssBytes: number;
+  readonly counters: ListenCounters;
+}
+
+export interface ReloadResult {
+  readonly seconds: number;
+  readonly sites: number;
+  readonly reloads: number;
+  readonly failedReloads: number;
+  readonly reloadMsMedian: number;
+  readonly reloadMsMax: number;
+  readonly rps: number;
+  readonly socketErrors: number;
+  readonly statusErrors: number;
+  readonly rssBeforeBytes: number;
+  readonly rssAfterBytes: number;
+}
+
+export interface SoakResult {
+  readonly reloads: number;
+  readonly requests: number;
+  readonly socketErrors: number;
+  readonly statusErrors: number;
+  /** RSS after every tenth of the reloads, bytes. */
+  readonly rssSamples: readonly number[];
+}
+
+export interface BenchResults {
+  readonly mode: string;
+  readonly startedAt: string;
+  readonly machine: Record<string, string>;
+  readonly runs: readonly Run[];
+  readonly reload: ReloadResult;
+  readonly soak: SoakResult;
+}

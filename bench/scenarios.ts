@@ -1,0 +1,83 @@
+/** The systems under load: nginx as the reference proxy, and this proxy on two configs. */
+export type SystemId = 'nginx' | 'proxy' | 'proxy10k';
+
+export interface Scenario {
+  readonly id: string;
+  readonly title: string;
+  readonly path: string;
+  readonly connections: number;
+  readonly post1m?: boolean;
+  readonly systems: readonly SystemId[];
+}
+
+/** Every scenario runs each of its systems once per round, in turn (A B A B ...). */
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    id: 'get2k',
+    title: '2 KB GET, 64 conns',
+    path: '/2k',
+    connections: 64,
+    systems: ['nginx', 'proxy', 'proxy10k'],
+  },
+  {
+    id: 'get64k',
+    title: '64 KB GET, 64 conns',
+    path: '/64k',
+    connections: 64,
+    systems: ['nginx', 'proxy'],
+  },
+  {
+    id: 'post1m',
+    title: '1 MB POST streamed, 16 conns',
+    path: '/sink',
+    connections: 16,
+    post1m: true,
+    systems: ['nginx', 'proxy'],
+  },
+  { id: 'c1', title: '2 KB GET, 1 conn', path: '/2k', connections: 1, systems: ['nginx', 'proxy'] },
+  {
+    id: 'c256',
+    title: '2 KB GET, 256 conns',
+    path: '/2k',
+    connections: 256,
+    systems: ['nginx', 'proxy'],
+  },
+];
+
+/** How long each mode runs: rounds x scenarios x systems x seconds, plus reloads and a soak. */
+export interface ModeSettings {
+  readonly rounds: number;
+  readonly seconds: number;
+  readonly warmupSeconds: number;
+  readonly sites: number;
+  readonly reloadSeconds: number;
+  readonly soakReloads: number;
+}
+
+export const MODES: Record<'smoke' | 'quick' | 'full', ModeSettings> = {
+  // Keeps the benchmark working in CI: every moving part once, numbers meaningless.
+  smoke: {
+    rounds: 1,
+    seconds: 1,
+    warmupSeconds: 1,
+    sites: 1_000,
+    reloadSeconds: 2,
+    soakReloads: 20,
+  },
+  quick: {
+    rounds: 3,
+    seconds: 2,
+    warmupSeconds: 2,
+    sites: 10_000,
+    reloadSeconds: 4,
+    soakReloads: 100,
+  },
+  full: {
+    rounds: 5,
+    seconds: 10,
+    warmupSeconds: 5,
+    sites: 10_000,
+    reloadSeconds: 20,
+    soakReloads: 1_000,
+  },
+};

@@ -1,0 +1,47 @@
+import { execFileSync } from 'node:child_process';
+
+/** Absolute path of a command on PATH (plus the sbin directories nginx lives in), or undefined. */
+export function which(command: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin', '/usr/local/sbin'];
+  for (const dir of dirs) {
+    try {
+      execFileSync('test', ['-x', `${dir}/${command}`]);
+      return `${dir}/${command}`;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
+
+/**
+ * nginx, wrk and taskset, installed from Debian packages when missing (as root only: the
+ * benchmark never asks for a password).
+ */
+export function ensureTools(): { nginx: string; wrk: string } {
+  const missing = [
+    ['nginx', 'nginx-light'],
+    ['wrk', 'wrk'],
+    ['taskset', 'util-linux'],
+  ].filter(([command]) => which(command as string) === undefined);
+  if (missing.length > 0) {
+    const packages = missing.map(([, pkg]) => pkg as string);
+    if (process.getuid?.() !== 0) {
+      throw new Error(`missing ${packages.join(', ')}: install them (apt-get install -y ...)`);
+    }
+    process.stderr.write(`installing ${packages.join(' ')} ...\n`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    execFileSync('apt-get', ['update', '-q'], { stdio: 'ignore', env });
+    // nginx-light is Debian 12's small build; newer releases only ship `nginx`.
+    try {
+      execFileSync('apt-get', ['install', '-y', '-q', ...packages], { stdio: 'ignore', env });
+    } catch {
+      const fallback = packages.map((p) => (p === 'nginx-light' ? 'nginx' : p));
+      execFileSync('apt-get', ['install', '-y', '-q', ...fallback], { stdio: 'ignore', env });
+    }
+  }
+  const nginx = which('nginx');
+  const wrk = which('wrk');
+  if (nginx === undefined || wrk === undefined) throw new Error('nginx or wrk not found');
+  return { nginx, wrk };
+}
