@@ -1,23 +1,22 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { RequestMetrics } from './request-metrics.ts';
+import type { SeriesKey } from './request-metrics.ts';
+
+const UNMATCHED: SeriesKey = Object.freeze({ site: '', path: '' });
 
 /** The proxy's metrics: one registry for the life of the process. */
 export class ProxyMetrics {
   readonly registry = new Registry();
 
-  readonly requests = new Counter({
-    name: 'reverse_proxy_requests_total',
-    help: 'Proxied requests by site, route and status class (unmatched requests: site="")',
-    labelNames: ['site', 'route', 'status_class'] as const,
-    registers: [this.registry],
-  });
-
-  readonly requestDuration = new Histogram({
-    name: 'reverse_proxy_request_duration_seconds',
-    help: 'Time from request start to the end of the response, by site and route',
-    labelNames: ['site', 'route'] as const,
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [this.registry],
-  });
+  /** requests_total and the duration histogram, counted without a label lookup per request. */
+  readonly #requests = new RequestMetrics(
+    this.registry,
+    {
+      requests: 'reverse_proxy_requests_total',
+      duration: 'reverse_proxy_request_duration_seconds',
+    },
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  );
 
   readonly upstreamErrors = new Counter({
     name: 'reverse_proxy_upstream_errors_total',
@@ -69,6 +68,16 @@ export class ProxyMetrics {
     help: '1 while the proxy drains before exit',
     registers: [this.registry],
   });
+
+  /** One response of a route (a frozen Route object is its own cache key). */
+  recordRequest(route: SeriesKey, status: number, seconds: number | undefined): void {
+    this.#requests.record(route, status, seconds);
+  }
+
+  /** A request that matched no route (or was malformed): site="" route="". */
+  countUnmatched(): void {
+    this.#requests.record(UNMATCHED, 404, undefined);
+  }
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

@@ -1,16 +1,19 @@
-import http from 'node:http';
-import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { createProxyMiddleware } from 'http-proxy-middleware';
-import type { Plugin } from 'http-proxy-middleware';
 import type { Route } from '../routing/route-table.ts';
-import { stripHopByHop } from './headers.ts';
-import { UPSTREAM_TIMEOUT_CODE } from './upstream-errors.ts';
+import { createHpmProxy } from './hpm-proxy.ts';
+import type { UpstreamExchange } from './upstream-exchange.ts';
+import { createWebProxy, EXPECTS_CONTINUE, HAS_BODY, requestFlags } from './web-proxy.ts';
 
 /** Forwards a request whose route is already chosen. One instance for the process's life. */
 export interface ProxyEngine {
-  web(req: IncomingMessage, res: ServerResponse, route: Route): void;
+  /** `onComplete` is called once when the exchange ended with a response (not a client abort). */
+  web(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Route,
+    onComplete?: CompletionHandler,
+  ): void;
   upgrade(req: IncomingMessage, socket: Socket, head: Buffer, route: Route): void;
   /** Closes idle upstream connections (at exit). */
   close(): void;
@@ -21,89 +24,36 @@ export interface EngineEvents {
   onError(err: Error, req: IncomingMessage, target: ServerResponse | Socket, route: Route): void;
 }
 
-const ROUTE = Symbol('reverse-proxy.route');
-const FAILED = Symbol('reverse-proxy.failed');
-interface Pinned {
-  [ROUTE]?: Route;
-  [FAILED]?: boolean;
-}
-
-function pinnedRoute(req: IncomingMessage): Route {
-  const route = (req as Pinned)[ROUTE];
-  if (route === undefined) throw new Error('request reached the engine without a route');
-  return route;
-}
+/** Told of every plain request that ended, in full or with an error response. */
+export type CompletionHandler = (res: ServerResponse, route: Route, seconds: number) => void;
 
 /**
- * http-proxy-middleware, created once (a new instance per reload leaks server listeners, see
- * STYLE.md). Its router reads the route pinned on each request, so a reload never touches it.
+ * Plain HTTP through undici (web-proxy.ts); upgrades and `Expect: 100-continue` requests,
+ * which undici does not carry, through http-proxy-middleware (hpm-proxy.ts). Measured on the benchmark (docs/performance.md): the undici path carries
+ * 2-3x the requests of http-proxy-middleware on the same core, which pipes through Node's
+ * http.request and a per-request ClientRequest, IncomingMessage and listeners.
  */
 export function createProxyEngine(events: EngineEvents): ProxyEngine {
-  // Node's Agent keeps one pool per host:port; keep-alive pools grow with the load and keep up
-  // to maxFreeSockets idle connections per upstream. LIFO reuse keeps the warmest ones busy and
-  // lets the rest expire at the upstream's Keep-Alive hint instead of racing its close.
-  const agentOptions = { keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' as const };
-  const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
-
-  const fail = (err: Error, req: IncomingMessage | undefined, target: ServerResponse | Socket) => {
-    if (req === undefined) return;
-    const pinned = req as Pinned;
-    if (pinned[FAILED] === true || pinned[ROUTE] === undefined) return;
-    pinned[FAILED] = true;
-    events.onError(err, req, target, pinned[ROUTE]);
-  };
-
-  const plugin: Plugin = (proxyServer) => {
-    proxyServer.on('error', (err, req, target) =>
-      fail(err, req, target as ServerResponse | Socket),
-    );
-    proxyServer.on('econnreset', (err, req, res) => fail(err, req, res));
-    // The route's timeout bounds the upstream's silence (before and between response bytes).
-    proxyServer.on('proxyReq', (proxyReq, req) => {
-      const { timeoutMs } = pinnedRoute(req);
-      proxyReq.setTimeout(timeoutMs, () => {
-        const err = Object.assign(new Error(`upstream silent for ${timeoutMs} ms`), {
-          code: UPSTREAM_TIMEOUT_CODE,
-        });
-        proxyReq.destroy(err);
-      });
-    });
-    // Runs before httpxy copies the upstream's headers to the client.
-    proxyServer.on('proxyRes', (proxyRes) => stripHopByHop(proxyRes.headers));
-  };
-
-  const middleware = createProxyMiddleware({
-    router: (req, _res, options) => {
-      const route = pinnedRoute(req);
-      // The router receives this request's own copy of the options: the agent set here
-      // applies to this request only.
-      options.agent = route.target.protocol === 'https:' ? agents.https : agents.http;
-      // httpxy emits no proxyReq event for `Expect: 100-continue` requests, so the listener
-      // below cannot arm their timeout; its own proxyTimeout bounds them instead (a silent
-      // upstream then ends as 502, not 504).
-      if (req.headers.expect !== undefined) options.proxyTimeout = route.timeoutMs;
-      return route.target;
+  const seconds = (x: UpstreamExchange) => (performance.now() - x.startedAt) / 1000;
+  const webProxy = createWebProxy({
+    complete: (x) => x.onComplete?.(x.res, x.route, seconds(x)),
+    // The error response (or the cut, once headers went out) is counted like any other.
+    failed: (x, err) => {
+      events.onError(err, x.req, x.res, x.route);
+      x.onComplete?.(x.res, x.route, seconds(x));
     },
-    changeOrigin: false,
-    xfwd: false,
-    ws: false,
-    ejectPlugins: true,
-    plugins: [plugin],
   });
-
-  const ignoreNext = () => undefined;
+  const hpmProxy = createHpmProxy(events.onError);
   return {
-    web(req, res, route) {
-      (req as Pinned)[ROUTE] = route;
-      void middleware(req, res, ignoreNext);
+    web(req, res, route, onComplete) {
+      const flags = requestFlags(req.rawHeaders);
+      if ((flags & EXPECTS_CONTINUE) !== 0) hpmProxy.web(req, res, route, onComplete);
+      else webProxy.web(req, res, route, onComplete, (flags & HAS_BODY) !== 0);
     },
-    upgrade(req, socket, head, route) {
-      (req as Pinned)[ROUTE] = route;
-      middleware.upgrade(req, socket, head);
-    },
+    upgrade: hpmProxy.upgrade,
     close() {
-      agents.http.destroy();
-      agents.https.destroy();
+      webProxy.close();
+      hpmProxy.close();
     },
   };
 }

@@ -6,7 +6,7 @@ import type { ProxyMetrics } from '../metrics.ts';
 import { matchRoute } from '../routing/route-table.ts';
 import type { Route } from '../routing/route-table.ts';
 import type { ProxyEngine } from './engine.ts';
-import { setForwardedHeaders, stripHopByHop } from './headers.ts';
+import { rawHost } from './forward-headers.ts';
 import {
   classifyUpstreamError,
   sendError,
@@ -26,47 +26,48 @@ export interface HandlerDeps {
 
 /**
  * The data path: pin the snapshot once, match, forward. Everything a request uses comes from
- * the snapshot it started with, so a reload mid-request changes nothing for it.
+ * the snapshot it started with, so a reload mid-request changes nothing for it. Nothing here
+ * allocates per request beyond what the engine needs: no closure, no 'finish' listener; the
+ * engine reports the end of the exchange to one long-lived completion handler.
  */
 export function createRequestHandler(deps: HandlerDeps) {
-  const { store, engine, metrics, log, accessLog, isDraining } = deps;
+  const { store, engine, metrics, isDraining } = deps;
+  const onComplete = createCompletionHandler(deps);
   return function handleRequest(req: IncomingMessage, res: ServerResponse): void {
-    const started = performance.now();
     const route = findRoute(store, req);
     if (isDraining()) res.setHeader('connection', 'close');
-    if (route === 'bad') {
-      countUnmatched(metrics, '4xx');
-      return sendError(res, 400);
+    if (route === 'bad' || route === undefined) {
+      metrics.countUnmatched();
+      return sendError(res, route === 'bad' ? 400 : 404);
     }
-    if (route === undefined) {
-      countUnmatched(metrics, '4xx');
-      return sendError(res, 404);
-    }
-    res.once('finish', () => {
-      const seconds = (performance.now() - started) / 1000;
-      const statusClass = `${Math.floor(res.statusCode / 100)}xx`;
-      metrics.requests.inc({ site: route.site, route: route.path, status_class: statusClass });
-      metrics.requestDuration.observe({ site: route.site, route: route.path }, seconds);
-      if (accessLog) {
-        log.info(
-          {
-            access: true,
-            method: req.method,
-            host: req.headers.host,
-            url: req.url,
-            status: res.statusCode,
-            ms: Math.round(seconds * 1000),
-            site: route.site,
-            route: route.path,
-          },
-          'request',
-        );
-      }
-    });
-    stripHopByHop(req.headers);
-    setForwardedHeaders(req, 'http');
-    engine.web(req, res, route);
+    engine.web(req, res, route, onComplete);
   };
+}
+
+/** Counts (and optionally logs) every response the engine reports as ended. */
+function createCompletionHandler(deps: Pick<HandlerDeps, 'metrics' | 'log' | 'accessLog'>) {
+  const { metrics, log, accessLog } = deps;
+  return (res: ServerResponse, route: Route, seconds: number): void => {
+    metrics.recordRequest(route, res.statusCode, seconds);
+    if (accessLog) logAccess(log, res, route, seconds);
+  };
+}
+
+function logAccess(log: Logger, res: ServerResponse, route: Route, seconds: number): void {
+  const req = res.req;
+  log.info(
+    {
+      access: true,
+      method: req.method,
+      host: req.headers.host,
+      url: req.url,
+      status: res.statusCode,
+      ms: Math.round(seconds * 1000),
+      site: route.site,
+      route: route.path,
+    },
+    'request',
+  );
 }
 
 /** Upgrade requests (WebSocket) follow the same routing, then hand the raw socket over. */
@@ -76,13 +77,11 @@ export function createUpgradeHandler(deps: HandlerDeps) {
     const route = findRoute(store, req);
     if (route === 'bad') return sendErrorOnSocket(socket, 400);
     if (route === undefined) return sendErrorOnSocket(socket, 404);
-    stripHopByHop(req.headers, true);
-    setForwardedHeaders(req, 'http');
     engine.upgrade(req, socket, head, route);
   };
 }
 
-/** Maps an upstream failure to its response and its metric; the details go to the log only. */
+/** Maps an upstream failure to its response and its metrics; the details go to the log only. */
 export function createUpstreamErrorHandler(metrics: ProxyMetrics, log: Logger) {
   return (err: Error, req: IncomingMessage, target: ServerResponse | Socket, route: Route) => {
     const failure = classifyUpstreamError(err);
@@ -112,7 +111,8 @@ function findRoute(store: ConfigStore, req: IncomingMessage): Route | undefined 
   const query = url.indexOf('?');
   const path = query === -1 ? url : url.slice(0, query);
   if (hasDotSegment(path)) return 'bad';
-  return matchRoute(store.current().table, req.headers.host ?? '', path);
+  // From rawHeaders: reading req.headers would make Node build the whole header object.
+  return matchRoute(store.current().table, rawHost(req.rawHeaders), path);
 }
 
 /**
@@ -120,10 +120,7 @@ function findRoute(store: ConfigStore, req: IncomingMessage): Route | undefined 
  * the upstream normalises it; refusing dot segments keeps prefix routing meaningful.
  */
 function hasDotSegment(path: string): boolean {
+  if (!path.includes('.') && !path.includes('%')) return false;
   const decoded = path.includes('%') ? path.replace(/%2e/gi, '.') : path;
   return /(?:^|\/)\.{1,2}(?:\/|$)/.test(decoded);
-}
-
-function countUnmatched(metrics: ProxyMetrics, statusClass: string): void {
-  metrics.requests.inc({ site: '', route: '', status_class: statusClass });
 }

@@ -7,12 +7,20 @@ export type UpstreamFailure = 'refused' | 'reset' | 'timeout' | 'dns' | 'other';
 /** Raised by the engine when a route's timeout fires, so it maps to 504 rather than 502. */
 export const UPSTREAM_TIMEOUT_CODE = 'ERR_UPSTREAM_TIMEOUT';
 
+/**
+ * Node's and undici's codes alike: undici's UND_ERR_*_TIMEOUT are the route's timeout (before
+ * the headers, between body chunks) or the connect timeout; UND_ERR_SOCKET and UND_ERR_CLOSED
+ * an upstream that closed its socket mid-exchange.
+ */
 export function classifyUpstreamError(err: unknown): UpstreamFailure {
   const code = err instanceof Error && 'code' in err ? String(err.code) : '';
   switch (code) {
     case UPSTREAM_TIMEOUT_CODE:
     case 'ETIMEDOUT':
     case 'ERR_UPSTREAM_UPGRADE_TIMEOUT':
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
       return 'timeout';
     case 'ECONNREFUSED':
     case 'EHOSTUNREACH':
@@ -21,6 +29,8 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
     case 'ECONNRESET':
     case 'EPIPE':
     case 'HPE_INVALID_CONSTANT':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
       return 'reset';
     case 'ENOTFOUND':
     case 'EAI_AGAIN':

@@ -9,6 +9,10 @@ export interface Route {
   readonly site: string;
   readonly path: string;
   readonly target: URL;
+  /** `http://host:port`, the key of the engine's connection pool. */
+  readonly origin: string;
+  /** The target's path without its trailing slash ('' for `/`), prepended to the request's. */
+  readonly basePath: string;
   readonly timeoutMs: number;
 }
 
@@ -56,10 +60,13 @@ export function buildRouteTable(sites: readonly RouteTableSite[]): RouteTable {
 function buildSiteRoutes(site: RouteTableSite): SiteRoutes {
   const byPrefix = new Map<string, Route>();
   for (const r of site.routes) {
+    const target = new URL(r.upstream);
     const route: Route = Object.freeze({
       site: site.name,
       path: r.path,
-      target: new URL(r.upstream),
+      target,
+      origin: target.origin,
+      basePath: target.pathname.endsWith('/') ? target.pathname.slice(0, -1) : target.pathname,
       timeoutMs: r.timeout_ms,
     });
     byPrefix.set(r.path, route);
@@ -82,6 +89,16 @@ export function matchRoute(table: RouteTable, hostHeader: string, path: string):
     if (route !== undefined) return route;
   }
   return undefined;
+}
+
+/**
+ * The upstream path: the target's path, then the request's (`/base` + `/v1/x?q`), joined as
+ * http-proxy-middleware joins them, so plain requests and WebSocket upgrades agree: a bare `/`
+ * maps to the target's path as written.
+ */
+export function upstreamPath(route: Route, url: string): string {
+  if (route.basePath === '') return url;
+  return url === '/' ? route.target.pathname : route.basePath + url;
 }
 
 function matchSite(table: RouteTable, host: string): SiteRoutes | undefined {
