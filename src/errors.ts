@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   ERR_CONFIG_PARSE: 'the config file is not valid YAML',
   ERR_CONFIG_INVALID: 'the config file breaks one or more rules',
   ERR_LISTEN: 'a listener could not be bound',
+  ERR_SOCKET_DIR_UNAVAILABLE: 'the socket directory cannot be created or inspected',
   ERR_SOCKET_DIR_INSECURE: 'the admin socket directory is a symlink, foreign-owned or too open',
   ERR_SOCKET_PATH_SYMLINK: 'the admin socket path is a symlink',
   ERR_SOCKET_PATH_NOT_SOCKET: 'the admin socket path exists and is not a socket',
@@ -20,7 +21,8 @@ export const ERROR_CODES = {
   ERR_ADMIN_UNREACHABLE: 'the admin socket cannot be reached',
   ERR_ADMIN_PROTOCOL: 'the admin socket answered something that is not one JSON line',
   ERR_KUBE_CONFIG: 'the sidecar has no usable Kubernetes credentials (in-cluster or KUBECONFIG)',
-  ERR_KUBE_FORBIDDEN: 'the Kubernetes API refused a request (403): the Role lacks a verb on a resource',
+  ERR_KUBE_FORBIDDEN:
+    'the Kubernetes API refused a request (403): the Role lacks a verb on a resource',
   ERR_KUBE_API: 'a Kubernetes API request failed (network, 5xx, unexpected status); retried',
   ERR_CONFIGMAP_KEY_MISSING: 'the watched ConfigMap has no entry under the sidecar --key',
   ERR_CONFIG_WRITE: 'the sidecar cannot write --config-out; retried with back-off',

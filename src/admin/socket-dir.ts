@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { ProxyError } from '../errors.ts';
 
@@ -43,25 +43,48 @@ function insecure(dir: string, problem: string, fix: string): ProxyError {
   );
 }
 
-/** Creates the socket directory 0700 if missing, then refuses it unless it is ours and closed. */
+/** Who besides the owner may reach sockets in the directory: `group` gets search (x) access. */
+export interface SocketDirOptions {
+  readonly group?: number | undefined;
+}
+
+/**
+ * Creates the socket directory 0700 if missing, then refuses it unless it is ours and closed.
+ * With `options.group` (admin.socket_group) the directory must instead belong to that group
+ * and may give it search and read access (0710 or 0750), never write: without search access a
+ * 0660 socket inside would be unreachable for the group it is meant for.
+ */
 export async function ensureSocketDir(
   dir: string,
   expectedUid: number = currentUid(),
+  options: SocketDirOptions = {},
 ): Promise<void> {
+  const { group } = options;
+  let created = false;
   try {
     await mkdir(dir, { mode: 0o700 });
+    created = true;
   } catch (err) {
-    if (errnoCode(err) !== 'EEXIST') {
-      throw new ProxyError(
-        'ERR_LISTEN',
-        `cannot create admin socket directory ${dir}: ${String(err)}`,
-        { cause: err },
-      );
+    if (errnoCode(err) !== 'EEXIST') throw unavailable(dir, 'create', err);
+  }
+  if (created && group !== undefined) {
+    // Group first, then the mode that uses it: the group never gets access to a directory
+    // that still belongs to the creator's primary group.
+    try {
+      await lchown(dir, -1, group);
+      await chmod(dir, 0o710);
+    } catch (err) {
+      throw unavailable(dir, `give group ${group} access to`, err);
     }
   }
   // Always verify: on EEXIST the entry may be anyone's (mkdir's mode says nothing about it),
   // and even a directory we just created may have been swapped if the parent is not ours.
-  const st = await lstat(dir);
+  let st: Stats;
+  try {
+    st = await lstat(dir);
+  } catch (err) {
+    throw unavailable(dir, 'inspect', err);
+  }
   if (st.isSymbolicLink()) {
     throw insecure(
       dir,
@@ -82,11 +105,32 @@ export async function ensureSocketDir(
     problems.push(`is owned by uid ${st.uid}, expected ${expectedUid}`);
     fixes.push(`chown ${expectedUid} ${dir}`);
   }
-  if ((st.mode & 0o077) !== 0) {
+  if (group === undefined && (st.mode & 0o077) !== 0) {
     problems.push(`has mode ${octal(st.mode)}, group/world must have no access`);
     fixes.push(`chmod 700 ${dir}`);
   }
+  if (group !== undefined) {
+    if (st.gid !== group) {
+      problems.push(`belongs to group ${st.gid}, expected socket_group ${group}`);
+      fixes.push(`chgrp ${group} ${dir}`);
+    }
+    if ((st.mode & 0o027) !== 0) {
+      problems.push(
+        `has mode ${octal(st.mode)}, the group must not write and world must have no access`,
+      );
+      fixes.push(`chmod 710 ${dir}`);
+    }
+  }
   if (problems.length > 0) throw insecure(dir, problems.join(' and '), fixes.join(' && '));
+}
+
+function unavailable(dir: string, action: string, err: unknown): ProxyError {
+  return new ProxyError(
+    'ERR_SOCKET_DIR_UNAVAILABLE',
+    `cannot ${action} admin socket directory ${dir}: ${String(err)} ` +
+      '(check that its parent exists and is writable by the proxy user)',
+    { cause: err },
+  );
 }
 
 type Probe = 'live' | 'refused' | 'gone' | { readonly error: string };

@@ -162,6 +162,51 @@ describe('ensureSocketDir', () => {
   });
 });
 
+describe('ensureSocketDir with a socket group (admin.socket_group)', () => {
+  const GROUP = 4242;
+
+  test('creates a missing directory 0710 in the group', { skip: NEEDS_ROOT }, async () => {
+    const dir = path.join(tmp, 'run');
+    await ensureSocketDir(dir, me, { group: GROUP });
+    const st = await lstat(dir);
+    assert.equal(st.mode & 0o7777, 0o710);
+    assert.equal(st.gid, GROUP);
+  });
+
+  test(
+    'accepts 0750 in the group, refuses group write and a different group',
+    { skip: NEEDS_ROOT },
+    async () => {
+      const dir = path.join(tmp, 'run');
+      await mkdir(dir);
+      await chown(dir, me, GROUP);
+      await chmod(dir, 0o750);
+      await ensureSocketDir(dir, me, { group: GROUP });
+      await chmod(dir, 0o770);
+      await assert.rejects(
+        ensureSocketDir(dir, me, { group: GROUP }),
+        rejectsWith('ERR_SOCKET_DIR_INSECURE', 'has mode 0770', 'chmod 710'),
+      );
+      await chmod(dir, 0o710);
+      await chown(dir, me, GROUP + 1);
+      await assert.rejects(
+        ensureSocketDir(dir, me, { group: GROUP }),
+        rejectsWith('ERR_SOCKET_DIR_INSECURE', `belongs to group ${GROUP + 1}`),
+      );
+    },
+  );
+
+  test('still refuses any world access', async () => {
+    const dir = path.join(tmp, 'run');
+    await mkdir(dir);
+    await chmod(dir, 0o711);
+    await assert.rejects(
+      ensureSocketDir(dir, me, { group: (await lstat(dir)).gid }),
+      rejectsWith('ERR_SOCKET_DIR_INSECURE', 'has mode 0711'),
+    );
+  });
+});
+
 describe('removeStaleSocket', () => {
   test('does nothing when the path does not exist', async () => {
     await removeStaleSocket(path.join(tmp, 'missing.sock'));
