@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runValidate } from './commands/validate.ts';
-import { runServe } from './commands/serve.ts';
+import { CtlUsageError, runCtl } from './commands/ctl.ts';
 import { ProxyError } from './errors.ts';
 
 const USAGE = `Usage: reverse-proxy <command> [options]
@@ -10,6 +10,12 @@ const USAGE = `Usage: reverse-proxy <command> [options]
 Commands:
   serve -c FILE [--allow-wildcard-bind]      run the proxy
   validate -c FILE [--allow-wildcard-bind]   check a config; exit 0 valid, 1 invalid, 2 unreadable
+  ctl [-s SOCKET] [-c FILE] [--expect-uid UID] [--timeout MS] reload|status
+                                             talk to a running proxy over its admin socket
+                                             (default socket: admin.socket of -c FILE, else
+                                             /run/reverse-proxy/admin.sock; token from
+                                             ADMIN_SOCKET_TOKEN); prints the JSON reply; exit 0
+                                             ok, 1 error reply, 3 unreachable, 4 untrusted owner
 
 Options:
   -h, --help      show this help
@@ -28,8 +34,15 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const commands: Record<string, (args: string[]) => Promise<number>> = {
-    serve: (args) => runServe(parseConfigFlags('serve', args)),
+    // Loaded on demand: the proxy's dependencies (express, the proxy engine, metrics) would
+    // otherwise slow every `ctl` call, which is what probes and `kubectl exec` run.
+    serve: async (args) => {
+      const flags = parseConfigFlags('serve', args);
+      const { runServe } = await import('./commands/serve.ts');
+      return runServe(flags);
+    },
     validate: (args) => runValidate(parseConfigFlags('validate', args)),
+    ctl: runCtl,
   };
   const run = commands[command];
   if (run === undefined) throw new UsageError(`unknown command "${command}"`);
@@ -75,7 +88,7 @@ main(process.argv.slice(2)).then(
   // keep it alive. stdout/stderr are synchronous for files and pipes on Linux, so nothing is lost.
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof CtlUsageError) {
       process.stderr.write(
         `reverse-proxy: ${err.message}\nRun "reverse-proxy --help" for usage.\n`,
       );

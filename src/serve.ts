@@ -1,4 +1,3 @@
-import type http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseListenAddress } from './config/address.ts';
 import type { ListenAddress } from './config/address.ts';
@@ -7,11 +6,9 @@ import { loadConfigBytes } from './config/load.ts';
 import { Reloader } from './config/reloader.ts';
 import { compileSnapshot } from './config/snapshot.ts';
 import { ConfigStore } from './config/store.ts';
-import type { ProxyConfig } from './config/types.ts';
-import { buildHealthApp } from './health/health-app.ts';
-import { listenHealth } from './health/health-server.ts';
 import { createLogger } from './log.ts';
 import type { Logger } from './log.ts';
+import { startManagement } from './management.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { createProxyEngine } from './proxy/engine.ts';
 import { ProxyListeners } from './proxy/listeners.ts';
@@ -37,10 +34,11 @@ export interface RunningProxy {
 
 /**
  * Starts the proxy: load and validate the config (any error stops the start), bind every
- * listener, then the management listener. Signals are wired by the caller (cli.ts).
+ * listener, then health and the admin socket. Signals are wired by the caller (cli.ts).
  */
 export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   const validateOptions = { allowWildcardBind: options.allowWildcardBind };
+  const startedAt = Date.now();
   const file = await loadConfigBytes(options.configPath);
   const config = checkConfigBytes(file.bytes, options.configPath, validateOptions);
   const log = createLogger(config.log.level);
@@ -66,16 +64,6 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   );
   const bound = await listeners.listen(config.listeners.map((l) => addressOf(l.address)));
 
-  const readiness = {
-    notReady: () => [
-      ...(listeners.listening ? [] : ['listeners']),
-      ...(draining ? ['draining'] : []),
-    ],
-  };
-  const health = await startHealth(
-    config,
-    buildHealthApp({ readiness, registry: metrics.registry }),
-  );
   const reloader = new Reloader({
     path: options.configPath,
     validateOptions,
@@ -84,9 +72,38 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
     log,
     metrics,
   });
+  let management;
+  try {
+    // After the listeners: readiness then already reflects them, and the admin socket is only
+    // offered by a proxy that serves.
+    management = await startManagement({
+      config,
+      store,
+      reloader,
+      metrics,
+      log,
+      startedAt,
+      notReady: () => [
+        ...(listeners.listening ? [] : ['listeners']),
+        ...(draining ? ['draining'] : []),
+      ],
+    });
+  } catch (err) {
+    await listeners.close(0);
+    engine.close();
+    throw err;
+  }
+  const { healthAddress, healthSocket, adminSocket } = management;
   const announce = () =>
     log.info(
-      { listeners: bound, health: health?.bound, sites: config.sites.length, sha256: file.sha256 },
+      {
+        listeners: bound,
+        health: healthAddress,
+        health_socket: healthSocket,
+        admin_socket: adminSocket,
+        sites: config.sites.length,
+        sha256: file.sha256,
+      },
       'proxy started',
     );
 
@@ -101,8 +118,8 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
       if (delay > 0) await sleep(delay);
       const outcome = await listeners.close(grace);
       engine.close();
-      health?.server.close();
-      health?.server.closeAllConnections();
+      // Last: the admin socket answers `status` while draining; closing it removes the file.
+      management.close();
       log.info(
         { outcome },
         outcome === 'drained' ? 'stopped: drained' : 'stopped: grace period over, connections cut',
@@ -117,12 +134,4 @@ function addressOf(text: string): ListenAddress {
   const parsed = parseListenAddress(text);
   if ('error' in parsed) throw new Error(`unvalidated address ${text}`);
   return parsed;
-}
-
-async function startHealth(
-  config: ProxyConfig,
-  app: Parameters<typeof listenHealth>[0],
-): Promise<{ server: http.Server; bound: string } | undefined> {
-  if (config.health.address === '') return undefined;
-  return listenHealth(app, addressOf(config.health.address), config.health.max_connections);
 }

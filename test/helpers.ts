@@ -57,12 +57,15 @@ export async function startUpstream(
   };
 }
 
-/** A config with listeners and health on port 0, and the given sites. */
-export function configYaml(sites: string, extra = ''): string {
+/**
+ * A config with listeners and health on port 0, and the given sites. `admin` is the body of the
+ * admin section; by default the socket is disabled.
+ */
+export function configYaml(sites: string, extra = '', admin = "  socket: ''"): string {
   return `listeners:
   - address: 127.0.0.1:0
 admin:
-  socket: ''
+${admin}
 health:
   address: 127.0.0.1:0
 ${extra}
@@ -102,9 +105,14 @@ export interface ProxyProcess {
 }
 
 /** Spawns `reverse-proxy serve` as a real process and waits until it says it started. */
-export async function startProxy(configPath: string, args: string[] = []): Promise<ProxyProcess> {
+export async function startProxy(
+  configPath: string,
+  args: string[] = [],
+  options: { env?: NodeJS.ProcessEnv } = {},
+): Promise<ProxyProcess> {
   const child = spawn(process.execPath, [CLI, 'serve', '-c', configPath, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.env === undefined ? {} : { env: options.env }),
   });
   const logs: LogLine[] = [];
   const waiters = new Set<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();

@@ -13,10 +13,15 @@ export async function runServe(flags: ConfigFlags): Promise<number> {
     proxy = await startProxy(flags);
   } catch (err) {
     if (!isProxyError(err)) throw err;
+    // Config errors print like `validate`; the others (listen, sockets) name their code, which
+    // docs/errors.md explains.
+    const isConfigError = err.code.startsWith('ERR_CONFIG_');
     process.stderr.write(
-      `reverse-proxy: cannot start\n${describeConfigError(flags.configPath, err)}`,
+      isConfigError
+        ? `reverse-proxy: cannot start\n${describeConfigError(flags.configPath, err)}`
+        : `reverse-proxy: cannot start (${err.code})\n${err.message}\n`,
     );
-    return err.code === 'ERR_LISTEN' ? 1 : exitCodeFor(err);
+    return isConfigError ? exitCodeFor(err) : 1;
   }
   const { log, reloader } = proxy;
   process.on('SIGHUP', () => {

@@ -1,0 +1,97 @@
+import type { ReloadResult } from '../config/reloader.ts';
+import type { ConfigStore } from '../config/store.ts';
+import { isProxyError } from '../errors.ts';
+import { CLIENT_ERRORS, errorReply } from './admin-protocol.ts';
+import type { AdminReply } from './admin-protocol.ts';
+
+export interface AdminCommandDeps {
+  readonly store: ConfigStore;
+  /** The same reloader SIGHUP uses: one queue, one code path. */
+  readonly reloader: { reload(trigger: string): Promise<ReloadResult> };
+  /** When the process started (ms since the epoch), for uptime. */
+  readonly startedAt: number;
+  readonly now?: () => number;
+}
+
+/** What a command answered, and what the audit log records about it (never sent). */
+export interface CommandOutcome {
+  readonly reply: AdminReply;
+  readonly outcome: 'ok' | 'error' | 'unknown_command';
+  readonly audit: Readonly<Record<string, unknown>>;
+}
+
+export type RunCommand = (command: string, trigger: string) => Promise<CommandOutcome>;
+
+/**
+ * `status` and `reload`, and the one place their errors become replies (STYLE habit 7): the
+ * client gets fixed texts, the audit record gets the error code; the reloader itself logs the
+ * full detail (seed C3).
+ */
+export function createAdminCommands(deps: AdminCommandDeps): RunCommand {
+  const now = deps.now ?? Date.now;
+  return async (command, trigger) => {
+    if (command === 'status') {
+      const snapshot = deps.store.current();
+      return {
+        outcome: 'ok',
+        reply: {
+          status: 'ok',
+          uptime_secs: Math.floor((now() - deps.startedAt) / 1000),
+          sites: snapshot.config.sites.length,
+          generation: snapshot.generation,
+          config_sha256: snapshot.sha256,
+        },
+        audit: { generation: snapshot.generation, sha256: snapshot.sha256 },
+      };
+    }
+    if (command === 'reload') return reload(deps, trigger);
+    return {
+      outcome: 'unknown_command',
+      reply: errorReply(CLIENT_ERRORS.unknownCommand),
+      audit: {},
+    };
+  };
+}
+
+async function reload(deps: AdminCommandDeps, trigger: string): Promise<CommandOutcome> {
+  const running = deps.store.current();
+  try {
+    const result = await deps.reloader.reload(trigger);
+    const changed = result.restartRequired;
+    return {
+      outcome: 'ok',
+      reply: {
+        status: 'ok',
+        outcome: result.outcome,
+        generation: result.generation,
+        config_sha256: result.sha256,
+        // Seed W6: the caller learns that part of what it asked for needs a restart.
+        ...(changed.length > 0
+          ? {
+              restart_required: changed,
+              message: `static fields changed (restart required): ${changed.join(', ')}`,
+            }
+          : {}),
+      },
+      audit: {
+        reload: result.outcome,
+        previous_sha256: result.previousSha256,
+        sha256: result.sha256,
+        generation: result.generation,
+        restart_required: changed,
+      },
+    };
+  } catch (err) {
+    const code = isProxyError(err) ? err.code : 'ERR_INTERNAL';
+    // W2 is the one failure whose cause the client may know: retrying is the fix.
+    const message =
+      code === 'ERR_CONFIG_CHANGED_DURING_READ'
+        ? CLIENT_ERRORS.changedDuringRead
+        : CLIENT_ERRORS.reloadFailed;
+    return {
+      outcome: 'error',
+      reply: errorReply(message),
+      audit: { code, previous_sha256: running.sha256, sha256: deps.store.current().sha256 },
+    };
+  }
+}

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createAdminCommands } from '../../../src/admin/commands.ts';
+import type { ReloadResult } from '../../../src/config/reloader.ts';
+import { compileSnapshot } from '../../../src/config/snapshot.ts';
+import { ConfigStore } from '../../../src/config/store.ts';
+import type { ProxyConfig } from '../../../src/config/types.ts';
+import { ConfigInvalidError, ProxyError } from '../../../src/errors.ts';
+
+const config = {
+  listeners: [{ address: '127.0.0.1:0' }],
+  admin: { socket: '', allowed_uids: [], max_connections: 10 },
+  health: { address: '', max_connections: 64 },
+  shutdown: { drain_delay_ms: 0, grace_period_ms: 0 },
+  log: { level: 'info', access_log: false },
+  sites: [
+    {
+      name: 'a',
+      hosts: ['a.example'],
+      routes: [{ path: '/', upstream: 'http://127.0.0.1:1', timeout_ms: 1000 }],
+    },
+  ],
+} as ProxyConfig;
+
+function commandsWith(reload: () => Promise<ReloadResult>) {
+  const store = new ConfigStore(compileSnapshot(structuredClone(config), 'a'.repeat(64), 3));
+  return createAdminCommands({ store, reloader: { reload }, startedAt: 1_000, now: () => 62_500 });
+}
+
+const never = () => Promise.reject(new Error('not called'));
+
+describe('admin commands', () => {
+  it('status reports uptime in whole seconds, sites, generation and hash', async () => {
+    const { reply, outcome } = await commandsWith(never)('status', 't');
+    assert.equal(outcome, 'ok');
+    assert.deepEqual(reply, {
+      status: 'ok',
+      uptime_secs: 61,
+      sites: 1,
+      generation: 3,
+      config_sha256: 'a'.repeat(64),
+    });
+  });
+
+  it('reload reports restart_required only when static fields changed (W6)', async () => {
+    const result = (restartRequired: string[]): ReloadResult => ({
+      outcome: 'applied',
+      generation: 4,
+      previousSha256: 'a'.repeat(64),
+      sha256: 'b'.repeat(64),
+      restartRequired,
+    });
+    const plain = await commandsWith(async () => result([]))('reload', 't');
+    assert.deepEqual(plain.reply, {
+      status: 'ok',
+      outcome: 'applied',
+      generation: 4,
+      config_sha256: 'b'.repeat(64),
+    });
+    assert.equal(plain.audit.previous_sha256, 'a'.repeat(64));
+    const changed = await commandsWith(async () => result(['listeners', 'admin.socket']))(
+      'reload',
+      't',
+    );
+    assert.deepEqual(changed.reply.restart_required, ['listeners', 'admin.socket']);
+    assert.equal(
+      changed.reply.message,
+      'static fields changed (restart required): listeners, admin.socket',
+    );
+  });
+
+  it('a failed reload answers "reload failed" only; the code goes to the audit record (C3)', async () => {
+    const failure = new ConfigInvalidError([
+      { path: 'sites[0]', message: '/etc/secret/path is wrong' },
+    ]);
+    const { reply, outcome, audit } = await commandsWith(() => Promise.reject(failure))(
+      'reload',
+      't',
+    );
+    assert.equal(outcome, 'error');
+    assert.deepEqual(reply, { status: 'error', message: 'reload failed' });
+    assert.equal(audit.code, 'ERR_CONFIG_INVALID');
+    const unexpected = await commandsWith(() => Promise.reject(new Error('EACCES /x')))(
+      'reload',
+      't',
+    );
+    assert.deepEqual(unexpected.reply, { status: 'error', message: 'reload failed' });
+    assert.equal(unexpected.audit.code, 'ERR_INTERNAL');
+  });
+
+  it('a file changed during the read asks the caller to retry (W2)', async () => {
+    const changed = new ProxyError('ERR_CONFIG_CHANGED_DURING_READ', 'x');
+    const { reply } = await commandsWith(() => Promise.reject(changed))('reload', 't');
+    assert.deepEqual(reply, {
+      status: 'error',
+      message: 'config file changed during read, please retry',
+    });
+  });
+
+  it('anything else is an unknown command, not echoed', async () => {
+    const { reply, outcome } = await commandsWith(never)('<b>status</b>', 't');
+    assert.equal(outcome, 'unknown_command');
+    assert.deepEqual(reply, { status: 'error', message: 'unknown command' });
+  });
+});
