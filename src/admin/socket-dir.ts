@@ -261,7 +261,10 @@ export async function listenRestricted(
   try {
     await enforceMode(path, mode);
   } catch (err) {
-    server.close();
+    // Closing a bound pipe server unlinks whatever now sits at the path: close only when that
+    // is still a socket of ours, otherwise leave the handle to die with the failed start.
+    const now = await lstat(path).catch(() => undefined);
+    if (now !== undefined && now.isSocket() && now.uid === currentUid()) server.close();
     throw err;
   }
 }

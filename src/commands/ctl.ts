@@ -4,6 +4,12 @@ import { TOKEN_ENV } from '../admin/admin-protocol.ts';
 import { isProxyError } from '../errors.ts';
 
 export const DEFAULT_ADMIN_SOCKET = '/run/reverse-proxy/admin.sock';
+/**
+ * Where the socket lives when it is not at the default path (the Helm chart puts it in a
+ * 0700 subdirectory of the pod's emptyDir): `kubectl exec ... -- reverse-proxy ctl reload`
+ * then works without flags.
+ */
+export const SOCKET_ENV = 'REVERSE_PROXY_ADMIN_SOCKET';
 const DEFAULT_TIMEOUT_MS = 10_000;
 const COMMANDS = ['reload', 'status'];
 
@@ -34,7 +40,7 @@ export async function runCtl(args: string[]): Promise<number> {
   }
   try {
     const reply = await sendAdminCommand({
-      socketPath: socketPath ?? DEFAULT_ADMIN_SOCKET,
+      socketPath: socketPath ?? defaultSocket(),
       command: options.command,
       token: process.env[TOKEN_ENV],
       expectedUids: options.expectUid === undefined ? ownUids() : [options.expectUid],
@@ -47,6 +53,12 @@ export async function runCtl(args: string[]): Promise<number> {
     process.stderr.write(`reverse-proxy ctl: ${err.message} (${err.code})\n`);
     return err.code === 'ERR_ADMIN_SERVER_UNTRUSTED' ? CTL_EXIT.untrusted : CTL_EXIT.unreachable;
   }
+}
+
+/** -s, then -c, then $REVERSE_PROXY_ADMIN_SOCKET, then the default path. */
+function defaultSocket(): string {
+  const fromEnv = process.env[SOCKET_ENV];
+  return fromEnv === undefined || fromEnv === '' ? DEFAULT_ADMIN_SOCKET : fromEnv;
 }
 
 function ownUids(): number[] {

@@ -535,6 +535,10 @@ describe('admin socket security (seed C1-C3, W1-W7, S1-S5)', { concurrency: 3 },
       const status = await cli(['ctl', '-s', socket, 'status']);
       assert.equal(status.code, 0);
       assert.equal((JSON.parse(status.stdout) as { generation: number }).generation, 2);
+      // Without -s, $REVERSE_PROXY_ADMIN_SOCKET names the socket (the Helm chart sets it).
+      const fromEnv = await cli(['ctl', 'status'], { REVERSE_PROXY_ADMIN_SOCKET: socket });
+      assert.equal(fromEnv.code, 0, fromEnv.stderr);
+      assert.equal((JSON.parse(fromEnv.stdout) as { generation: number }).generation, 2);
     });
 
     it('validates socket reloads with the --allow-wildcard-bind given at start (W5)', async (t) => {

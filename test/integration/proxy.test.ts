@@ -155,25 +155,29 @@ describe('proxying', () => {
     assert.equal(JSON.parse(reply.body).error, 'gateway_timeout');
   });
 
-  it('bounds an Expect: 100-continue request to a silent upstream too', { timeout: 5_000 }, async () => {
-    const status = await new Promise<number>((resolve, reject) => {
-      const req = http.request(
-        `${proxy.url}/slow/`,
-        {
-          method: 'POST',
-          headers: { host: 'api.example.com', expect: '100-continue' },
-          agent: false,
-        },
-        (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        },
-      );
-      req.on('continue', () => req.end('body'));
-      req.on('error', reject);
-    });
-    assert.ok(status === 502 || status === 504, `got ${status}`);
-  });
+  it(
+    'bounds an Expect: 100-continue request to a silent upstream too',
+    { timeout: 5_000 },
+    async () => {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = http.request(
+          `${proxy.url}/slow/`,
+          {
+            method: 'POST',
+            headers: { host: 'api.example.com', expect: '100-continue' },
+            agent: false,
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('continue', () => req.end('body'));
+        req.on('error', reject);
+      });
+      assert.ok(status === 502 || status === 504, `got ${status}`);
+    },
+  );
 
   it('sets X-Forwarded-* and removes hop-by-hop headers both ways', async () => {
     const reply = await request(`${proxy.url}/headers/`, {
