@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runValidate } from './commands/validate.ts';
 import { CtlUsageError, runCtl } from './commands/ctl.ts';
+import { runSidecar, SIDECAR_USAGE } from './commands/sidecar.ts';
 import { ProxyError } from './errors.ts';
 
 const USAGE = `Usage: reverse-proxy <command> [options]
@@ -16,7 +17,7 @@ Commands:
                                              /run/reverse-proxy/admin.sock; token from
                                              ADMIN_SOCKET_TOKEN); prints the JSON reply; exit 0
                                              ok, 1 error reply, 3 unreachable, 4 untrusted owner
-
+${SIDECAR_USAGE}
 Options:
   -h, --help      show this help
   -v, --version   print the version
@@ -43,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
     },
     validate: (args) => runValidate(parseConfigFlags('validate', args)),
     ctl: runCtl,
+    sidecar: runSidecar,
   };
   const run = commands[command];
   if (run === undefined) throw new UsageError(`unknown command "${command}"`);

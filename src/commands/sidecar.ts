@@ -1,0 +1,243 @@
+import { parseArgs } from 'node:util';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { TOKEN_ENV } from '../admin/admin-protocol.ts';
+import { parseListenAddress } from '../config/address.ts';
+import type { ListenAddress } from '../config/address.ts';
+import { isProxyError } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import type { SidecarMode, SidecarOptions } from '../sidecar/sidecar.ts';
+
+export const SIDECAR_USAGE = `  sidecar --socket PATH --config-out FILE (--configmap NAME [--namespace NS] | --watch-dir DIR)
+          [--key proxy.yaml] [--health-address HOST:PORT] [--debounce-ms 500] [--expect-uid UID]
+          [--allow-wildcard-bind] [--stall-timeout-ms 120000] [--resync-ms 60000]
+          [--reload-attempts 12] [--admin-timeout-ms 10000] [--events-configmap NAME]
+          [--log-level info]
+                                             the Kubernetes admin sidecar: watch a ConfigMap
+                                             (API) or a mounted volume, validate, write
+                                             --config-out atomically, reload over --socket
+`;
+
+/** Defaults; the flags above override them. */
+const DEFAULTS = {
+  key: 'proxy.yaml',
+  healthAddress: '127.0.0.1:9901',
+  debounceMs: 500,
+  stallTimeoutMs: 120_000,
+  resyncMs: 60_000,
+  reloadAttempts: 12,
+  adminTimeoutMs: 10_000,
+  logLevel: 'info',
+} as const;
+
+class SidecarUsageError extends Error {}
+
+/**
+ * `reverse-proxy sidecar`: runs until SIGTERM or SIGINT, then stops its watch and exits 0.
+ * Exit 2 on a wrong command line, 1 when it cannot start (no credentials, health port taken).
+ */
+export async function runSidecar(args: string[]): Promise<number> {
+  let flags: ParsedFlags;
+  try {
+    flags = parseSidecarArgs(args);
+  } catch (err) {
+    if (!(err instanceof SidecarUsageError)) throw err;
+    process.stderr.write(
+      `reverse-proxy: sidecar: ${err.message}\nRun "reverse-proxy --help" for usage.\n`,
+    );
+    return 2;
+  }
+  const log = createLogger(flags.logLevel, { component: 'sidecar' });
+  // Listening for signals before starting: a SIGTERM during start-up still ends in exit 0.
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  let sidecar;
+  try {
+    // Loaded here, not at the top: @kubernetes/client-node takes over a second to import, and
+    // every other command (serve, validate, ctl) would pay for it at each start.
+    const { startSidecar } = await import('../sidecar/sidecar.ts');
+    sidecar = await startSidecar(await buildOptions(flags), log);
+  } catch (err) {
+    if (!isProxyError(err)) throw err;
+    log.fatal({ code: err.code, err: err.message }, 'sidecar cannot start');
+    process.stderr.write(`reverse-proxy: sidecar cannot start (${err.code})\n${err.message}\n`);
+    return 1;
+  }
+  const signal = await signalled;
+  log.info({ signal }, 'stopping the sidecar');
+  await sidecar.stop();
+  log.info('sidecar stopped');
+  return 0;
+}
+
+interface ParsedFlags {
+  readonly socket: string;
+  readonly configOut: string;
+  readonly configmap?: string | undefined;
+  readonly namespace?: string | undefined;
+  readonly watchDir?: string | undefined;
+  readonly eventsConfigmap?: string | undefined;
+  readonly key: string;
+  readonly healthAddress: ListenAddress;
+  readonly debounceMs: number;
+  readonly expectUid?: number | undefined;
+  readonly allowWildcardBind: boolean;
+  readonly stallTimeoutMs: number;
+  readonly resyncMs: number;
+  readonly reloadAttempts: number;
+  readonly adminTimeoutMs: number;
+  readonly logLevel: string;
+}
+
+async function buildOptions(flags: ParsedFlags): Promise<SidecarOptions> {
+  // API access: always in API mode; in volume mode only to post Events (--events-configmap).
+  const eventsName = flags.configmap ?? flags.eventsConfigmap;
+  let kubeConfig: KubeConfig | undefined;
+  let namespace: string | undefined;
+  if (eventsName !== undefined) {
+    const { loadKubeConfig, resolveNamespace } = await import('../sidecar/kube-config.ts');
+    kubeConfig = loadKubeConfig();
+    namespace = resolveNamespace(flags.namespace, kubeConfig);
+  }
+  const mode: SidecarMode =
+    flags.configmap !== undefined && namespace !== undefined
+      ? { kind: 'configmap', namespace, name: flags.configmap }
+      : { kind: 'volume', dir: flags.watchDir ?? '' };
+  return {
+    mode,
+    key: flags.key,
+    configOut: flags.configOut,
+    admin: {
+      socketPath: flags.socket,
+      expectedUids: flags.expectUid === undefined ? ownUids() : [flags.expectUid],
+      token: process.env[TOKEN_ENV],
+      timeoutMs: flags.adminTimeoutMs,
+    },
+    validateOptions: { allowWildcardBind: flags.allowWildcardBind },
+    healthAddress: flags.healthAddress,
+    debounceMs: flags.debounceMs,
+    stallTimeoutMs: flags.stallTimeoutMs,
+    resyncMs: flags.resyncMs,
+    reloadAttempts: flags.reloadAttempts,
+    kubeConfig,
+    eventsObject:
+      eventsName === undefined || namespace === undefined
+        ? undefined
+        : { namespace, name: eventsName },
+  };
+}
+
+/** Like `ctl`: the socket must be served by our own uid (or root). */
+function ownUids(): number[] {
+  const uid = process.geteuid?.();
+  return uid === undefined || uid === 0 ? [0] : [uid, 0];
+}
+
+function parseSidecarArgs(args: string[]): ParsedFlags {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        socket: { type: 'string' },
+        'config-out': { type: 'string' },
+        configmap: { type: 'string' },
+        namespace: { type: 'string' },
+        'watch-dir': { type: 'string' },
+        'events-configmap': { type: 'string' },
+        key: { type: 'string' },
+        'health-address': { type: 'string' },
+        'debounce-ms': { type: 'string' },
+        'expect-uid': { type: 'string' },
+        'allow-wildcard-bind': { type: 'boolean', default: false },
+        'stall-timeout-ms': { type: 'string' },
+        'resync-ms': { type: 'string' },
+        'reload-attempts': { type: 'string' },
+        'admin-timeout-ms': { type: 'string' },
+        'log-level': { type: 'string' },
+      },
+    });
+  } catch (err) {
+    throw new SidecarUsageError((err as Error).message);
+  }
+  const v = parsed.values;
+  const socket = required('--socket PATH', v.socket);
+  const configOut = required('--config-out FILE', v['config-out']);
+  for (const [flag, value] of [
+    ['--configmap', v.configmap],
+    ['--namespace', v.namespace],
+    ['--watch-dir', v['watch-dir']],
+    ['--events-configmap', v['events-configmap']],
+    ['--key', v.key],
+  ] as const) {
+    if (value === '') throw new SidecarUsageError(`${flag} needs a value`);
+  }
+  if ((v.configmap === undefined) === (v['watch-dir'] === undefined)) {
+    throw new SidecarUsageError(
+      'give exactly one of --configmap NAME (API) or --watch-dir DIR (volume)',
+    );
+  }
+  if (v['events-configmap'] !== undefined && v.configmap !== undefined) {
+    throw new SidecarUsageError(
+      '--events-configmap is for volume mode; API mode posts Events on --configmap',
+    );
+  }
+  if (
+    v.namespace !== undefined &&
+    v.configmap === undefined &&
+    v['events-configmap'] === undefined
+  ) {
+    throw new SidecarUsageError('--namespace needs --configmap or --events-configmap');
+  }
+  if (v.key !== undefined && (v.key.includes('/') || v.key.startsWith('.'))) {
+    throw new SidecarUsageError('--key must be a ConfigMap key (no "/", not starting with ".")');
+  }
+  const health = parseListenAddress(v['health-address'] ?? DEFAULTS.healthAddress);
+  if ('error' in health) throw new SidecarUsageError(`--health-address: ${health.error}`);
+  // LOG_LEVEL: what the chart sets for both containers; the flag wins.
+  const logLevel = v['log-level'] ?? (process.env.LOG_LEVEL || DEFAULTS.logLevel);
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(logLevel)) {
+    throw new SidecarUsageError(
+      '--log-level (or LOG_LEVEL) must be one of fatal, error, warn, info, debug, trace',
+    );
+  }
+  return {
+    socket,
+    configOut,
+    configmap: v.configmap,
+    namespace: v.namespace,
+    watchDir: v['watch-dir'],
+    eventsConfigmap: v['events-configmap'],
+    key: v.key ?? DEFAULTS.key,
+    healthAddress: health,
+    debounceMs: integer('--debounce-ms', v['debounce-ms'], 0, 60_000) ?? DEFAULTS.debounceMs,
+    expectUid: integer('--expect-uid', v['expect-uid'], 0, 0xfffffffe),
+    allowWildcardBind: v['allow-wildcard-bind'] === true,
+    stallTimeoutMs:
+      integer('--stall-timeout-ms', v['stall-timeout-ms'], 100, 3_600_000) ??
+      DEFAULTS.stallTimeoutMs,
+    resyncMs: integer('--resync-ms', v['resync-ms'], 50, 3_600_000) ?? DEFAULTS.resyncMs,
+    reloadAttempts:
+      integer('--reload-attempts', v['reload-attempts'], 1, 1_000) ?? DEFAULTS.reloadAttempts,
+    adminTimeoutMs:
+      integer('--admin-timeout-ms', v['admin-timeout-ms'], 100, 600_000) ?? DEFAULTS.adminTimeoutMs,
+    logLevel,
+  };
+}
+
+function required(flag: string, value: string | undefined): string {
+  if (value === undefined || value === '') throw new SidecarUsageError(`${flag} is required`);
+  return value;
+}
+
+function integer(flag: string, text: string | undefined, min: number, max: number) {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max) {
+    throw new SidecarUsageError(`${flag} must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}

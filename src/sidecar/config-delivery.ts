@@ -1,0 +1,297 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { checkConfigBytes } from '../config/check.ts';
+import { LIMITS } from '../config/limits.ts';
+import type { ValidateOptions } from '../config/validate.ts';
+import { ConfigInvalidError, formatIssue, isProxyError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { backoffDelay, sleepUnlessAborted, WATCH_BACKOFF } from './backoff.ts';
+import { writeFileAtomic } from './config-writer.ts';
+import type { ConfigMapRef, SourceUpdate } from './config-source.ts';
+import type { EventRecorder } from './events.ts';
+import type { ReloadConfirmation } from './reload-trigger.ts';
+import type { SidecarMetrics } from './sidecar-metrics.ts';
+
+export interface ConfigDeliveryOptions {
+  readonly configOut: string;
+  /** Names the bytes in validation messages: `configmap ns/name[key]` or the watched file. */
+  readonly sourceName: string;
+  /** The flags the proxy runs with, so the sidecar accepts exactly what the proxy would. */
+  readonly validateOptions: ValidateOptions;
+  readonly debounceMs: number;
+  readonly reload: (sha256: string, signal: AbortSignal) => Promise<ReloadConfirmation | undefined>;
+  readonly events: EventRecorder;
+  readonly log: Logger;
+  readonly metrics: SidecarMetrics;
+  readonly write?: (path: string, bytes: Uint8Array) => Promise<void>;
+}
+
+interface ValidConfig {
+  readonly bytes: Buffer;
+  readonly sha256: string;
+  readonly object?: ConfigMapRef | undefined;
+}
+
+// Rejection Events carry the first few errors; the log has all of them.
+const EVENT_ERRORS = 5;
+// A steady stream of changes still gets delivered: the debounce waits at most this many periods.
+const MAX_DEBOUNCE_PERIODS = 4;
+
+/**
+ * The sidecar's one writer. Watchers `offer` what they see; this acts on content, not events:
+ * identical bytes do nothing, bursts are debounced into one delivery (the first sync is not
+ * delayed), and every candidate is validated with the code `validate` uses before anything is
+ * written. A valid config is written atomically, then reloaded and confirmed; a newer valid
+ * config cancels the retries of an older one (it is reloaded anyway), an invalid one never
+ * does (the delivered one must still reach the proxy).
+ */
+export class ConfigDelivery {
+  readonly #options: ConfigDeliveryOptions;
+  readonly #write: (path: string, bytes: Uint8Array) => Promise<void>;
+  readonly #stopping = new AbortController();
+  #latestKey: string | undefined;
+  #pending: SourceUpdate | undefined;
+  #pendingSince: number | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #firstFlushDone = false;
+  #next: ValidConfig | undefined;
+  #running: Promise<void> | undefined;
+  #supersede: AbortController | undefined;
+  #ready = false;
+  #notReadyReason = 'waiting for the first config';
+
+  constructor(options: ConfigDeliveryOptions) {
+    this.#options = options;
+    this.#write = options.write ?? writeFileAtomic;
+  }
+
+  /** Readiness: empty once the first valid config is in place at --config-out. */
+  notReady(): readonly string[] {
+    return this.#ready ? [] : [this.#notReadyReason];
+  }
+
+  offer(update: SourceUpdate): void {
+    if (this.#stopping.signal.aborted) return;
+    const key =
+      update.kind === 'content'
+        ? sha256(update.bytes)
+        : `${update.kind}:${'code' in update ? update.code : ''}:${update.message}`;
+    // The same content again (a re-list, a resync, an fs event for an unrelated file): nothing.
+    if (key === this.#latestKey) return;
+    this.#latestKey = key;
+    this.#pending = update;
+    this.#schedule();
+  }
+
+  /** Resolves when nothing is pending, debouncing or being delivered (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.#timer !== undefined || this.#running !== undefined) {
+      await (this.#running ?? new Promise((resolve) => setTimeout(resolve, 10)));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping.abort();
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+
+  #schedule(): void {
+    const { debounceMs } = this.#options;
+    let delay = 0;
+    if (this.#firstFlushDone) {
+      const now = Date.now();
+      this.#pendingSince ??= now;
+      delay = Math.max(
+        0,
+        Math.min(debounceMs, this.#pendingSince + MAX_DEBOUNCE_PERIODS * debounceMs - now),
+      );
+    }
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#flush(), delay);
+  }
+
+  #flush(): void {
+    this.#timer = undefined;
+    const update = this.#pending;
+    this.#pending = undefined;
+    this.#pendingSince = undefined;
+    this.#firstFlushDone = true;
+    if (update === undefined || this.#stopping.signal.aborted) return;
+    const { log, sourceName } = this.#options;
+    if (update.kind === 'absent') {
+      log.warn(
+        { source: sourceName, detail: update.message },
+        'nothing to deliver; the proxy keeps its current config',
+      );
+      if (!this.#ready) this.#notReadyReason = update.message;
+      return;
+    }
+    if (update.kind === 'invalid') {
+      const reason = update.code === 'ERR_CONFIG_TOO_LARGE' ? 'too_large' : 'key_missing';
+      this.#reject(update.code, reason, [update.message], update.object);
+      return;
+    }
+    const hash = sha256(update.bytes);
+    if (update.bytes.length > LIMITS.maxFileBytes) {
+      const message = `${update.bytes.length} bytes is over the ${LIMITS.maxFileBytes}-byte limit`;
+      this.#reject('ERR_CONFIG_TOO_LARGE', 'too_large', [message], update.object, hash);
+      return;
+    }
+    try {
+      checkConfigBytes(update.bytes, sourceName, this.#options.validateOptions);
+    } catch (err) {
+      if (err instanceof ConfigInvalidError) {
+        const lines = err.issues.map(formatIssue);
+        this.#reject(err.code, 'invalid', lines, update.object, hash);
+      } else if (isProxyError(err)) {
+        this.#reject(err.code, 'parse', [err.message], update.object, hash);
+      } else {
+        // A bug in validation: still never deliver what was not validated.
+        this.#reject('ERR_INTERNAL', 'invalid', [String(err)], update.object, hash);
+      }
+      return;
+    }
+    this.#next = { bytes: update.bytes, sha256: hash, object: update.object };
+    this.#supersede?.abort();
+    this.#drive();
+  }
+
+  #reject(
+    code: string,
+    reason: string,
+    errors: readonly string[],
+    object: ConfigMapRef | undefined,
+    hash?: string,
+  ): void {
+    const { log, metrics, events, sourceName } = this.#options;
+    metrics.rejections.inc({ reason });
+    log.error(
+      { code, source: sourceName, sha256: hash, errors },
+      'config rejected: not delivered; the proxy keeps serving the last good config',
+    );
+    const shown = errors.slice(0, EVENT_ERRORS).join('; ');
+    const more = errors.length > EVENT_ERRORS ? ` (and ${errors.length - EVENT_ERRORS} more)` : '';
+    events.record(
+      'Warning',
+      'ConfigRejected',
+      `config ${hash === undefined ? '' : `sha256 ${hash.slice(0, 12)} `}rejected, not delivered; ` +
+        `the proxy keeps serving its last good config: ${shown}${more}`,
+      object,
+    );
+    if (!this.#ready) this.#notReadyReason = `the first config was rejected (${code})`;
+  }
+
+  #drive(): void {
+    if (this.#running !== undefined) return;
+    this.#running = (async () => {
+      while (this.#next !== undefined && !this.#stopping.signal.aborted) {
+        const config = this.#next;
+        this.#next = undefined;
+        await this.#deliver(config);
+      }
+    })().finally(() => {
+      this.#running = undefined;
+      if (this.#next !== undefined) this.#drive();
+    });
+  }
+
+  async #deliver(config: ValidConfig): Promise<void> {
+    const { configOut, log, metrics, events, reload } = this.#options;
+    const supersede = new AbortController();
+    this.#supersede = supersede;
+    const signal = AbortSignal.any([supersede.signal, this.#stopping.signal]);
+    if (!(await this.#writeWithRetries(config, signal))) return;
+    this.#ready = true;
+    let confirmation;
+    try {
+      confirmation = await reload(config.sha256, signal);
+    } catch (err) {
+      if (signal.aborted) return;
+      const code = isProxyError(err) ? err.code : 'ERR_INTERNAL';
+      const message = err instanceof Error ? err.message : String(err);
+      metrics.reloads.inc({ result: 'failed' });
+      metrics.lastReloadSuccessful.set(0);
+      log.error(
+        { code, sha256: config.sha256, path: configOut, err: message },
+        'reload failed; the new config is in place and the proxy loads it when it (re)starts',
+      );
+      events.record(
+        'Warning',
+        'ReloadFailed',
+        `config sha256 ${config.sha256.slice(0, 12)} was written but the proxy did not apply it ` +
+          `(${code}: ${message}); it takes effect when the proxy restarts`,
+        config.object,
+      );
+      return;
+    }
+    if (confirmation === undefined) {
+      log.info({ sha256: config.sha256 }, 'reload superseded by a newer config');
+      return;
+    }
+    const generation = confirmation.status.generation;
+    const restart = confirmation.reload.restart_required;
+    metrics.reloads.inc({ result: 'confirmed' });
+    metrics.lastReloadSuccessful.set(1);
+    metrics.lastReloadTimestamp.set(Date.now() / 1000);
+    log.info(
+      {
+        sha256: config.sha256,
+        generation,
+        attempts: confirmation.attempts,
+        outcome: confirmation.reload.outcome,
+        ...(restart === undefined ? {} : { restart_required: restart }),
+      },
+      'config applied: the proxy confirmed it serves the delivered sha256',
+    );
+    const note = Array.isArray(restart)
+      ? `; static fields changed and need a proxy restart: ${restart.join(', ')}`
+      : '';
+    events.record(
+      'Normal',
+      'ConfigApplied',
+      `config sha256 ${config.sha256.slice(0, 12)} applied (proxy generation ${String(generation)})${note}`,
+      config.object,
+    );
+  }
+
+  /** True once --config-out holds the bytes; false when superseded or stopping first. */
+  async #writeWithRetries(config: ValidConfig, signal: AbortSignal): Promise<boolean> {
+    const { configOut, log, metrics } = this.#options;
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      try {
+        // The file may already hold these bytes (a restarted sidecar): no rewrite, no mtime churn.
+        const unchanged = (await hashOf(configOut)) === config.sha256;
+        if (!unchanged) await this.#write(configOut, config.bytes);
+        metrics.deliveries.inc({ result: unchanged ? 'unchanged' : 'written' });
+        log.info(
+          { sha256: config.sha256, path: configOut, result: unchanged ? 'unchanged' : 'written' },
+          unchanged ? 'config already in place' : 'config written',
+        );
+        return true;
+      } catch (err) {
+        const delay = backoffDelay(attempt, WATCH_BACKOFF);
+        metrics.writeErrors.inc();
+        log.error(
+          { code: 'ERR_CONFIG_WRITE', path: configOut, err: String(err), retry_in_ms: delay },
+          'cannot write the config; retrying',
+        );
+        await sleepUnlessAborted(delay, signal);
+      }
+    }
+    return false;
+  }
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+async function hashOf(path: string): Promise<string | undefined> {
+  try {
+    return sha256(await readFile(path));
+  } catch {
+    return undefined; // missing or unreadable: write it, and let the write report a real problem
+  }
+}

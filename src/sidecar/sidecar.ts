@@ -1,0 +1,160 @@
+import type { Server } from 'node:http';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { ListenAddress } from '../config/address.ts';
+import type { ValidateOptions } from '../config/validate.ts';
+import { listenHealth } from '../health/health-server.ts';
+import type { Logger } from '../log.ts';
+import { ConfigDelivery } from './config-delivery.ts';
+import type { ConfigMapRef, ConfigSource, SourceUpdate } from './config-source.ts';
+import { watchConfigMap } from './configmap-watcher.ts';
+import { createEventRecorder, noEvents } from './events.ts';
+import { RELOAD_BACKOFF, reloadAndConfirm } from './reload-trigger.ts';
+import type { AdminTarget } from './reload-trigger.ts';
+import { buildSidecarHealthApp } from './sidecar-health.ts';
+import { SidecarMetrics } from './sidecar-metrics.ts';
+import { watchVolume } from './volume-watcher.ts';
+
+/** Where changes come from. */
+export type SidecarMode =
+  | { readonly kind: 'configmap'; readonly namespace: string; readonly name: string }
+  | { readonly kind: 'volume'; readonly dir: string };
+
+export interface SidecarOptions {
+  readonly mode: SidecarMode;
+  readonly key: string;
+  readonly configOut: string;
+  readonly admin: AdminTarget;
+  readonly validateOptions: ValidateOptions;
+  readonly healthAddress: ListenAddress;
+  readonly debounceMs: number;
+  readonly stallTimeoutMs: number;
+  readonly resyncMs: number;
+  readonly reloadAttempts: number;
+  /** Set in API mode, and in volume mode when Events are wanted (--events-configmap). */
+  readonly kubeConfig?: KubeConfig | undefined;
+  /** The ConfigMap Events are posted on; undefined: no Events. */
+  readonly eventsObject?: ConfigMapRef | undefined;
+}
+
+export interface RunningSidecar {
+  /** The bound health address, `host:port`. */
+  readonly healthAddress: string;
+  stop(): Promise<void>;
+}
+
+// Health endpoints serve probes and scrapes only.
+const HEALTH_MAX_CONNECTIONS = 16;
+
+/**
+ * Wires a watcher (API or volume) to the one ConfigDelivery and serves health. The health
+ * server listens first, so probes get an answer (not ready yet) while the first sync runs.
+ */
+export async function startSidecar(options: SidecarOptions, log: Logger): Promise<RunningSidecar> {
+  const metrics = new SidecarMetrics();
+  const stopping = new AbortController();
+  const events =
+    options.kubeConfig === undefined || options.eventsObject === undefined
+      ? noEvents
+      : createEventRecorder({
+          kubeConfig: options.kubeConfig,
+          defaultObject: options.eventsObject,
+          log,
+          metrics,
+          signal: stopping.signal,
+        });
+  const { mode, key } = options;
+  const delivery = new ConfigDelivery({
+    configOut: options.configOut,
+    sourceName:
+      mode.kind === 'configmap'
+        ? `configmap ${mode.namespace}/${mode.name}[${key}]`
+        : `${mode.dir}/${key}`,
+    validateOptions: options.validateOptions,
+    debounceMs: options.debounceMs,
+    reload: (sha256, signal) =>
+      reloadAndConfirm(
+        {
+          target: options.admin,
+          maxAttempts: options.reloadAttempts,
+          backoff: RELOAD_BACKOFF,
+          log,
+          metrics,
+        },
+        sha256,
+        signal,
+      ),
+    events,
+    log,
+    metrics,
+  });
+  const startedAt = Date.now();
+  let source: ConfigSource | undefined;
+  // No contact for two stall periods means a restart of the watch did not help either.
+  const livenessWindowMs =
+    2 * Math.max(options.stallTimeoutMs, mode.kind === 'volume' ? options.resyncMs : 0);
+  const notLive = (): string[] => {
+    if (source === undefined) return ['not started'];
+    const since = source.lastContactAt() || startedAt;
+    const silentMs = Date.now() - since;
+    return silentMs > livenessWindowMs
+      ? [`no successful contact with ${source.description} for ${Math.round(silentMs / 1000)} s`]
+      : [];
+  };
+  const app = buildSidecarHealthApp({
+    notLive,
+    notReady: () => delivery.notReady(),
+    registry: metrics.registry,
+  });
+  const { server, bound } = await listenHealth(app, options.healthAddress, HEALTH_MAX_CONNECTIONS);
+  const onUpdate = (update: SourceUpdate) => delivery.offer(update);
+  if (mode.kind === 'configmap') {
+    if (options.kubeConfig === undefined) throw new Error('API mode needs a kubeconfig');
+    source = watchConfigMap({
+      kubeConfig: options.kubeConfig,
+      namespace: mode.namespace,
+      name: mode.name,
+      key,
+      stallTimeoutMs: options.stallTimeoutMs,
+      log,
+      metrics,
+      onUpdate,
+    });
+  } else {
+    source = watchVolume({
+      dir: mode.dir,
+      key,
+      resyncMs: options.resyncMs,
+      log,
+      metrics,
+      onUpdate,
+      object: options.eventsObject,
+    });
+  }
+  log.info(
+    {
+      source: source.description,
+      key,
+      config_out: options.configOut,
+      socket: options.admin.socketPath,
+      health: bound,
+      events: events === noEvents ? 'off' : 'on',
+    },
+    'sidecar started',
+  );
+  const running = source;
+  return {
+    healthAddress: bound,
+    stop: async () => {
+      stopping.abort();
+      await running.stop();
+      await delivery.stop();
+      await events.flush();
+      await closeServer(server);
+    },
+  };
+}
+
+function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
