@@ -6,6 +6,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -49,9 +50,9 @@ async function main(): Promise<void> {
   });
   const mode = values.smoke ? 'smoke' : values.quick ? 'quick' : 'full';
   const settings = MODES[mode];
-  installTraps();
-  const tools = ensureTools();
   const dir = await mkdtemp(join(tmpdir(), 'rp-bench-'));
+  installTraps(() => rmSync(dir, { recursive: true, force: true }));
+  const tools = ensureTools();
   try {
     // BENCH_PROXY_CLI points at another build (another commit's, to compare engines).
     const cli = process.env.BENCH_PROXY_CLI ?? (values.src ? SOURCE_CLI : buildProxy());

@@ -39,10 +39,24 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...started].map((c) => stopChild(c)));
 }
 
-/** Last-resort cleanup on Ctrl-C or a crash: synchronous SIGKILL by PID, nothing else. */
-export function installTraps(): void {
+/**
+ * Last-resort cleanup on Ctrl-C or a crash: synchronous SIGKILL by PID, then `cleanup` (which
+ * must be synchronous too: removing the temporary directory).
+ */
+export function installTraps(cleanup: () => void): void {
   const killNow = () => {
-    for (const child of started) if (child.pid !== undefined) child.kill('SIGKILL');
+    for (const child of started) {
+      // nginx's workers outlive a SIGKILLed master: take them first.
+      for (const pid of childPids(child.pid)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      child.kill('SIGKILL');
+    }
+    cleanup();
   };
   process.once('exit', killNow);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
