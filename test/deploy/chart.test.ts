@@ -45,6 +45,10 @@ function assertSecurePod(objects: K8sObject[]): void {
     assert.ok(c.startupProbe, `${name}: startup probe`);
   }
   assert.ok(byName.proxy.args.includes('--allow-wildcard-bind'), 'the kubelet reaches the pod IP');
+  assert.ok(
+    byName.admin.args.includes('--allow-wildcard-bind'),
+    'the sidecar validates with the same flag as the proxy, or it rejects every config',
+  );
   const annotations = deployment.spec.template.metadata.annotations ?? {};
   assert.ok(
     !Object.keys(annotations).some((k) => k.startsWith('checksum/')),

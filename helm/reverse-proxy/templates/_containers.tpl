@@ -17,6 +17,8 @@
     - --key=proxy.yaml
     - --health-address=0.0.0.0:9901
     - --debounce-ms={{ .Values.sidecar.debounceMs }}
+    # Validate exactly as the proxy does: its listeners bind every interface.
+    - --allow-wildcard-bind
   env:
     {{- include "reverse-proxy.commonEnv" . | nindent 4 }}
     - name: LOG_LEVEL
