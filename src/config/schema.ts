@@ -83,6 +83,16 @@ const site = Joi.object({
   routes: Joi.array().items(route).min(1).max(LIMITS.maxRoutesPerSite).required(),
 });
 
+/** Messages shared by every schema below, so a site validated alone reads like one in a file. */
+const MESSAGES = {
+  'object.unknown': 'is not a known key',
+  'object.base': 'must be a mapping',
+  'any.required': 'is required',
+};
+
+/** One site, validated on its own (see site-validator.ts). */
+export const siteSchema = site.messages(MESSAGES);
+
 export const configSchema = Joi.object({
   listeners: Joi.array()
     .items(Joi.object({ address: Joi.string().required().custom(listenAddress) }))
@@ -114,8 +124,12 @@ export const configSchema = Joi.object({
   sites: Joi.array().items(site).max(LIMITS.maxSites).default([]),
 })
   .required()
-  .messages({
-    'object.unknown': 'is not a known key',
-    'object.base': 'must be a mapping',
-    'any.required': 'is required',
-  });
+  .messages(MESSAGES);
+
+/**
+ * The whole config except the contents of `sites`, which are validated one by one so that
+ * an unchanged site is not validated again on every reload.
+ */
+export const configShellSchema = configSchema.fork(['sites'], () =>
+  Joi.array().max(LIMITS.maxSites).default([]),
+);

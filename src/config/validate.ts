@@ -4,7 +4,8 @@ import type { ConfigIssue } from '../errors.ts';
 import { formatAddress, isWildcardHost, parseListenAddress } from './address.ts';
 import { LIMITS } from './limits.ts';
 import type { ParsedConfig } from './parse.ts';
-import { configSchema } from './schema.ts';
+import { configShellSchema } from './schema.ts';
+import { SiteValidator } from './site-validator.ts';
 import type { ProxyConfig, SiteConfig } from './types.ts';
 
 /** What validation needs besides the file: the same flags at start and at every reload (W5). */
@@ -14,6 +15,9 @@ export interface ValidateOptions {
 
 type Path = readonly (string | number)[];
 
+/** Shared by every validation in the process: an unchanged site is validated once. */
+const siteValidator = new SiteValidator();
+
 /**
  * Schema, then the rules that compare values with each other. Every broken rule is reported,
  * each with its path and, when the YAML gives one, its line.
@@ -22,7 +26,7 @@ export function validateConfig(parsed: ParsedConfig, options: ValidateOptions): 
   if (parsed.value === null || parsed.value === undefined) {
     throw new ConfigInvalidError([{ path: '', message: 'the config is empty' }]);
   }
-  const { value, error } = configSchema.validate(parsed.value, {
+  const { value, error } = configShellSchema.validate(parsed.value, {
     abortEarly: false,
     errors: { label: false },
   });
@@ -31,10 +35,26 @@ export function validateConfig(parsed: ParsedConfig, options: ValidateOptions): 
     message,
     line: parsed.lineOf(path),
   });
-  if (error) {
-    throw new ConfigInvalidError(error.details.map((d) => located(d.path, describe(d))));
+  const details: { path: Path; detail: ValidationErrorItem }[] = (error?.details ?? []).map(
+    (detail) => ({ path: detail.path, detail }),
+  );
+  const rawSites: unknown = value?.sites;
+  const sites: SiteConfig[] = [];
+  if (Array.isArray(rawSites)) {
+    rawSites.forEach((raw: unknown, i) => {
+      const result = siteValidator.validate(raw);
+      if (result.details === undefined) sites.push(result.value);
+      else
+        for (const d of result.details) details.push({ path: ['sites', i, ...d.path], detail: d });
+    });
   }
-  const config = value as ProxyConfig;
+  siteValidator.endGeneration();
+  if (details.length > 0) {
+    throw new ConfigInvalidError(
+      details.map(({ path, detail }) => located(path, describe(detail))),
+    );
+  }
+  const config = { ...(value as ProxyConfig), sites };
   const issues = crossChecks(config, options).map(([path, message]) => located(path, message));
   if (issues.length > 0) throw new ConfigInvalidError(issues);
   return config;

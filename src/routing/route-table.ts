@@ -57,7 +57,24 @@ export function buildRouteTable(sites: readonly RouteTableSite[]): RouteTable {
   return Object.freeze({ exact, wildcard, catchAll });
 }
 
+/**
+ * Compiled routes by site object. Sites that did not change between two configs are the same
+ * frozen objects (config/site-validator.ts hands them back), so a reload compiles only the
+ * sites it changed; Route objects, and the metrics series found through them, carry over.
+ */
+const compiled = new WeakMap<RouteTableSite, SiteRoutes>();
+
 function buildSiteRoutes(site: RouteTableSite): SiteRoutes {
+  let routes = compiled.get(site);
+  if (routes === undefined) {
+    routes = compileSiteRoutes(site);
+    // Only a frozen site can be trusted to stay what it was compiled from.
+    if (Object.isFrozen(site)) compiled.set(site, routes);
+  }
+  return routes;
+}
+
+function compileSiteRoutes(site: RouteTableSite): SiteRoutes {
   const byPrefix = new Map<string, Route>();
   for (const r of site.routes) {
     const target = new URL(r.upstream);
