@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { watchJsonLog } from './json-log.ts';
+import type { LogLine } from './json-log.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const CLI = join(ROOT, 'src', 'cli.ts');
@@ -80,11 +82,7 @@ export function site(name: string, hosts: string[], routes: [string, string][]):
   return `  - name: ${name}\n    hosts: [${hosts.map((h) => JSON.stringify(h)).join(', ')}]\n    routes:\n${routeLines}\n`;
 }
 
-export interface LogLine {
-  readonly msg?: string;
-  readonly level?: string;
-  readonly [key: string]: unknown;
-}
+export type { LogLine } from './json-log.ts';
 
 export interface ProxyProcess {
   readonly child: ChildProcess;
@@ -114,57 +112,12 @@ export async function startProxy(
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(options.env === undefined ? {} : { env: options.env }),
   });
-  const logs: LogLine[] = [];
-  const waiters = new Set<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  let pending = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    pending += chunk.toString();
-    let newline;
-    while ((newline = pending.indexOf('\n')) !== -1) {
-      const text = pending.slice(0, newline);
-      pending = pending.slice(newline + 1);
-      let line: LogLine;
-      try {
-        line = JSON.parse(text) as LogLine;
-      } catch {
-        line = { msg: text };
-      }
-      logs.push(line);
-      for (const waiter of waiters) {
-        if (waiter.match(line)) {
-          waiters.delete(waiter);
-          waiter.resolve(line);
-        }
-      }
-    }
-  });
+  const { logs, stderr, waitForLog } = watchJsonLog(child, 'proxy');
   const exited = once(child, 'exit');
-  const waitForLog = (
-    match: (line: LogLine) => boolean,
-    { timeoutMs = 10_000, includePast = false } = {},
-  ) =>
-    new Promise<LogLine>((resolve, reject) => {
-      const past = includePast ? logs.find(match) : undefined;
-      if (past !== undefined) return resolve(past);
-      const timer = setTimeout(() => {
-        waiters.delete(waiter);
-        reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${stderr}`));
-      }, timeoutMs);
-      const waiter = {
-        match,
-        resolve: (line: LogLine) => {
-          clearTimeout(timer);
-          resolve(line);
-        },
-      };
-      waiters.add(waiter);
-    });
   const started = await Promise.race([
     waitForLog((l) => l.msg === 'proxy started'),
     exited.then(([code]) => {
-      throw new Error(`proxy exited with ${code} before starting: ${stderr}`);
+      throw new Error(`proxy exited with ${code} before starting: ${stderr()}`);
     }),
   ]);
   const listener = (started.listeners as string[])[0] as string;
@@ -175,7 +128,7 @@ export async function startProxy(
     healthUrl: `http://${String(started.health)}`,
     port,
     logs,
-    stderr: () => stderr,
+    stderr,
     waitForLog,
     reload: async () => {
       const outcome = waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('reload'));

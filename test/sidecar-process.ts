@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { CLI } from './helpers.ts';
-import type { LogLine } from './helpers.ts';
+import { watchJsonLog } from './json-log.ts';
+import type { LogLine } from './json-log.ts';
 
 export interface SidecarProcess {
   readonly child: ChildProcess;
@@ -29,64 +30,19 @@ export async function startSidecarProcess(
     // No in-cluster variables leak in from the host; KUBECONFIG comes from the test.
     env: { PATH: process.env.PATH, ...env },
   });
-  const logs: LogLine[] = [];
-  const waiters = new Set<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  let pending = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    pending += chunk.toString();
-    let newline;
-    while ((newline = pending.indexOf('\n')) !== -1) {
-      const text = pending.slice(0, newline);
-      pending = pending.slice(newline + 1);
-      let line: LogLine;
-      try {
-        line = JSON.parse(text) as LogLine;
-      } catch {
-        line = { msg: text };
-      }
-      logs.push(line);
-      for (const waiter of waiters) {
-        if (waiter.match(line)) {
-          waiters.delete(waiter);
-          waiter.resolve(line);
-        }
-      }
-    }
-  });
+  const { logs, stderr, waitForLog } = watchJsonLog(child, 'sidecar');
   const exited = once(child, 'exit');
-  const waitForLog = (
-    match: (line: LogLine) => boolean,
-    { timeoutMs = 10_000, includePast = false } = {},
-  ) =>
-    new Promise<LogLine>((resolve, reject) => {
-      const past = includePast ? logs.find(match) : undefined;
-      if (past !== undefined) return resolve(past);
-      const timer = setTimeout(() => {
-        waiters.delete(waiter);
-        reject(new Error(`no matching sidecar log line within ${timeoutMs} ms; stderr: ${stderr}`));
-      }, timeoutMs);
-      const waiter = {
-        match,
-        resolve: (line: LogLine) => {
-          clearTimeout(timer);
-          resolve(line);
-        },
-      };
-      waiters.add(waiter);
-    });
   const started = await Promise.race([
     waitForLog((l) => l.msg === 'sidecar started', { includePast: true }),
     exited.then(([code]) => {
-      throw new Error(`sidecar exited with ${code} before starting: ${stderr}`);
+      throw new Error(`sidecar exited with ${code} before starting: ${stderr()}`);
     }),
   ]);
   return {
     child,
     healthUrl: `http://${String(started.health)}`,
     logs,
-    stderr: () => stderr,
+    stderr,
     waitForLog,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;

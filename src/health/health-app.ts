@@ -1,6 +1,7 @@
 import express from 'express';
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
+import { mountMetricsAndNotFound } from './metrics-route.ts';
 import type { Readiness } from './readiness.ts';
 
 export interface HealthAppDeps {
@@ -28,16 +29,6 @@ export function buildHealthApp({ readiness, registry }: HealthAppDeps): Express 
   app.get('/health', (_req, res) => {
     res.status(200).end();
   });
-  app.get('/metrics', async (_req, res, next) => {
-    try {
-      const body = await registry.metrics();
-      res.type(registry.contentType).send(body);
-    } catch (err) {
-      next(err);
-    }
-  });
-  app.use((_req, res) => {
-    res.status(404).json({ status: 'not_found' });
-  });
+  mountMetricsAndNotFound(app, registry);
   return app;
 }

@@ -1,6 +1,7 @@
 import express from 'express';
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
+import { mountMetricsAndNotFound } from '../health/metrics-route.ts';
 
 export interface SidecarHealthDeps {
   /** Why the sidecar is not alive (empty: alive). */
@@ -28,16 +29,6 @@ export function buildSidecarHealthApp({ notLive, notReady, registry }: SidecarHe
     };
   app.get('/livez', probe(notLive));
   app.get('/readyz', probe(notReady));
-  app.get('/metrics', async (_req, res, next) => {
-    try {
-      const body = await registry.metrics();
-      res.type(registry.contentType).send(body);
-    } catch (err) {
-      next(err);
-    }
-  });
-  app.use((_req, res) => {
-    res.status(404).json({ status: 'not_found' });
-  });
+  mountMetricsAndNotFound(app, registry);
   return app;
 }
