@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { CLI } from './helpers.ts';
+import { CLI, request } from './helpers.ts';
+import type { ProxyProcess } from './helpers.ts';
 import { watchJsonLog } from './json-log.ts';
 import type { LogLine } from './json-log.ts';
 
@@ -75,5 +76,15 @@ export async function eventually<T>(
       );
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Which upstream serves `/` through the proxy right now (its first word), or undefined. */
+export async function servedBy(proxy: ProxyProcess): Promise<string | undefined> {
+  try {
+    const reply = await request(`${proxy.url}/`, { host: 'any.example' });
+    return reply.status === 200 ? reply.body.split(' ')[0] : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -17,19 +17,10 @@ import {
 import type { ProxyProcess, Upstream } from '../helpers.ts';
 import { createKubeletVolume } from '../kubelet-volume.ts';
 import type { KubeletVolume } from '../kubelet-volume.ts';
-import { eventually, startSidecarProcess } from '../sidecar-process.ts';
+import { eventually, servedBy, startSidecarProcess } from '../sidecar-process.ts';
 import type { SidecarProcess } from '../sidecar-process.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-
-async function servedBy(proxy: ProxyProcess): Promise<string | undefined> {
-  try {
-    const reply = await request(`${proxy.url}/`, { host: 'any.example' });
-    return reply.status === 200 ? reply.body.split(' ')[0] : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 describe('sidecar, volume mode: kubelet ..data swap to live routes', () => {
   let a: Upstream, b: Upstream;

@@ -8,7 +8,7 @@ import { startFakeKubeApi } from '../fake-kube-api.ts';
 import type { FakeKubeApi } from '../fake-kube-api.ts';
 import { CLI, configYaml, request, site, startProxy, startUpstream, tmpDir } from '../helpers.ts';
 import type { ProxyProcess, Upstream } from '../helpers.ts';
-import { eventually, startSidecarProcess } from '../sidecar-process.ts';
+import { eventually, servedBy, startSidecarProcess } from '../sidecar-process.ts';
 import type { SidecarProcess } from '../sidecar-process.ts';
 
 const NS = 'rp-test';
@@ -16,15 +16,6 @@ const CM = 'proxy-config';
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** Which upstream answers `/` through the proxy, or undefined while it cannot be reached. */
-async function servedBy(proxy: ProxyProcess): Promise<string | undefined> {
-  try {
-    const reply = await request(`${proxy.url}/`, { host: 'any.example' });
-    return reply.status === 200 ? reply.body.split(' ')[0] : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 async function metric(sidecar: SidecarProcess, name: string): Promise<number> {
   const text = (await request(`${sidecar.healthUrl}/metrics`)).body;
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
