@@ -22,6 +22,15 @@ const MAX_REPLY_BYTES = 64 * 1024;
  * ERR_ADMIN_SERVER_UNTRUSTED (served by an unexpected uid, or its uid cannot be read: nothing
  * was sent), ERR_ADMIN_PROTOCOL (closed without a reply, or not one JSON object line).
  */
+/**
+ * Who a client expects to serve the socket unless told otherwise: its own effective uid, or
+ * root. A proxy running as anyone else gets nothing, not even the token.
+ */
+export function defaultServerUids(): number[] {
+  const uid = process.geteuid?.();
+  return uid === undefined || uid === 0 ? [0] : [uid, 0];
+}
+
 export function sendAdminCommand(request: AdminRequest): Promise<AdminReply> {
   const { socketPath, command, token, expectedUids, timeoutMs } = request;
   if (/[\r\n]/.test(command) || (token !== undefined && /[\r\n]/.test(token))) {

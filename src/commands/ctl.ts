@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { sendAdminCommand } from '../admin/admin-client.ts';
+import { defaultServerUids, sendAdminCommand } from '../admin/admin-client.ts';
 import { TOKEN_ENV } from '../admin/admin-protocol.ts';
 import { isProxyError } from '../errors.ts';
 
@@ -43,7 +43,7 @@ export async function runCtl(args: string[]): Promise<number> {
       socketPath: socketPath ?? defaultSocket(),
       command: options.command,
       token: process.env[TOKEN_ENV],
-      expectedUids: options.expectUid === undefined ? ownUids() : [options.expectUid],
+      expectedUids: options.expectUid === undefined ? defaultServerUids() : [options.expectUid],
       timeoutMs: options.timeoutMs,
     });
     process.stdout.write(`${JSON.stringify(reply)}\n`);
@@ -59,11 +59,6 @@ export async function runCtl(args: string[]): Promise<number> {
 function defaultSocket(): string {
   const fromEnv = process.env[SOCKET_ENV];
   return fromEnv === undefined || fromEnv === '' ? DEFAULT_ADMIN_SOCKET : fromEnv;
-}
-
-function ownUids(): number[] {
-  const uid = process.geteuid?.();
-  return uid === undefined || uid === 0 ? [0] : [uid, 0];
 }
 
 async function socketFromConfig(configPath: string): Promise<string | undefined> {

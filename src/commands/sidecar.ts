@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { defaultServerUids } from '../admin/admin-client.ts';
 import { TOKEN_ENV } from '../admin/admin-protocol.ts';
 import { parseListenAddress } from '../config/address.ts';
 import type { ListenAddress } from '../config/address.ts';
@@ -110,7 +111,7 @@ async function buildOptions(flags: ParsedFlags): Promise<SidecarOptions> {
     configOut: flags.configOut,
     admin: {
       socketPath: flags.socket,
-      expectedUids: flags.expectUid === undefined ? ownUids() : [flags.expectUid],
+      expectedUids: flags.expectUid === undefined ? defaultServerUids() : [flags.expectUid],
       token: process.env[TOKEN_ENV],
       timeoutMs: flags.adminTimeoutMs,
     },
@@ -126,12 +127,6 @@ async function buildOptions(flags: ParsedFlags): Promise<SidecarOptions> {
         ? undefined
         : { namespace, name: eventsName },
   };
-}
-
-/** Like `ctl`: the socket must be served by our own uid (or root). */
-function ownUids(): number[] {
-  const uid = process.geteuid?.();
-  return uid === undefined || uid === 0 ? [0] : [uid, 0];
 }
 
 function parseSidecarArgs(args: string[]): ParsedFlags {
