@@ -121,15 +121,9 @@ export const configSchema = Joi.object({
       .default('info'),
     access_log: Joi.boolean().default(false),
   }).default(),
-  sites: Joi.array().items(site).max(LIMITS.maxSites).default([]),
+  // Each site is validated on its own with siteSchema (site-validator.ts), so that an
+  // unchanged site is not validated again on every reload.
+  sites: Joi.array().max(LIMITS.maxSites).default([]),
 })
   .required()
   .messages(MESSAGES);
-
-/**
- * The whole config except the contents of `sites`, which are validated one by one so that
- * an unchanged site is not validated again on every reload.
- */
-export const configShellSchema = configSchema.fork(['sites'], () =>
-  Joi.array().max(LIMITS.maxSites).default([]),
-);

@@ -4,7 +4,7 @@ import type { ConfigIssue } from '../errors.ts';
 import { formatAddress, isWildcardHost, parseListenAddress } from './address.ts';
 import { LIMITS } from './limits.ts';
 import type { ParsedConfig } from './parse.ts';
-import { configShellSchema } from './schema.ts';
+import { configSchema } from './schema.ts';
 import { SiteValidator } from './site-validator.ts';
 import type { ProxyConfig, SiteConfig } from './types.ts';
 
@@ -26,7 +26,7 @@ export function validateConfig(parsed: ParsedConfig, options: ValidateOptions): 
   if (parsed.value === null || parsed.value === undefined) {
     throw new ConfigInvalidError([{ path: '', message: 'the config is empty' }]);
   }
-  const { value, error } = configShellSchema.validate(parsed.value, {
+  const { value, error } = configSchema.validate(parsed.value, {
     abortEarly: false,
     errors: { label: false },
   });
