@@ -29,9 +29,10 @@ export type CompletionHandler = (res: ServerResponse, route: Route, seconds: num
 
 /**
  * Plain HTTP through undici (web-proxy.ts); upgrades and `Expect: 100-continue` requests,
- * which undici does not carry, through http-proxy-middleware (hpm-proxy.ts). Measured on the benchmark (docs/performance.md): the undici path carries
- * 2-3x the requests of http-proxy-middleware on the same core, which pipes through Node's
- * http.request and a per-request ClientRequest, IncomingMessage and listeners.
+ * which undici does not carry, through http-proxy-middleware (hpm-proxy.ts). Measured on the
+ * benchmark (docs/performance.md): the undici path carries 2-3x the requests of
+ * http-proxy-middleware on the same core, which pipes through Node's http.request and a
+ * per-request ClientRequest, IncomingMessage and listeners.
  */
 export function createProxyEngine(events: EngineEvents): ProxyEngine {
   const seconds = (x: UpstreamExchange) => (performance.now() - x.startedAt) / 1000;

@@ -5,25 +5,9 @@ import type { Socket } from 'node:net';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { Plugin } from 'http-proxy-middleware';
 import type { Route } from '../routing/route-table.ts';
-import type { CompletionHandler } from './engine.ts';
+import type { ProxyEngine } from './engine.ts';
 import { setForwardedHeaders, stripHopByHop } from './headers.ts';
 import { UPSTREAM_TIMEOUT_CODE } from './upstream-errors.ts';
-
-/**
- * The requests undici does not carry: WebSocket (and other Upgrade) handshakes, and requests
- * with `Expect: 100-continue`, which undici refuses and which this path forwards with their
- * Expect header.
- */
-export interface HpmProxy {
-  web(
-    req: IncomingMessage,
-    res: ServerResponse,
-    route: Route,
-    onComplete?: CompletionHandler,
-  ): void;
-  upgrade(req: IncomingMessage, socket: Socket, head: Buffer, route: Route): void;
-  close(): void;
-}
 
 type OnError = (
   err: Error,
@@ -49,7 +33,12 @@ function pinnedRoute(req: IncomingMessage): Route {
  * http-proxy-middleware, created once (a new instance per reload leaks server listeners, see
  * STYLE.md). Its router reads the route pinned on each request, so a reload never touches it.
  */
-export function createHpmProxy(onError: OnError): HpmProxy {
+/**
+ * The requests undici does not carry: WebSocket (and other Upgrade) handshakes, and requests
+ * with `Expect: 100-continue`, which undici refuses and which this path forwards with their
+ * Expect header. Same interface as the engine it sits inside.
+ */
+export function createHpmProxy(onError: OnError): ProxyEngine {
   const agentOptions = { keepAlive: true, maxFreeSockets: 16, scheduling: 'lifo' as const };
   const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
 
