@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { watchJsonLog } from './json-log.ts';
-import type { LogLine } from './json-log.ts';
+import type { JsonLog, LogLine } from './json-log.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const CLI = join(ROOT, 'src', 'cli.ts');
@@ -84,18 +84,11 @@ export function site(name: string, hosts: string[], routes: [string, string][]):
 
 export type { LogLine } from './json-log.ts';
 
-export interface ProxyProcess {
+export interface ProxyProcess extends JsonLog {
   readonly child: ChildProcess;
   readonly url: string;
   readonly healthUrl: string;
   readonly port: number;
-  readonly logs: LogLine[];
-  readonly stderr: () => string;
-  /** Resolves with the first log line for which `match` holds: from now on, or also among past lines. */
-  waitForLog(
-    match: (line: LogLine) => boolean,
-    options?: { timeoutMs?: number; includePast?: boolean },
-  ): Promise<LogLine>;
   /** Sends SIGHUP and waits for the reload's outcome line. */
   reload(): Promise<LogLine>;
   /** SIGTERM and wait for exit; resolves with the exit code. */

@@ -4,19 +4,12 @@ import { once } from 'node:events';
 import { CLI, request } from './helpers.ts';
 import type { ProxyProcess } from './helpers.ts';
 import { watchJsonLog } from './json-log.ts';
-import type { LogLine } from './json-log.ts';
+import type { JsonLog } from './json-log.ts';
 
-export interface SidecarProcess {
+export interface SidecarProcess extends JsonLog {
   readonly child: ChildProcess;
   /** `http://host:port` of the sidecar's /livez, /readyz, /metrics. */
   readonly healthUrl: string;
-  readonly logs: LogLine[];
-  readonly stderr: () => string;
-  /** The first log line matching, from now on or (includePast) also among past lines. */
-  waitForLog(
-    match: (line: LogLine) => boolean,
-    options?: { timeoutMs?: number; includePast?: boolean },
-  ): Promise<LogLine>;
   /** SIGTERM and wait; resolves with the exit code. */
   stop(): Promise<number | null>;
 }

@@ -15,7 +15,7 @@ const NS = 'rp-test';
 const CM = 'proxy-config';
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-/** Which upstream answers `/` through the proxy, or undefined while it cannot be reached. */
+/** The value of an unlabelled sidecar metric (0 until it is first set). */
 async function metric(sidecar: SidecarProcess, name: string): Promise<number> {
   const text = (await request(`${sidecar.healthUrl}/metrics`)).body;
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));

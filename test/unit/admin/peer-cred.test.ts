@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
 import { assertServerUid, getPeerCredentials } from '../../../src/admin/peer-cred.ts';
 import { isProxyError } from '../../../src/errors.ts';
+import { spawnUntilReady } from '../../spawn-ready.ts';
 
 const OTHER_UID = 4242;
 const NEEDS_ROOT =
@@ -48,22 +49,8 @@ async function unixServer(
 }
 
 /** Runs a node child as `uid` and waits for it to print "ready". */
-async function spawnAs(uid: number, script: string, ...args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['-e', script, ...args], {
-    uid,
-    gid: uid,
-    cwd: os.tmpdir(),
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-    }
-  });
-  const [line] = (await once(child.stdout, 'data')) as [Buffer];
-  assert.equal(line.toString().trim(), 'ready');
-  return child;
+function spawnAs(uid: number, script: string, ...args: string[]): Promise<ChildProcess> {
+  return spawnUntilReady(script, args, { uid, gid: uid, cwd: os.tmpdir() }, cleanups);
 }
 
 const CONNECT_AND_WAIT = `

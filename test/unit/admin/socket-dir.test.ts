@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { lstatSync } from 'node:fs';
 import {
@@ -23,6 +23,7 @@ import {
   removeStaleSocket,
 } from '../../../src/admin/socket-dir.ts';
 import { isProxyError } from '../../../src/errors.ts';
+import { spawnUntilReady } from '../../spawn-ready.ts';
 
 const NEEDS_ROOT = process.getuid?.() === 0 ? false : 'needs root to chown to another uid';
 const me = process.geteuid?.() ?? -1;
@@ -60,18 +61,7 @@ function withUmask(mask: number): void {
 async function childListening(socketPath: string): Promise<ChildProcess> {
   const script = `require('node:net').createServer((s) => s.on('error', () => {}))
     .listen(process.argv[1], () => console.log('ready'));`;
-  const child = spawn(process.execPath, ['-e', script, socketPath], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-    }
-  });
-  const [line] = (await once(child.stdout, 'data')) as [Buffer];
-  assert.equal(line.toString().trim(), 'ready');
-  return child;
+  return spawnUntilReady(script, [socketPath], {}, cleanups);
 }
 
 async function canConnect(socketPath: string): Promise<boolean> {
