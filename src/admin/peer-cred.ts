@@ -1,8 +1,8 @@
-import { createRequire } from 'node:module';
 import type net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import type * as Koffi from 'koffi';
 import { ProxyError } from '../errors.ts';
+import { loadKoffi, processLibc } from '../native/koffi.ts';
 
 /** Who is on the other end of a connected Unix socket, as the kernel recorded it at connect/listen time. */
 export interface PeerCredentials {
@@ -30,10 +30,7 @@ let cached: ReadCredentials | ProxyError | undefined;
 function bind(): ReadCredentials {
   if (cached === undefined) {
     try {
-      // createRequire keeps getPeerCredentials synchronous (a connection handler must decide
-      // before reading a byte) while koffi stays unloaded until the first admin connection.
-      const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
-      cached = bindPlatform(koffi);
+      cached = bindPlatform(loadKoffi());
     } catch (err) {
       cached = new ProxyError(
         'ERR_PEER_CRED_UNAVAILABLE',
@@ -49,8 +46,7 @@ function bind(): ReadCredentials {
 function bindPlatform(koffi: typeof Koffi): ReadCredentials | ProxyError {
   const socklen = koffi.inout(koffi.pointer('uint32_t'));
   if (process.platform === 'linux') {
-    // load(null) is dlopen(NULL): the libc node itself is linked against, glibc or musl alike.
-    const libc = koffi.load(null);
+    const libc = processLibc();
     const ucred = koffi.struct({ pid: 'int32_t', uid: 'uint32_t', gid: 'uint32_t' });
     const getsockopt = libc.func('getsockopt', 'int', [
       'int',

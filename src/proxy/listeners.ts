@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { formatAddress } from '../config/address.ts';
 import type { ListenAddress } from '../config/address.ts';
 import { ProxyError } from '../errors.ts';
+import { drainAcceptQueue } from './accept-queue.ts';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 export type UpgradeListener = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
@@ -19,6 +20,9 @@ export type CloseOutcome = 'drained' | 'forced';
 export class ProxyListeners {
   readonly #servers: http.Server[] = [];
   readonly #upgraded = new Set<Socket>();
+  /** Sockets accepted by drainAcceptQueue: net.Server does not count them, so close() does. */
+  readonly #adopted = new Set<Socket>();
+  #adoptedGone: (() => void) | undefined;
   readonly #onRequest: RequestListener;
   readonly #onUpgrade: UpgradeListener;
 
@@ -52,6 +56,7 @@ export class ProxyListeners {
       requestTimeout: 0,
     });
     server.on('request', this.#onRequest);
+    drainAcceptQueue(server, (socket) => this.#adopt(socket));
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       this.#upgraded.add(socket);
       socket.once('close', () => this.#upgraded.delete(socket));
@@ -70,6 +75,20 @@ export class ProxyListeners {
     return formatAddress(bound.address, bound.port);
   }
 
+  #adopt(socket: Socket): void {
+    this.#adopted.add(socket);
+    socket.once('close', () => {
+      this.#adopted.delete(socket);
+      if (this.#adopted.size === 0) this.#adoptedGone?.();
+    });
+  }
+
+  /** Resolves once every adopted socket has closed (at once when there are none). */
+  #adoptedClosed(): Promise<void> {
+    if (this.#adopted.size === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.#adoptedGone = resolve));
+  }
+
   /**
    * Stops accepting, lets requests in flight finish, and closes keep-alive connections as
    * they fall idle. After `graceMs` whatever is left (slow requests, WebSockets) is cut.
@@ -77,7 +96,7 @@ export class ProxyListeners {
   async close(graceMs: number): Promise<CloseOutcome> {
     const closed = Promise.all(
       this.#servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
-    );
+    ).then(() => this.#adoptedClosed());
     const reaper = setInterval(() => {
       for (const server of this.#servers) server.closeIdleConnections();
     }, 50);
