@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { shebangNodeFlags } from '../src/node-flags.ts';
 import { spawnPinned } from './children.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -103,7 +104,9 @@ export async function startProxyUnderTest(
   cpu: number,
   cli: string,
 ): Promise<ProxyUnderTest> {
-  const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  // The flags the installed command runs with (its shebang), then any extra ones to try.
+  const extra = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  const nodeFlags = [...shebangNodeFlags(cli), ...extra];
   let pending = '';
   const reloadWaiters: ((msg: string) => void)[] = [];
   let onStarted: (line: Record<string, unknown>) => void = () => undefined;

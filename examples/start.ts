@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { shebangNodeFlags } from '../src/node-flags.ts';
 import { listenDemoUpstream } from './demo-upstream.ts';
 
 /**
@@ -11,7 +12,9 @@ const upstream = await listenDemoUpstream('demo', 8081).catch((err: Error) => {
   process.stderr.write(`demo upstream: ${err.message}\n`);
   process.exit(1);
 });
-const proxy = spawn(process.execPath, ['dist/cli.js', 'serve', '-c', 'examples/proxy.yaml'], {
+const cli = 'dist/cli.js';
+const nodeFlags = shebangNodeFlags(`${root}/${cli}`);
+const proxy = spawn(process.execPath, [...nodeFlags, cli, 'serve', '-c', 'examples/proxy.yaml'], {
   cwd: root,
   stdio: 'inherit',
 });
