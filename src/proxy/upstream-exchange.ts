@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Dispatcher } from 'undici';
 import type { Route } from '../routing/route-table.ts';
 import type { CompletionHandler } from './engine.ts';
-import { stripHopByHop } from './headers.ts';
+import { responseHeadersForClient } from './headers.ts';
 
 /** What an exchange reports when it ends; one object for the process, no per-request closures. */
 export interface ExchangeHooks {
@@ -70,10 +70,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     headers: IncomingHttpHeaders,
     statusMessage?: string,
   ): void {
-    stripHopByHop(headers);
     // Node frames the body for this client itself (chunked, or close-delimited for HTTP/1.0).
-    delete headers['transfer-encoding'];
-    this.res.writeHead(statusCode, statusMessage, headers);
+    this.res.writeHead(statusCode, statusMessage, responseHeadersForClient(headers));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
