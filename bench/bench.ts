@@ -13,14 +13,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ratioChart } from './chart.ts';
-import { childPids, installTraps, rssOf, stopAll } from './children.ts';
+import { childPids, installTraps, rssOf, stopAll, stopChild } from './children.ts';
 import { freePort } from './free-port.ts';
 import { diffCounters, readListenCounters } from './netstat.ts';
 import { referenceConfig, startNginx, upstreamConfig } from './nginx.ts';
 import { BENCH_HOST, buildProxy, proxyConfig, SOURCE_CLI, startProxyUnderTest } from './proxy.ts';
 import type { ProxyUnderTest } from './proxy.ts';
 import { chartBars, checkTargets, markdownReport } from './report.ts';
-import type { BenchResults, ReloadResult, Run, SoakResult } from './results.ts';
+import type { BenchResults, MemoryResult, ReloadResult, Run, SoakResult } from './results.ts';
 import { MODES, SCENARIOS } from './scenarios.ts';
 import type { ModeSettings, SystemId } from './scenarios.ts';
 import { median } from './stats.ts';
@@ -181,6 +181,8 @@ async function runAll(
     }
   }
 
+  say('memory: a fresh proxy under 256 connections');
+  const memory = await freshMemory(dir, proxyConfig(upstreamUrl, 0), cli, settings, load);
   say(`reload every 100 ms for ${settings.reloadSeconds} s on ${settings.sites} sites`);
   const reload = await reloadUnderLoad(big, bigConfigs, systems.proxy10k, settings, load);
   say(`soak: ${settings.soakReloads} reloads under 256 connections`);
@@ -194,7 +196,39 @@ async function runAll(
     runs,
     reload: { ...reload, sites: settings.sites },
     soak,
+    memory,
   };
+}
+
+/**
+ * RSS under 256 connections on a proxy that served nothing else: the rounds' proxy has streamed
+ * 64 KB and 1 MB bodies before, and neither V8 nor malloc hands that memory back.
+ */
+async function freshMemory(
+  dir: string,
+  config: string,
+  cli: string,
+  settings: ModeSettings,
+  load: Load,
+): Promise<MemoryResult> {
+  const fresh = await startProxy(dir, 'proxy-fresh', config, cli);
+  try {
+    const system: System = {
+      id: 'proxy',
+      port: fresh.proxy.port,
+      rss: () => rssOf(fresh.proxy.child.pid),
+    };
+    const idleBytes = system.rss();
+    await load(system, '/2k', 64, settings.warmupSeconds);
+    let peakBytes = 0;
+    const sampler = setInterval(() => (peakBytes = Math.max(peakBytes, system.rss())), 250);
+    const result = await load(system, '/2k', 256, settings.seconds);
+    clearInterval(sampler);
+    peakBytes = Math.max(peakBytes, system.rss());
+    return { idleBytes, peakBytes, rps: result.rps, p99Us: result.p99Us };
+  } finally {
+    await stopChild(fresh.proxy.child);
+  }
 }
 
 interface StartedProxy {

@@ -35,6 +35,14 @@ export interface SoakResult {
   readonly rssSamples: readonly number[];
 }
 
+/** A fresh proxy (small config) that served nothing but the 2 KB GET: warm-up, then 256 conns. */
+export interface MemoryResult {
+  readonly idleBytes: number;
+  readonly peakBytes: number;
+  readonly rps: number;
+  readonly p99Us: number;
+}
+
 export interface BenchResults {
   readonly mode: string;
   readonly startedAt: string;
@@ -42,4 +50,5 @@ export interface BenchResults {
   readonly runs: readonly Run[];
   readonly reload: ReloadResult;
   readonly soak: SoakResult;
+  readonly memory: MemoryResult;
 }
