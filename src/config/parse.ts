@@ -4,6 +4,7 @@ import type * as Yaml from 'yaml';
 import type { Document, LineCounter } from 'yaml';
 import { ProxyError } from '../errors.ts';
 import { LIMITS } from './limits.ts';
+import { splitSiteBlocks } from './site-blocks.ts';
 
 /** A parsed YAML document: its plain value, and a way back from a value path to its line. */
 export interface ParsedConfig {
@@ -25,15 +26,11 @@ export function parseConfigYaml(bytes: Buffer, sourceName: string): ParsedConfig
   const text = bytes.toString('utf8');
   let value: unknown;
   try {
-    // CORE_SCHEMA is YAML 1.2's core schema, the one `yaml` uses: no merge keys, no timestamps.
-    value = jsYaml.load(text, { schema: jsYaml.CORE_SCHEMA, json: false });
+    value = parseBySite(text) ?? loadPlain(text);
   } catch {
     return parseWithPositions(text, sourceName);
   }
-  // Aliases share one object, so a bomb is small in memory but huge to walk (and joi would
-  // walk it). A document without aliases has fewer values than bytes; more means expansion,
-  // and the careful parser, with its alias cap, decides.
-  if (!fitsExpansionBudget(value, text.length + 1_000)) return parseWithPositions(text, sourceName);
+  if (value === TOO_LARGE) return parseWithPositions(text, sourceName);
   let positions: ReturnType<typeof parseDocumentWithLines> | undefined;
   return {
     value,
@@ -42,6 +39,80 @@ export function parseConfigYaml(bytes: Buffer, sourceName: string): ParsedConfig
       return findLine(positions.doc, positions.lineCounter, path);
     },
   };
+}
+
+/** Returned instead of a value whose aliases expand beyond its text's size. */
+const TOO_LARGE = Symbol('expands beyond its size');
+
+function loadPlain(text: string): unknown {
+  // CORE_SCHEMA is YAML 1.2's core schema, the one `yaml` uses: no merge keys, no timestamps.
+  const value = jsYaml.load(text, { schema: jsYaml.CORE_SCHEMA, json: false });
+  // Aliases share one object, so a bomb is small in memory but huge to walk (and joi would
+  // walk it). A document without aliases has fewer values than bytes; more means expansion,
+  // and the careful parser, with its alias cap, decides.
+  return fitsExpansionBudget(value, text.length + 1_000) ? value : TOO_LARGE;
+}
+
+/**
+ * Entries of the top-level `sites:` sequence parsed in the last two parses, by their exact
+ * text: the one serving and the one being loaded, as SiteValidator keeps its results. The
+ * values are frozen, so sharing one between parses cannot leak an edit from one to the next.
+ */
+let entriesPrevious = new Map<string, unknown>();
+let entriesCurrent = new Map<string, unknown>();
+
+/**
+ * The whole config from its pieces (site-blocks.ts): the skeleton and every changed entry
+ * parsed on their own, unchanged entries taken from the last parses. Undefined when the file
+ * does not have the plain layout or any piece does not parse on its own; the whole text is
+ * then parsed as one, and that parse (or the careful one) decides what is wrong.
+ */
+function parseBySite(text: string): unknown {
+  const blocks = splitSiteBlocks(text);
+  if (blocks === undefined) return undefined;
+  try {
+    const skeleton = loadPlain(blocks.skeleton);
+    if (!isPlainObject(skeleton) || !Object.hasOwn(skeleton, 'sites') || skeleton.sites !== null) {
+      return undefined;
+    }
+    const sites: unknown[] = [];
+    for (const entry of blocks.entries) {
+      let site = entriesCurrent.get(entry);
+      if (site === undefined && !entriesCurrent.has(entry)) {
+        site = entriesPrevious.has(entry) ? entriesPrevious.get(entry) : loadEntry(entry);
+        if (site === TOO_LARGE) return undefined;
+        entriesCurrent.set(entry, site);
+      }
+      sites.push(site);
+    }
+    skeleton.sites = sites;
+    return skeleton;
+  } catch {
+    return undefined;
+  } finally {
+    entriesPrevious = entriesCurrent;
+    entriesCurrent = new Map();
+  }
+}
+
+function loadEntry(entry: string): unknown {
+  const value = loadPlain(entry);
+  if (value === TOO_LARGE) return TOO_LARGE;
+  // An entry is one `- ` item at its indentation: on its own it is a one-item sequence.
+  if (!Array.isArray(value) || value.length !== 1) throw new Error('not one sequence entry');
+  return deepFreeze(value[0]);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const item of Object.values(value)) deepFreeze(item);
+  }
+  return value;
 }
 
 /** The careful parser: exact messages and lines for every syntax error. */

@@ -17,12 +17,22 @@ export type SiteResult =
 export class SiteValidator {
   #previous = new Map<string, SiteConfig>();
   #current = new Map<string, SiteConfig>();
+  /**
+   * By identity, for the frozen site values the parser reuses for unchanged text: no
+   * JSON.stringify of 10,000 sites per reload. Frozen values only, so what is remembered
+   * cannot have changed since; an entry lives as long as the parser keeps the value.
+   */
+  readonly #byValue = new WeakMap<object, SiteConfig>();
 
   validate(raw: unknown): SiteResult {
+    const frozen = raw !== null && typeof raw === 'object' && Object.isFrozen(raw);
+    const same = frozen ? this.#byValue.get(raw) : undefined;
+    if (same !== undefined) return { value: same };
     const key = JSON.stringify(raw);
     const known = this.#current.get(key) ?? this.#previous.get(key);
     if (known !== undefined) {
       this.#current.set(key, known);
+      if (frozen) this.#byValue.set(raw, known);
       return { value: known };
     }
     const { value, error } = siteSchema.validate(raw, {
@@ -31,6 +41,7 @@ export class SiteValidator {
     });
     if (error) return { details: error.details };
     this.#current.set(key, value as SiteConfig);
+    if (frozen) this.#byValue.set(raw, value as SiteConfig);
     return { value: value as SiteConfig };
   }
 
