@@ -185,9 +185,9 @@ async function runAll(
   const memory = await freshMemory(dir, proxyConfig(upstreamUrl, 0), cli, settings, load);
   say(`reload every 100 ms for ${settings.reloadSeconds} s on ${settings.sites} sites`);
   const reload = await reloadUnderLoad(big, bigConfigs, systems.proxy10k, settings, load);
-  say(`soak: ${settings.soakReloads} reloads under 256 connections`);
+  say(`soak: ${settings.soakReloads} reloads under 256 connections, then the same load alone`);
   const smallConfigs = [1, 2].map((v) => proxyConfig(upstreamUrl, 0, v));
-  const soak = await soakReloads(small, smallConfigs, systems.proxy, settings, load);
+  const soak = await soak256(dir, smallConfigs, cli, settings, load);
 
   return {
     mode,
@@ -310,23 +310,66 @@ async function reloadUnderLoad(
   };
 }
 
-/** Reloads back to back under 256 connections, sampling RSS after every tenth of them. */
-async function soakReloads(
-  target: StartedProxy,
+/**
+ * Reloads back to back on a fresh proxy under 256 connections, sampling RSS after every tenth
+ * of them; then a second fresh proxy under the same load for the same time, without reloads.
+ * Sustained load with connection churn (wrk restarts its 256 connections every 2 s) moves RSS
+ * by itself; the control run says how much of the growth is the load's, not the reloads'.
+ */
+async function soak256(
+  dir: string,
   configs: readonly string[],
-  system: System,
+  cli: string,
   settings: ModeSettings,
   load: Load,
 ): Promise<SoakResult> {
-  const variants = await writeVariants(target, configs);
-  let reloading = true;
+  const reloading = await startProxy(dir, 'proxy-soak', configs[0] as string, cli);
+  const variants = await writeVariants(reloading, configs);
+  const withReloads = await underLoad(reloading, load, async (sample) => {
+    const every = Math.max(1, Math.floor(settings.soakReloads / 10));
+    for (let i = 1; i <= settings.soakReloads; i++) {
+      await reloadOnce(reloading, variants[i % 2] as string);
+      if (i % every === 0) sample();
+    }
+  });
+  await stopChild(reloading.proxy.child);
+  const control = await startProxy(dir, 'proxy-control', configs[0] as string, cli);
+  const alone = await underLoad(control, load, async (sample) => {
+    for (let i = 1; i <= 10; i++) {
+      await sleep(withReloads.ms / 10);
+      sample();
+    }
+  });
+  await stopChild(control.proxy.child);
+  return {
+    reloads: settings.soakReloads,
+    seconds: withReloads.ms / 1000,
+    requests: withReloads.requests,
+    socketErrors: withReloads.socketErrors,
+    statusErrors: withReloads.statusErrors,
+    rssSamples: withReloads.rssSamples,
+    controlRssSamples: alone.rssSamples,
+  };
+}
+
+/** Runs `work` while wrk keeps 256 connections busy (in 2 s segments; at most 10 minutes). */
+async function underLoad(
+  target: StartedProxy,
+  load: Load,
+  work: (sample: () => void) => Promise<void>,
+) {
+  const system: System = {
+    id: 'proxy',
+    port: target.proxy.port,
+    rss: () => rssOf(target.proxy.child.pid),
+  };
+  let busy = true;
   let requests = 0;
   let socketErrors = 0;
   let statusErrors = 0;
-  // wrk runs in short segments until the reloads are done (bounded: at most 10 minutes).
   const loadLoop = (async () => {
     const deadline = Date.now() + 600_000;
-    while (reloading && Date.now() < deadline) {
+    while (busy && Date.now() < deadline) {
       const r = await load(system, '/2k', 256, 2);
       requests += r.requests;
       socketErrors += r.socketErrors;
@@ -335,14 +378,12 @@ async function soakReloads(
   })();
   await sleep(500);
   const rssSamples = [system.rss()];
-  const every = Math.max(1, Math.floor(settings.soakReloads / 10));
-  for (let i = 1; i <= settings.soakReloads; i++) {
-    await reloadOnce(target, variants[i % 2] as string);
-    if (i % every === 0) rssSamples.push(system.rss());
-  }
-  reloading = false;
+  const started = performance.now();
+  await work(() => rssSamples.push(system.rss()));
+  const ms = performance.now() - started;
+  busy = false;
   await loadLoop;
-  return { reloads: settings.soakReloads, requests, socketErrors, statusErrors, rssSamples };
+  return { ms, requests, socketErrors, statusErrors, rssSamples };
 }
 
 function machineInfo(tools: { nginx: string; wrk: string }): Record<string, string> {

@@ -28,11 +28,14 @@ export interface ReloadResult {
 
 export interface SoakResult {
   readonly reloads: number;
+  readonly seconds: number;
   readonly requests: number;
   readonly socketErrors: number;
   readonly statusErrors: number;
   /** RSS after every tenth of the reloads, bytes. */
   readonly rssSamples: readonly number[];
+  /** A fresh proxy under the same load for the same time, no reloads: RSS every tenth of it. */
+  readonly controlRssSamples: readonly number[];
 }
 
 /** A fresh proxy (small config) that served nothing but the 2 KB GET: warm-up, then 256 conns. */
