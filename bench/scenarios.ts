@@ -74,7 +74,7 @@ export const MODES: Record<'smoke' | 'quick' | 'full', ModeSettings> = {
   },
   full: {
     rounds: 5,
-    seconds: 10,
+    seconds: 8,
     warmupSeconds: 5,
     sites: 10_000,
     reloadSeconds: 20,
