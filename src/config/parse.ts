@@ -3,6 +3,7 @@ import jsYaml from 'js-yaml';
 import type * as Yaml from 'yaml';
 import type { Document, LineCounter } from 'yaml';
 import { ProxyError } from '../errors.ts';
+import { deepFreeze } from './deep-freeze.ts';
 import { LIMITS } from './limits.ts';
 import { splitSiteBlocks } from './site-blocks.ts';
 
@@ -105,14 +106,6 @@ function loadEntry(entry: string): unknown {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const item of Object.values(value)) deepFreeze(item);
-  }
-  return value;
 }
 
 /** The careful parser: exact messages and lines for every syntax error. */

@@ -1,5 +1,6 @@
 import { buildRouteTable } from '../routing/route-table.ts';
 import type { RouteTable } from '../routing/route-table.ts';
+import { deepFreeze } from './deep-freeze.ts';
 import type { ProxyConfig } from './types.ts';
 
 /** Everything a request needs, compiled once per config and never mutated. */
@@ -19,12 +20,4 @@ export function compileSnapshot(config: ProxyConfig, sha256: string, generation:
     config: deepFreeze(config),
     table: buildRouteTable(config.sites),
   });
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
 }
