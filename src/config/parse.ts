@@ -4,6 +4,7 @@ import type * as Yaml from 'yaml';
 import type { Document, LineCounter } from 'yaml';
 import { ProxyError } from '../errors.ts';
 import { deepFreeze } from './deep-freeze.ts';
+import { GenerationalMemo } from './generational-memo.ts';
 import { LIMITS } from './limits.ts';
 import { splitSiteBlocks } from './site-blocks.ts';
 
@@ -59,8 +60,7 @@ function loadPlain(text: string): unknown {
  * text: the one serving and the one being loaded, as SiteValidator keeps its results. The
  * values are frozen, so sharing one between parses cannot leak an edit from one to the next.
  */
-let entriesPrevious = new Map<string, unknown>();
-let entriesCurrent = new Map<string, unknown>();
+const parsedEntries = new GenerationalMemo<string, unknown>();
 
 /**
  * The whole config from its pieces (site-blocks.ts): the skeleton and every changed entry
@@ -78,11 +78,12 @@ function parseBySite(text: string): unknown {
     }
     const sites: unknown[] = [];
     for (const entry of blocks.entries) {
-      let site = entriesCurrent.get(entry);
-      if (site === undefined && !entriesCurrent.has(entry)) {
-        site = entriesPrevious.has(entry) ? entriesPrevious.get(entry) : loadEntry(entry);
+      // js-yaml never yields undefined (an empty entry is null), so undefined means unknown.
+      let site = parsedEntries.get(entry);
+      if (site === undefined) {
+        site = loadEntry(entry);
         if (site === TOO_LARGE) return undefined;
-        entriesCurrent.set(entry, site);
+        parsedEntries.set(entry, site);
       }
       sites.push(site);
     }
@@ -91,8 +92,7 @@ function parseBySite(text: string): unknown {
   } catch {
     return undefined;
   } finally {
-    entriesPrevious = entriesCurrent;
-    entriesCurrent = new Map();
+    parsedEntries.endGeneration();
   }
 }
 

@@ -1,4 +1,5 @@
 import type { ValidationErrorItem } from 'joi';
+import { GenerationalMemo } from './generational-memo.ts';
 import { siteSchema } from './schema.ts';
 import type { SiteConfig } from './types.ts';
 
@@ -15,8 +16,7 @@ export type SiteResult =
  * Entries live for two validations: the config serving and the one being loaded.
  */
 export class SiteValidator {
-  #previous = new Map<string, SiteConfig>();
-  #current = new Map<string, SiteConfig>();
+  readonly #byContent = new GenerationalMemo<string, SiteConfig>();
   /**
    * By identity, for the frozen site values the parser reuses for unchanged text: no
    * JSON.stringify of 10,000 sites per reload. Frozen values only, so what is remembered
@@ -29,9 +29,8 @@ export class SiteValidator {
     const same = frozen ? this.#byValue.get(raw) : undefined;
     if (same !== undefined) return { value: same };
     const key = JSON.stringify(raw);
-    const known = this.#current.get(key) ?? this.#previous.get(key);
+    const known = this.#byContent.get(key);
     if (known !== undefined) {
-      this.#current.set(key, known);
       if (frozen) this.#byValue.set(raw, known);
       return { value: known };
     }
@@ -40,14 +39,13 @@ export class SiteValidator {
       errors: { label: false },
     });
     if (error) return { details: error.details };
-    this.#current.set(key, value as SiteConfig);
+    this.#byContent.set(key, value as SiteConfig);
     if (frozen) this.#byValue.set(raw, value as SiteConfig);
     return { value: value as SiteConfig };
   }
 
   /** Ends one config's validation: what it did not use is forgotten at the next end. */
   endGeneration(): void {
-    this.#previous = this.#current;
-    this.#current = new Map();
+    this.#byContent.endGeneration();
   }
 }
