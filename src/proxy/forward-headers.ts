@@ -1,3 +1,5 @@
+import { connectionTokens, HOP_BY_HOP } from './headers.ts';
+
 /**
  * The request headers sent upstream, built in one pass over `req.rawHeaders`: the hot path
  * never builds Node's lazy `req.headers` object, and never mutates anything it was given.
@@ -7,7 +9,7 @@
  * already answered `100 Continue` and de-chunked the body, and the engine re-frames it.
  */
 export function upstreamHeaders(raw: readonly string[], client: string, proto: string): string[] {
-  const named = connectionTokens(raw);
+  const named = namedByConnection(raw);
   const out: string[] = [];
   let chain: string | undefined;
   let host: string | undefined;
@@ -61,30 +63,23 @@ export function upstreamHeaders(raw: readonly string[], client: string, proto: s
   return out;
 }
 
+// The name lengths in upstreamHeaders' switch must cover every name here.
 const DROPPED = new Set([
-  'te',
+  ...HOP_BY_HOP,
   'expect',
-  'trailer',
-  'upgrade',
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'x-forwarded-host',
   'transfer-encoding',
+  'x-forwarded-host',
   'x-forwarded-proto',
 ]);
 
 /** Header names listed in Connection, lower-cased; undefined (the usual case) when none. */
-function connectionTokens(raw: readonly string[]): string[] | undefined {
+function namedByConnection(raw: readonly string[]): string[] | undefined {
   let tokens: string[] | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
-    for (const token of (raw[i + 1] as string).split(',')) {
-      const t = token.trim().toLowerCase();
-      if (t !== '' && t !== 'close' && t !== 'keep-alive') (tokens ??= []).push(t);
+    for (const token of connectionTokens(raw[i + 1] as string)) {
+      if (token !== 'close' && token !== 'keep-alive') (tokens ??= []).push(token);
     }
   }
   return tokens;

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
 /** RFC 9110 §7.6.1 connection-specific headers, plus the non-standard ones proxies strip too. */
-const HOP_BY_HOP = [
+export const HOP_BY_HOP: readonly string[] = [
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -12,6 +12,16 @@ const HOP_BY_HOP = [
   'upgrade',
 ];
 
+/** The header names a Connection header value lists: trimmed, lower-cased, none empty. */
+export function connectionTokens(value: string): string[] {
+  const tokens: string[] = [];
+  for (const token of value.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name !== '') tokens.push(name);
+  }
+  return tokens;
+}
+
 /**
  * Removes hop-by-hop headers and every header the Connection header names. For a WebSocket
  * handshake `Connection: upgrade` and `Upgrade` must reach the upstream, so they are kept.
@@ -20,9 +30,8 @@ const HOP_BY_HOP = [
 export function stripHopByHop(headers: IncomingHttpHeaders, keepUpgrade = false): void {
   const connection = headers.connection;
   if (connection !== undefined) {
-    for (const token of connection.split(',')) {
-      const name = token.trim().toLowerCase();
-      if (name !== '' && !(keepUpgrade && name === 'upgrade')) delete headers[name];
+    for (const name of connectionTokens(connection)) {
+      if (!(keepUpgrade && name === 'upgrade')) delete headers[name];
     }
   }
   for (const name of HOP_BY_HOP) {
@@ -45,7 +54,7 @@ export function responseHeadersForClient(headers: IncomingHttpHeaders): Incoming
   const connection = headers.connection;
   let named: Set<string> | undefined;
   if (connection !== undefined && connection !== 'keep-alive' && connection !== 'close') {
-    named = new Set(connection.split(',').map((token) => token.trim().toLowerCase()));
+    named = new Set(connectionTokens(connection));
   }
   const out: IncomingHttpHeaders = {};
   for (const name in headers) {
