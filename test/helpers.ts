@@ -189,3 +189,14 @@ export async function writeConfig(path: string, text: string): Promise<void> {
   const { rename } = await import('node:fs/promises');
   await rename(`${path}.tmp`, path);
 }
+
+/**
+ * Lets the connect() calls Node defers to process.nextTick run, then holds the event loop so
+ * the kernel completes every loopback handshake before the loop polls again: the connections
+ * just opened then wait in the accept queue all at once, as a burst does under load.
+ */
+export async function holdLoopWhileHandshaking(): Promise<void> {
+  await new Promise((resolve) => process.nextTick(resolve));
+  const end = performance.now() + 50;
+  while (performance.now() < end);
+}

@@ -5,19 +5,9 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
 import { drainAcceptQueue } from '../../../src/proxy/accept-queue.ts';
+import { holdLoopWhileHandshaking } from '../../helpers.ts';
 
 const linux = process.platform === 'linux';
-
-/**
- * Lets the connect() calls Node defers to process.nextTick run, then holds the loop so the
- * kernel completes every loopback handshake before the loop polls again: the whole burst then
- * waits in the accept queue at once, as under load.
- */
-async function holdLoop(): Promise<void> {
-  await new Promise((resolve) => process.nextTick(resolve));
-  const end = performance.now() + 50;
-  while (performance.now() < end);
-}
 
 interface Burst {
   /** 'connection' events seen before the event loop's next turn after the first of them. */
@@ -42,7 +32,7 @@ async function burst(server: http.Server, count: number): Promise<Burst> {
     });
   });
   const clients = Array.from({ length: count }, () => net.connect(port, '127.0.0.1'));
-  await holdLoop();
+  await holdLoopWhileHandshaking();
   await firstTurn;
   return { inFirstTurn, clients };
 }
@@ -103,7 +93,7 @@ describe('drainAcceptQueue', { skip: linux ? false : 'accept4 is bound on Linux 
           .on('error', reject);
       });
     const pending = Array.from({ length: 20 }, (_, i) => get(i));
-    await holdLoop();
+    await holdLoopWhileHandshaking();
     const bodies = await Promise.all(pending);
     assert.deepEqual(
       bodies,

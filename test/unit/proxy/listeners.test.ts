@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, it } from 'node:test';
 import { ProxyListeners } from '../../../src/proxy/listeners.ts';
+import { holdLoopWhileHandshaking } from '../../helpers.ts';
 
 describe('ProxyListeners.close', { skip: process.platform !== 'linux' && 'Linux only' }, () => {
   it('drains requests on sockets the accept drain took, not only those libuv accepted', async () => {
@@ -38,10 +39,7 @@ describe('ProxyListeners.close', { skip: process.platform !== 'linux' && 'Linux 
             .on('error', reject);
         }),
     );
-    // Hold the loop while the handshakes complete, so the connections arrive as one burst.
-    await new Promise((resolve) => process.nextTick(resolve));
-    const end = performance.now() + 50;
-    while (performance.now() < end);
+    await holdLoopWhileHandshaking();
     await arrivedAll;
     const outcome = await listeners.close(5_000);
     assert.equal(outcome, 'drained');
