@@ -123,8 +123,8 @@ async function runAll(
       port: nginxPort,
       rss: () => [nginx.pid, ...childPids(nginx.pid)].reduce<number>((n, pid) => n + rssOf(pid), 0),
     },
-    proxy: { id: 'proxy', port: small.proxy.port, rss: () => rssOf(small.proxy.child.pid) },
-    proxy10k: { id: 'proxy10k', port: big.proxy.port, rss: () => rssOf(big.proxy.child.pid) },
+    proxy: systemOf(small),
+    proxy10k: systemOf(big, 'proxy10k'),
   };
 
   const load = (
@@ -213,11 +213,7 @@ async function freshMemory(
 ): Promise<MemoryResult> {
   const fresh = await startProxy(dir, 'proxy-fresh', config, cli);
   try {
-    const system: System = {
-      id: 'proxy',
-      port: fresh.proxy.port,
-      rss: () => rssOf(fresh.proxy.child.pid),
-    };
+    const system = systemOf(fresh);
     const idleBytes = system.rss();
     await load(system, '/2k', 64, settings.warmupSeconds);
     let peakBytes = 0;
@@ -234,6 +230,10 @@ async function freshMemory(
 interface StartedProxy {
   readonly proxy: ProxyUnderTest;
   readonly configPath: string;
+}
+
+function systemOf(started: StartedProxy, id: SystemId = 'proxy'): System {
+  return { id, port: started.proxy.port, rss: () => rssOf(started.proxy.child.pid) };
 }
 
 async function startProxy(dir: string, name: string, config: string, cli: string) {
@@ -358,11 +358,7 @@ async function underLoad(
   load: Load,
   work: (sample: () => void) => Promise<void>,
 ) {
-  const system: System = {
-    id: 'proxy',
-    port: target.proxy.port,
-    rss: () => rssOf(target.proxy.child.pid),
-  };
+  const system = systemOf(target);
   let busy = true;
   let requests = 0;
   let socketErrors = 0;
