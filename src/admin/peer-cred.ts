@@ -2,6 +2,7 @@ import type net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import type * as Koffi from 'koffi';
 import { ProxyError } from '../errors.ts';
+import { handleFd } from '../native/handle-fd.ts';
 import { loadKoffi, processLibc } from '../native/koffi.ts';
 
 /** Who is on the other end of a connected Unix socket, as the kernel recorded it at connect/listen time. */
@@ -104,11 +105,9 @@ function unavailable(why: string): ProxyError {
   return new ProxyError('ERR_PEER_CRED_UNAVAILABLE', `cannot read peer credentials: ${why}`);
 }
 
-/** Node does not expose the fd publicly; for Unix sockets `_handle` is a Pipe whose `fd` is set. */
 function socketFd(socket: net.Socket): number {
-  const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
-  const fd = handle?.fd;
-  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
+  const fd = handleFd(socket);
+  if (fd < 0) {
     throw unavailable('the socket has no file descriptor (closed, or not a Unix socket)');
   }
   return fd;

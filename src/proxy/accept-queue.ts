@@ -1,6 +1,7 @@
 import { closeSync } from 'node:fs';
 import type http from 'node:http';
 import net from 'node:net';
+import { handleFd } from '../native/handle-fd.ts';
 import { loadKoffi, processLibc } from '../native/koffi.ts';
 
 /*
@@ -50,12 +51,6 @@ function bindAccept(): Accept | null {
   return accept;
 }
 
-/** The listening descriptor: Node does not expose it publicly; its TCP handle has `fd`. */
-function listenFd(server: net.Server): number {
-  const fd = (server as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
-  return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : -1;
-}
-
 /**
  * Makes `server` accept every waiting connection whenever libuv accepts one. Each extra socket
  * is set up as Node's own accept would for an http.Server (no Nagle), passed to `adopt` (so the
@@ -73,7 +68,7 @@ export function drainAcceptQueue(
   server.on('connection', () => {
     // The sockets emitted below come through this listener too.
     if (draining) return;
-    const fd = listenFd(server);
+    const fd = handleFd(server);
     if (fd < 0) return;
     draining = true;
     try {
