@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -199,4 +200,9 @@ export async function holdLoopWhileHandshaking(): Promise<void> {
   await new Promise((resolve) => process.nextTick(resolve));
   const end = performance.now() + 50;
   while (performance.now() < end);
+}
+
+/** Hex SHA-256, as the proxy reports a config's identity (status, logs, sidecar Events). */
+export function sha256Hex(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
 }

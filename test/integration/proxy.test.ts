@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { createServer } from 'node:net';
@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
-import { configYaml, request, startProxy, startUpstream, tmpDir } from '../helpers.ts';
+import { configYaml, request, sha256Hex, startProxy, startUpstream, tmpDir } from '../helpers.ts';
 import type { ProxyProcess, Upstream } from '../helpers.ts';
 
 /** A port that nothing listens on: bound once to learn a free number, then closed. */
@@ -220,9 +220,8 @@ describe('proxying', () => {
       for (let i = 0; i < body.length; i += 64 * 1024) req.write(body.subarray(i, i + 64 * 1024));
       req.end();
     });
-    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     assert.equal(reply.length, body.length);
-    assert.equal(sha(reply), sha(body));
+    assert.equal(sha256Hex(reply), sha256Hex(body));
   });
 
   it('proxies a WebSocket upgrade and echoes messages both ways', async () => {

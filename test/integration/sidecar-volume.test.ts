@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -8,6 +7,7 @@ import type { FakeKubeApi } from '../fake-kube-api.ts';
 import {
   configYaml,
   request,
+  sha256Hex,
   site,
   startProxy,
   startUpstream,
@@ -19,8 +19,6 @@ import { createKubeletVolume } from '../kubelet-volume.ts';
 import type { KubeletVolume } from '../kubelet-volume.ts';
 import { eventually, servedBy, startSidecarProcess } from '../sidecar-process.ts';
 import type { SidecarProcess } from '../sidecar-process.ts';
-
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 describe('sidecar, volume mode: kubelet ..data swap to live routes', () => {
   let a: Upstream, b: Upstream;
@@ -93,7 +91,7 @@ describe('sidecar, volume mode: kubelet ..data swap to live routes', () => {
       (await servedBy(proxy)) === 'B' ? true : undefined,
     );
     await sidecar.waitForLog(
-      (l) => l.msg?.startsWith('config applied') === true && l.sha256 === sha256(configFor(b)),
+      (l) => l.msg?.startsWith('config applied') === true && l.sha256 === sha256Hex(configFor(b)),
       { includePast: true },
     );
   });
@@ -127,7 +125,7 @@ describe('sidecar, volume mode: kubelet ..data swap to live routes', () => {
     proxy = await startProxy(configOut);
     assert.equal(await servedBy(proxy), 'B');
     await sidecar.waitForLog(
-      (l) => l.msg?.startsWith('config applied') === true && l.sha256 === sha256(configFor(b)),
+      (l) => l.msg?.startsWith('config applied') === true && l.sha256 === sha256Hex(configFor(b)),
       { includePast: true },
     );
   });

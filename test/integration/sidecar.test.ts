@@ -1,19 +1,26 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startFakeKubeApi } from '../fake-kube-api.ts';
 import type { FakeKubeApi } from '../fake-kube-api.ts';
-import { CLI, configYaml, request, site, startProxy, startUpstream, tmpDir } from '../helpers.ts';
+import {
+  CLI,
+  configYaml,
+  request,
+  sha256Hex,
+  site,
+  startProxy,
+  startUpstream,
+  tmpDir,
+} from '../helpers.ts';
 import type { ProxyProcess, Upstream } from '../helpers.ts';
 import { eventually, servedBy, startSidecarProcess } from '../sidecar-process.ts';
 import type { SidecarProcess } from '../sidecar-process.ts';
 
 const NS = 'rp-test';
 const CM = 'proxy-config';
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** The value of an unlabelled sidecar metric (0 until it is first set). */
 async function metric(sidecar: SidecarProcess, name: string): Promise<number> {
@@ -37,7 +44,7 @@ describe('sidecar, API mode: ConfigMap change to live routes', () => {
   const publish = (text: string) => api.setConfigMap(NS, CM, { 'proxy.yaml': text });
   const applied = (text: string) =>
     sidecar.waitForLog(
-      (l) => l.msg?.startsWith('config applied') === true && l.sha256 === sha256(text),
+      (l) => l.msg?.startsWith('config applied') === true && l.sha256 === sha256Hex(text),
       {
         includePast: true,
       },

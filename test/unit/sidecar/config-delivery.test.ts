@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -8,12 +7,11 @@ import { ConfigDelivery } from '../../../src/sidecar/config-delivery.ts';
 import type { EventRecorder } from '../../../src/sidecar/events.ts';
 import type { ReloadConfirmation } from '../../../src/sidecar/reload-trigger.ts';
 import { SidecarMetrics } from '../../../src/sidecar/sidecar-metrics.ts';
-import { configYaml, site, tmpDir } from '../../helpers.ts';
+import { configYaml, sha256Hex, site, tmpDir } from '../../helpers.ts';
 
 const object = { namespace: 'ns', name: 'proxy-config' };
 const good = (port: number) =>
   Buffer.from(configYaml(site('main', ['*'], [['/', `http://127.0.0.1:${port}`]])));
-const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 interface Harness {
   readonly delivery: ConfigDelivery;
@@ -91,7 +89,7 @@ describe('ConfigDelivery', () => {
     await h.delivery.idle();
     assert.deepEqual(await readFile(h.path), bytes);
     assert.deepEqual(h.delivery.notReady(), []);
-    assert.deepEqual(h.reloads, [sha(bytes)]);
+    assert.deepEqual(h.reloads, [sha256Hex(bytes)]);
     assert.deepEqual(
       h.events.map((e) => `${e.type} ${e.reason}`),
       ['Normal ConfigApplied'],
@@ -119,7 +117,7 @@ describe('ConfigDelivery', () => {
     }
     await h.delivery.idle();
     assert.equal(h.writes, 2);
-    assert.deepEqual(h.reloads, [sha(good(9001)), sha(good(9006))]);
+    assert.deepEqual(h.reloads, [sha256Hex(good(9001)), sha256Hex(good(9006))]);
     assert.deepEqual(await readFile(h.path), good(9006));
   });
 
@@ -216,7 +214,7 @@ describe('ConfigDelivery', () => {
     while (h.reloads.length < 2) await new Promise((r) => setTimeout(r, 5));
     gates[1]?.();
     await h.delivery.idle();
-    assert.deepEqual(h.reloads, [sha(good(9001)), sha(good(9002))]);
+    assert.deepEqual(h.reloads, [sha256Hex(good(9001)), sha256Hex(good(9002))]);
     assert.equal(h.events.filter((e) => e.reason === 'ConfigApplied').length, 1);
     assert.deepEqual(await readFile(h.path), good(9002));
   });
