@@ -75,7 +75,7 @@ async function readOnce(path: string, hooks: LoadHooks): Promise<ConfigBytes | '
     before.mtimeNs === after.mtimeNs &&
     BigInt(bytes.length) === after.size;
   if (!same) return 'changed';
-  return { path, bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+  return { path, bytes, sha256: configSha256(bytes) };
 }
 
 /**
@@ -98,6 +98,14 @@ function readUpTo(path: string, limit: number): Buffer {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * A config's identity: hex SHA-256 of its exact bytes. The proxy reports it (status, logs) and
+ * the sidecar compares it with what it delivered, so both compute it here.
+ */
+export function configSha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 function checkSize(path: string, size: number): void {

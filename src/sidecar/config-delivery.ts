@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { checkConfigBytes } from '../config/check.ts';
 import { LIMITS } from '../config/limits.ts';
+import { configSha256 } from '../config/load.ts';
 import type { ValidateOptions } from '../config/validate.ts';
 import { ConfigInvalidError, formatIssue, isProxyError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -74,7 +74,7 @@ export class ConfigDelivery {
     if (this.#stopping.signal.aborted) return;
     const key =
       update.kind === 'content'
-        ? sha256(update.bytes)
+        ? configSha256(update.bytes)
         : `${update.kind}:${'code' in update ? update.code : ''}:${update.message}`;
     // The same content again (a re-list, a resync, an fs event for an unrelated file): nothing.
     if (key === this.#latestKey) return;
@@ -133,7 +133,7 @@ export class ConfigDelivery {
       this.#reject(update.code, reason, [update.message], update.object);
       return;
     }
-    const hash = sha256(update.bytes);
+    const hash = configSha256(update.bytes);
     if (update.bytes.length > LIMITS.maxFileBytes) {
       const message = `${update.bytes.length} bytes is over the ${LIMITS.maxFileBytes}-byte limit`;
       this.#reject('ERR_CONFIG_TOO_LARGE', 'too_large', [message], update.object, hash);
@@ -284,13 +284,9 @@ export class ConfigDelivery {
   }
 }
 
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 async function hashOf(path: string): Promise<string | undefined> {
   try {
-    return sha256(await readFile(path));
+    return configSha256(await readFile(path));
   } catch {
     return undefined; // missing or unreadable: write it, and let the write report a real problem
   }
