@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { RequestMetrics } from './request-metrics.ts';
 import type { SeriesKey } from './request-metrics.ts';
+import type { PoolFigures } from './proxy/engine.ts';
 
 const UNMATCHED: SeriesKey = Object.freeze({ site: '', path: '' });
 
@@ -74,9 +75,55 @@ export class ProxyMetrics {
     this.#requests.record(route, status, seconds);
   }
 
-  /** A request that matched no route (or was malformed): site="" route="". */
-  countUnmatched(): void {
-    this.#requests.record(UNMATCHED, 404, undefined);
+  /** A request that matched no route, or was refused before matching: site="" route="". */
+  countUnmatched(status: number): void {
+    this.#requests.record(UNMATCHED, status, undefined);
+  }
+
+  readonly clientTimeouts = new Counter({
+    name: 'reverse_proxy_client_timeouts_total',
+    help: 'Client connections closed because a request body sent nothing for client.body_idle_timeout_ms',
+    labelNames: ['phase'] as const,
+    registers: [this.registry],
+  });
+
+  /** Reads each origin's pool at scrape time (the engine is created after the metrics). */
+  observePools(pools: () => readonly PoolFigures[], maxConnections: number): void {
+    const series = (
+      name: string,
+      help: string,
+      pick: (p: PoolFigures) => number,
+    ): Gauge<'origin'> =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['origin'] as const,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const pool of pools()) this.set({ origin: pool.origin }, pick(pool));
+        },
+      });
+    series(
+      'reverse_proxy_upstream_pool_connections',
+      'Open connections to each upstream origin',
+      (p) => p.connected,
+    );
+    series(
+      'reverse_proxy_upstream_pool_queued_requests',
+      'Requests waiting for a connection to each upstream origin (upstream_pool.max_queued bounds them)',
+      (p) => p.queued,
+    );
+    series(
+      'reverse_proxy_upstream_pool_in_flight_requests',
+      'Requests to each upstream origin started and not yet over, waiting ones included',
+      (p) => p.inFlight,
+    );
+    new Gauge({
+      name: 'reverse_proxy_upstream_pool_max_connections',
+      help: 'upstream_pool.max_connections: the cap on connections per upstream origin',
+      registers: [this.registry],
+    }).set(maxConnections);
   }
 
   constructor() {

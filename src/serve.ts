@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseListenAddress } from './config/address.ts';
 import type { ListenAddress } from './config/address.ts';
@@ -11,7 +12,9 @@ import type { Logger } from './log.ts';
 import { startManagement } from './management.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { createProxyEngine } from './proxy/engine.ts';
+import { BodyIdleWatch } from './proxy/body-idle-watch.ts';
 import { ProxyListeners } from './proxy/listeners.ts';
+import { TrustBoundary } from './proxy/trust-boundary.ts';
 import {
   createRequestHandler,
   createUpgradeHandler,
@@ -49,18 +52,33 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   metrics.lastReloadSuccessTimestamp.set(Date.now() / 1000);
 
   let draining = false;
-  const engine = createProxyEngine({ onError: createUpstreamErrorHandler(metrics, log) });
+  // The handler and the engine refer to each other: the engine reports settled exchanges to
+  // the handler's pipeline gate, the handler dispatches through the engine.
+  let onSettled: (req: IncomingMessage) => void = () => undefined;
+  const engine = createProxyEngine(
+    { onError: createUpstreamErrorHandler(metrics, log), onSettled: (req) => onSettled(req) },
+    config.upstream_pool,
+  );
+  metrics.observePools(() => engine.pools(), config.upstream_pool.max_connections);
+  const bodies = new BodyIdleWatch(config.client.body_idle_timeout_ms, () =>
+    metrics.clientTimeouts.inc({ phase: 'body_idle' }),
+  );
   const handlerDeps = {
     store,
     engine,
     metrics,
     log,
     accessLog: config.log.access_log,
+    trust: new TrustBoundary(config.trusted_proxies),
+    bodies,
     isDraining: () => draining,
   };
+  const requests = createRequestHandler(handlerDeps);
+  onSettled = requests.onSettled;
   const listeners = new ProxyListeners(
-    createRequestHandler(handlerDeps),
+    requests.handleRequest,
     createUpgradeHandler(handlerDeps),
+    config.client,
   );
   const bound = await listeners.listen(config.listeners.map((l) => addressOf(l.address)));
 
@@ -91,6 +109,7 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   } catch (err) {
     await listeners.close(0);
     engine.close();
+    bodies.close();
     throw err;
   }
   const { healthAddress, healthSocket, adminSocket } = management;
@@ -118,6 +137,7 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
       if (delay > 0) await sleep(delay);
       const outcome = await listeners.close(grace);
       engine.close();
+      bodies.close();
       // Last: the admin socket answers `status` while draining; closing it removes the file.
       management.close();
       log.info(

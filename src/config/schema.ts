@@ -1,7 +1,9 @@
 import Joi from 'joi';
 import type { CustomHelpers } from 'joi';
 import { parseListenAddress } from './address.ts';
+import { parseCidr } from './cidr.ts';
 import { LIMITS } from './limits.ts';
+import { normalizePath } from '../routing/request-path.ts';
 
 /**
  * The config schema and the only home of defaults. Per-value rules live here; rules that
@@ -52,6 +54,28 @@ function socketPath(value: string, helpers: CustomHelpers): string | Joi.ErrorRe
   return value;
 }
 
+function cidr(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
+  const parsed = parseCidr(value);
+  return 'error' in parsed ? helpers.message({ custom: parsed.error }) : value;
+}
+
+/** A route path must be what the data path matches against: its own normal form. */
+function routePath(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
+  const normal = normalizePath(value);
+  if (normal === undefined) {
+    return helpers.message({
+      custom: 'holds an encoded "/", "\\" or control byte, a "\\", or a "." or ".." segment',
+    });
+  }
+  if (normal !== value) {
+    return helpers.message({ custom: `is not in normal form: write "${normal}" (see "Paths")` });
+  }
+  return value;
+}
+
+const ms = (min: number, max: number, fallback: number) =>
+  Joi.number().integer().min(min).max(max).default(fallback);
+
 const uid = Joi.number().integer().min(0).max(0xfffffffe);
 
 const route = Joi.object({
@@ -59,7 +83,8 @@ const route = Joi.object({
     .max(LIMITS.maxPathLength)
     .pattern(/^\/[\x21-\x7e]*$/)
     .required()
-    .messages({ 'string.pattern.base': 'must start with "/" and hold only visible ASCII' }),
+    .messages({ 'string.pattern.base': 'must start with "/" and hold only visible ASCII' })
+    .custom(routePath),
   upstream: Joi.string().required().custom(upstreamUrl),
   timeout_ms: Joi.number().integer().min(1).max(3_600_000).default(30_000),
 });
@@ -110,6 +135,21 @@ export const configSchema = Joi.object({
     address: Joi.string().allow('').custom(listenAddress).default('127.0.0.1:9900'),
     socket: Joi.string().custom(socketPath),
     max_connections: Joi.number().integer().min(1).max(10_000).default(64),
+  }).default(),
+  trusted_proxies: Joi.array().items(Joi.string().custom(cidr)).max(1_000).default([]),
+  client: Joi.object({
+    header_timeout_ms: ms(1_000, 600_000, 60_000),
+    body_idle_timeout_ms: ms(1_000, 3_600_000, 60_000),
+    // 0 turns the whole-request deadline off (long uploads over slow links).
+    request_timeout_ms: Joi.alternatives(
+      Joi.number().valid(0),
+      Joi.number().integer().min(1_000).max(86_400_000),
+    ).default(300_000),
+    keepalive_timeout_ms: ms(1_000, 3_600_000, 75_000),
+  }).default(),
+  upstream_pool: Joi.object({
+    max_connections: Joi.number().integer().min(1).max(100_000).default(1_024),
+    max_queued: Joi.number().integer().min(0).max(1_000_000).default(1_024),
   }).default(),
   shutdown: Joi.object({
     drain_delay_ms: Joi.number().integer().min(0).max(600_000).default(0),

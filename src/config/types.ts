@@ -16,6 +16,21 @@ export interface HealthConfig {
   readonly max_connections: number;
 }
 
+/** How long a client may take to send a request, and to stay idle between requests. */
+export interface ClientConfig {
+  readonly header_timeout_ms: number;
+  readonly body_idle_timeout_ms: number;
+  /** 0: no whole-request deadline. */
+  readonly request_timeout_ms: number;
+  readonly keepalive_timeout_ms: number;
+}
+
+/** Per upstream origin: connections at most, and requests that may wait for one. */
+export interface UpstreamPoolConfig {
+  readonly max_connections: number;
+  readonly max_queued: number;
+}
+
 export interface ShutdownConfig {
   readonly drain_delay_ms: number;
   readonly grace_period_ms: number;
@@ -42,10 +57,22 @@ export interface ProxyConfig {
   readonly listeners: readonly ListenerConfig[];
   readonly admin: AdminConfig;
   readonly health: HealthConfig;
+  readonly trusted_proxies: readonly string[];
+  readonly client: ClientConfig;
+  readonly upstream_pool: UpstreamPoolConfig;
   readonly shutdown: ShutdownConfig;
   readonly log: LogConfig;
   readonly sites: readonly SiteConfig[];
 }
 
 /** Top-level keys applied only at start; a reload reports their changes instead (seed W6). */
-export const STATIC_KEYS = ['listeners', 'admin', 'health', 'shutdown', 'log'] as const;
+export const STATIC_KEYS = [
+  'listeners',
+  'admin',
+  'health',
+  'trusted_proxies',
+  'client',
+  'upstream_pool',
+  'shutdown',
+  'log',
+] as const;

@@ -80,8 +80,22 @@ function crossChecks(config: ProxyConfig, options: ValidateOptions): Found[] {
   return [
     ...checkListeners(config, options),
     ...checkSocketPaths(config),
+    ...checkClientTimeouts(config),
     ...checkSites(config.sites),
   ];
+}
+
+function checkClientTimeouts(config: ProxyConfig): Found[] {
+  const { header_timeout_ms: headers, request_timeout_ms: whole } = config.client;
+  if (whole !== 0 && headers > whole) {
+    return [
+      [
+        ['client', 'header_timeout_ms'],
+        `${headers} is longer than client.request_timeout_ms (${whole}), which includes the headers`,
+      ],
+    ];
+  }
+  return [];
 }
 
 function checkListeners(config: ProxyConfig, options: ValidateOptions): Found[] {

@@ -1,18 +1,38 @@
 import { connectionTokens, HOP_BY_HOP } from './headers.ts';
 
+/** What this hop knows about the client, and whether it may speak for others (trusted_proxies). */
+export interface ClientHop {
+  /** The peer's address, appended to X-Forwarded-For. */
+  readonly address: string;
+  /** `http` or `https`: the scheme the client used to reach this listener. */
+  readonly proto: string;
+  /** A peer inside trusted_proxies: its X-Forwarded-* are kept (XFF appended to). */
+  readonly trusted: boolean;
+}
+
 /**
  * The request headers sent upstream, built in one pass over `req.rawHeaders`: the hot path
  * never builds Node's lazy `req.headers` object, and never mutates anything it was given.
- * Hop-by-hop headers (RFC 9110 §7.6.1) and those the Connection header names are dropped;
- * X-Forwarded-For gets the client appended (nginx's $proxy_add_x_forwarded_for), Proto and
- * Host are set by this hop only. `Expect` and `Transfer-Encoding` are dropped too: Node has
- * already answered `100 Continue` and de-chunked the body, and the engine re-frames it.
+ *
+ * - Hop-by-hop headers (RFC 9110 §7.6.1) and those the Connection header names are dropped,
+ *   except the framing and routing headers (Content-Length, Transfer-Encoding, Host): naming
+ *   them in Connection never removes them, so a client cannot unframe its body that way.
+ * - `Expect` and `Transfer-Encoding` are dropped: Node has already answered `100 Continue`
+ *   and de-chunked the body, and undici re-frames it.
+ * - A header whose name uses `_` where a managed header has `-` (`X_Forwarded_For`) is
+ *   dropped: some upstream frameworks fold `_` into `-` and would read it as the real one.
+ * - From a peer outside trusted_proxies, X-Forwarded-For, -Proto and -Host (and `Forwarded`,
+ *   `X-Real-IP`, their other spellings) are replaced by what this hop knows; from a trusted
+ *   peer XFF gets the peer appended (nginx's $proxy_add_x_forwarded_for) and the peer's Proto
+ *   and Host are kept.
  */
-export function upstreamHeaders(raw: readonly string[], client: string, proto: string): string[] {
+export function upstreamHeaders(raw: readonly string[], hop: ClientHop): string[] {
   const named = namedByConnection(raw);
   const out: string[] = [];
   let chain: string | undefined;
   let host: string | undefined;
+  let forwardedProto: string | undefined;
+  let forwardedHost: string | undefined;
   let contentLength = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
@@ -28,48 +48,76 @@ export function upstreamHeaders(raw: readonly string[], client: string, proto: s
         break;
       case 4:
         if (name.toLowerCase() === 'host') {
-          // A second Host header would be ambiguous; the first one is the one routed on.
-          if (host !== undefined) continue;
+          if (host !== undefined) continue; // the request guard refuses a second Host
           host = value;
+          out.push(name, value);
+          continue;
         }
+        break;
+      case 9: // forwarded
+      case 11: // x-real-ip
+        if (!hop.trusted && UNTRUSTED_CLAIMS.has(name.toLowerCase())) continue;
         break;
       case 14:
         if (name.toLowerCase() === 'content-length') {
           if (contentLength) continue;
           contentLength = true;
+          out.push(name, value);
+          continue;
         }
         break;
       case 15:
         if (name.toLowerCase() === 'x-forwarded-for') {
-          chain = chain === undefined ? value : `${chain}, ${value}`;
+          if (hop.trusted) chain = chain === undefined ? value : `${chain}, ${value}`;
           continue;
         }
         break;
       case 16: // proxy-connection, x-forwarded-host
-      case 17: // transfer-encoding, x-forwarded-proto
-        if (DROPPED.has(name.toLowerCase())) continue;
+      case 17: {
+        // transfer-encoding, x-forwarded-proto
+        const lower = name.toLowerCase();
+        if (lower === 'x-forwarded-proto') {
+          if (hop.trusted) forwardedProto ??= value;
+          continue;
+        }
+        if (lower === 'x-forwarded-host') {
+          if (hop.trusted) forwardedHost ??= value;
+          continue;
+        }
+        if (DROPPED.has(lower)) continue;
         break;
+      }
     }
     if (named !== undefined && named.includes(name.toLowerCase())) continue;
+    if (name.includes('_') && ALIASED.has(name.toLowerCase().replaceAll('_', '-'))) continue;
     out.push(name, value);
   }
   out.push(
     'x-forwarded-for',
-    chain === undefined || chain === '' ? client : `${chain}, ${client}`,
+    chain === undefined || chain === '' ? hop.address : `${chain}, ${hop.address}`,
     'x-forwarded-proto',
-    proto,
+    forwardedProto ?? hop.proto,
   );
-  if (host !== undefined) out.push('x-forwarded-host', host);
+  const xfHost = forwardedHost ?? host;
+  if (xfHost !== undefined) out.push('x-forwarded-host', xfHost);
   return out;
 }
 
 // The name lengths in upstreamHeaders' switch must cover every name here.
-const DROPPED = new Set([
-  ...HOP_BY_HOP,
-  'expect',
-  'transfer-encoding',
-  'x-forwarded-host',
+const DROPPED = new Set([...HOP_BY_HOP, 'expect', 'transfer-encoding']);
+const UNTRUSTED_CLAIMS = new Set(['forwarded', 'x-real-ip']);
+
+/** Headers the proxy frames, routes on or sets: a Connection token never removes these. */
+const FRAMING = new Set(['host', 'content-length', 'transfer-encoding']);
+
+/** The `-` spellings an `_` header name must not alias. */
+const ALIASED = new Set([
+  ...DROPPED,
+  ...FRAMING,
+  ...UNTRUSTED_CLAIMS,
+  'x-forwarded-for',
   'x-forwarded-proto',
+  'x-forwarded-host',
 ]);
 
 /** Header names listed in Connection, lower-cased; undefined (the usual case) when none. */
@@ -79,17 +127,10 @@ function namedByConnection(raw: readonly string[]): string[] | undefined {
     const name = raw[i] as string;
     if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
     for (const token of connectionTokens(raw[i + 1] as string)) {
-      if (token !== 'close' && token !== 'keep-alive') (tokens ??= []).push(token);
+      if (token !== 'close' && token !== 'keep-alive' && !FRAMING.has(token)) {
+        (tokens ??= []).push(token);
+      }
     }
   }
   return tokens;
-}
-
-/** The first Host header's value, read from the raw list ('' when absent). */
-export function rawHost(raw: readonly string[]): string {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    if (name.length === 4 && name.toLowerCase() === 'host') return raw[i + 1] as string;
-  }
-  return '';
 }

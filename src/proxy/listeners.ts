@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { formatAddress } from '../config/address.ts';
 import type { ListenAddress } from '../config/address.ts';
 import { ProxyError } from '../errors.ts';
+import type { ClientConfig } from '../config/types.ts';
 import { drainAcceptQueue } from './accept-queue.ts';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -26,9 +27,12 @@ export class ProxyListeners {
   readonly #onRequest: RequestListener;
   readonly #onUpgrade: UpgradeListener;
 
-  constructor(onRequest: RequestListener, onUpgrade: UpgradeListener) {
+  readonly #client: ClientConfig;
+
+  constructor(onRequest: RequestListener, onUpgrade: UpgradeListener, client: ClientConfig) {
     this.#onRequest = onRequest;
     this.#onUpgrade = onUpgrade;
+    this.#client = client;
   }
 
   /** Binds every address or none: on the first failure the ones already bound are closed. */
@@ -48,12 +52,20 @@ export class ProxyListeners {
   }
 
   async #listenOne(address: ListenAddress): Promise<string> {
+    const client = this.#client;
     const server = http.createServer({
-      // Longer than the idle timeout of common load balancers (60 s), so they close first.
-      keepAliveTimeout: 75_000,
-      headersTimeout: 60_000,
-      // Whole-request deadlines would cut long uploads; upstream silence is bounded per route.
-      requestTimeout: 0,
+      // Default 75 s: longer than the idle timeout of common load balancers (60 s), so they
+      // close first. Node adds keepAliveTimeoutBuffer (1 s) before it closes the socket.
+      keepAliveTimeout: client.keepalive_timeout_ms,
+      headersTimeout: client.header_timeout_ms,
+      // Headers and body together; 0 turns it off (Node then checks headers only).
+      requestTimeout: client.request_timeout_ms,
+      // Node checks both deadlines on this interval (30 s by default, which made a 60 s
+      // header timeout close at 88-93 s): once a second makes the documented figures true.
+      connectionsCheckingInterval: 1_000,
+      // Only WebSocket handshakes are upgrades; any other Upgrade (h2c, a POST with one) is
+      // served as a normal request without it, as nginx does.
+      shouldUpgradeCallback: isWebSocketHandshake,
     });
     server.on('request', this.#onRequest);
     drainAcceptQueue(server, (socket) => this.#adopt(socket));
@@ -114,4 +126,13 @@ export class ProxyListeners {
     }
     return outcome;
   }
+}
+
+/** A GET asking for `Upgrade: websocket`, with no body (RFC 6455 §4.1). */
+export function isWebSocketHandshake(req: IncomingMessage): boolean {
+  if (req.method !== 'GET') return false;
+  const upgrade = req.headers.upgrade;
+  if (upgrade === undefined || !/(?:^|,)\s*websocket\s*(?:,|$)/i.test(upgrade)) return false;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
 }

@@ -5,14 +5,20 @@ import type { Logger } from '../log.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import { matchRoute } from '../routing/route-table.ts';
 import type { Route } from '../routing/route-table.ts';
+import type { BodyIdleWatch } from './body-idle-watch.ts';
 import type { ProxyEngine } from './engine.ts';
-import { rawHost } from './forward-headers.ts';
+import { PipelineGate } from './pipeline-gate.ts';
+import { guardRequest } from './request-guard.ts';
+import type { TrustBoundary } from './trust-boundary.ts';
 import {
   classifyUpstreamError,
+  errorForFailure,
   sendError,
   sendErrorOnSocket,
-  statusForFailure,
+  statusOf,
 } from './upstream-errors.ts';
+import type { ClientError } from './upstream-errors.ts';
+import { hasBody } from './web-proxy.ts';
 
 export interface HandlerDeps {
   readonly store: ConfigStore;
@@ -20,28 +26,36 @@ export interface HandlerDeps {
   readonly metrics: ProxyMetrics;
   readonly log: Logger;
   readonly accessLog: boolean;
+  readonly trust: TrustBoundary;
+  readonly bodies: BodyIdleWatch;
   /** True once shutdown began: responses then ask clients to close their connection. */
   readonly isDraining: () => boolean;
 }
 
 /**
- * The data path: pin the snapshot once, match, forward. Everything a request uses comes from
- * the snapshot it started with, so a reload mid-request changes nothing for it. Nothing here
- * allocates per request beyond what the engine needs: no closure, no 'finish' listener; the
- * engine reports the end of the exchange to one long-lived completion handler.
+ * The data path: guard, pin the snapshot once, match, forward. Everything a request uses comes
+ * from the snapshot it started with, so a reload mid-request changes nothing for it. Nothing
+ * here allocates per request beyond what the engine needs: no closure, no 'finish' listener;
+ * the engine reports the end of the exchange to long-lived handlers. The gate lets each client
+ * connection run one exchange at a time (pipeline-gate.ts).
  */
 export function createRequestHandler(deps: HandlerDeps) {
-  const { store, engine, metrics, isDraining } = deps;
+  const { store, engine, metrics, isDraining, trust, bodies } = deps;
   const onComplete = createCompletionHandler(deps);
-  return function handleRequest(req: IncomingMessage, res: ServerResponse): void {
-    const route = findRoute(store, req);
+  const gate = new PipelineGate((req, res, route) =>
+    engine.web(req, res, route, trust.hop(req.socket, 'http'), onComplete),
+  );
+  const handleRequest = function handleRequest(req: IncomingMessage, res: ServerResponse): void {
     if (isDraining()) res.setHeader('connection', 'close');
-    if (route === 'bad' || route === undefined) {
-      metrics.countUnmatched();
-      return sendError(res, route === 'bad' ? 400 : 404);
+    if (hasBody(req.rawHeaders)) bodies.watch(req);
+    const route = findRoute(store, req);
+    if (typeof route === 'string') {
+      metrics.countUnmatched(statusOf(route));
+      return sendError(res, route);
     }
-    engine.web(req, res, route, onComplete);
+    gate.admit(req, res, route);
   };
+  return { handleRequest, onSettled: (req: IncomingMessage) => gate.release(req) };
 }
 
 /** Counts (and optionally logs) every response the engine reports as ended. */
@@ -70,14 +84,19 @@ function logAccess(log: Logger, res: ServerResponse, route: Route, seconds: numb
   );
 }
 
-/** Upgrade requests (WebSocket) follow the same routing, then hand the raw socket over. */
+/**
+ * WebSocket handshakes (the only upgrades the listeners accept, see listeners.ts) pass the same
+ * guard and routing, then go through the same engine with the raw socket.
+ */
 export function createUpgradeHandler(deps: HandlerDeps) {
-  const { store, engine } = deps;
+  const { store, engine, trust, metrics } = deps;
   return function handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const route = findRoute(store, req);
-    if (route === 'bad') return sendErrorOnSocket(socket, 400);
-    if (route === undefined) return sendErrorOnSocket(socket, 404);
-    engine.upgrade(req, socket, head, route);
+    if (typeof route === 'string') {
+      metrics.countUnmatched(statusOf(route));
+      return sendErrorOnSocket(socket, route);
+    }
+    engine.upgrade(req, socket, head, route, trust.hop(socket, 'http'));
   };
 }
 
@@ -99,28 +118,14 @@ export function createUpstreamErrorHandler(metrics: ProxyMetrics, log: Logger) {
       },
       'upstream request failed',
     );
-    const status = statusForFailure(failure);
-    if ('writeHead' in target) sendError(target, status);
-    else sendErrorOnSocket(target, status);
+    const error = errorForFailure(failure);
+    if ('writeHead' in target) sendError(target, error);
+    else sendErrorOnSocket(target, error);
   };
 }
 
-function findRoute(store: ConfigStore, req: IncomingMessage): Route | undefined | 'bad' {
-  const url = req.url ?? '';
-  if (url.charCodeAt(0) !== 47 /* / */) return 'bad';
-  const query = url.indexOf('?');
-  const path = query === -1 ? url : url.slice(0, query);
-  if (hasDotSegment(path)) return 'bad';
-  // From rawHeaders: reading req.headers would make Node build the whole header object.
-  return matchRoute(store.current().table, rawHost(req.rawHeaders), path);
-}
-
-/**
- * `/public/../admin` would match the `/public/` route here and reach `/admin` upstream once
- * the upstream normalises it; refusing dot segments keeps prefix routing meaningful.
- */
-function hasDotSegment(path: string): boolean {
-  if (!path.includes('.') && !path.includes('%')) return false;
-  const decoded = path.includes('%') ? path.replace(/%2e/gi, '.') : path;
-  return /(?:^|\/)\.{1,2}(?:\/|$)/.test(decoded);
+function findRoute(store: ConfigStore, req: IncomingMessage): Route | ClientError {
+  const guarded = guardRequest(req);
+  if (typeof guarded === 'string') return guarded;
+  return matchRoute(store.current().table, guarded.host, guarded.path) ?? 'no_route';
 }

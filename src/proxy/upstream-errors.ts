@@ -2,22 +2,26 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 /** Why an upstream exchange failed, as counted in metrics. */
-export type UpstreamFailure = 'refused' | 'reset' | 'timeout' | 'dns' | 'other';
+export type UpstreamFailure =
+  'refused' | 'reset' | 'timeout' | 'dns' | 'protocol' | 'busy' | 'other';
 
 /** Raised by the engine when a route's timeout fires, so it maps to 504 rather than 502. */
 export const UPSTREAM_TIMEOUT_CODE = 'ERR_UPSTREAM_TIMEOUT';
+/** An upstream reply the proxy will not pass on (a status outside 100-599, a 1xx it cannot relay). */
+export const UPSTREAM_PROTOCOL_CODE = 'ERR_UPSTREAM_PROTOCOL';
+/** The origin's pool is full and so is its queue (upstream_pool). */
+export const UPSTREAM_BUSY_CODE = 'ERR_UPSTREAM_BUSY';
 
 /**
  * Node's and undici's codes alike: undici's UND_ERR_*_TIMEOUT are the route's timeout (before
  * the headers, between body chunks) or the connect timeout; UND_ERR_SOCKET and UND_ERR_CLOSED
- * an upstream that closed its socket mid-exchange.
+ * an upstream that closed its socket mid-exchange (or sent bytes undici would not parse).
  */
 export function classifyUpstreamError(err: unknown): UpstreamFailure {
   const code = err instanceof Error && 'code' in err ? String(err.code) : '';
   switch (code) {
     case UPSTREAM_TIMEOUT_CODE:
     case 'ETIMEDOUT':
-    case 'ERR_UPSTREAM_UPGRADE_TIMEOUT':
     case 'UND_ERR_HEADERS_TIMEOUT':
     case 'UND_ERR_BODY_TIMEOUT':
     case 'UND_ERR_CONNECT_TIMEOUT':
@@ -28,47 +32,71 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
       return 'refused';
     case 'ECONNRESET':
     case 'EPIPE':
-    case 'HPE_INVALID_CONSTANT':
     case 'UND_ERR_SOCKET':
     case 'UND_ERR_CLOSED':
       return 'reset';
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return 'dns';
+    case UPSTREAM_PROTOCOL_CODE:
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+    case 'UND_ERR_HEADERS_OVERFLOW':
+      return 'protocol';
+    case UPSTREAM_BUSY_CODE:
+      return 'busy';
     default:
-      return 'other';
+      return code.startsWith('HPE_') ? 'protocol' : 'other';
   }
 }
 
-/** The only place that turns a failure into a client response. Bodies name no address. */
+/** The only place that turns a refusal or a failure into a client response. Bodies name no address. */
 const RESPONSES = {
-  400: { error: 'bad_request', message: 'malformed request target' },
-  404: { error: 'no_route', message: 'no route for this host and path' },
-  502: { error: 'bad_gateway', message: 'the upstream could not be reached' },
-  503: { error: 'unavailable', message: 'the proxy is shutting down' },
-  504: { error: 'gateway_timeout', message: 'the upstream did not answer in time' },
+  bad_request: [400, 'malformed request target'],
+  bad_host: [400, 'missing, repeated or malformed Host header'],
+  no_route: [404, 'no route for this host and path'],
+  method_not_allowed: [405, 'this method is not served'],
+  bad_gateway: [502, 'the upstream could not be reached'],
+  upstream_busy: [503, 'too many requests are waiting for this upstream'],
+  gateway_timeout: [504, 'the upstream did not answer in time'],
 } as const;
 
-export type ErrorStatus = keyof typeof RESPONSES;
+export type ClientError = keyof typeof RESPONSES;
 
-const BODIES = new Map(
-  Object.entries(RESPONSES).map(([status, body]) => [
-    Number(status),
-    Buffer.from(`${JSON.stringify({ status: Number(status), ...body })}\n`),
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+const PREPARED = new Map(
+  Object.entries(RESPONSES).map(([error, [status, message]]) => [
+    error as ClientError,
+    { status, body: Buffer.from(`${JSON.stringify({ status, error, message })}\n`) },
   ]),
 );
 
-export function statusForFailure(failure: UpstreamFailure): ErrorStatus {
-  return failure === 'timeout' ? 504 : 502;
+export function statusOf(error: ClientError): number {
+  return RESPONSES[error][0];
+}
+
+export function errorForFailure(failure: UpstreamFailure): ClientError {
+  if (failure === 'timeout') return 'gateway_timeout';
+  if (failure === 'busy') return 'upstream_busy';
+  return 'bad_gateway';
 }
 
 /** Sends a JSON error, or cuts the connection when the upstream's headers already went out. */
-export function sendError(res: ServerResponse, status: ErrorStatus): void {
+export function sendError(res: ServerResponse, error: ClientError): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = BODIES.get(status) as Buffer;
+  const { status, body } = PREPARED.get(error) as { status: number; body: Buffer };
+  // A failed writeHead may have left the upstream's reason phrase behind: never reuse it.
+  res.statusMessage = REASONS[status] as string;
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': body.length,
@@ -78,20 +106,13 @@ export function sendError(res: ServerResponse, status: ErrorStatus): void {
 }
 
 /** The same for a raw upgrade socket, which has no ServerResponse. */
-export function sendErrorOnSocket(socket: Socket, status: ErrorStatus): void {
+export function sendErrorOnSocket(socket: Socket, error: ClientError): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = BODIES.get(status) as Buffer;
-  const reason = {
-    400: 'Bad Request',
-    404: 'Not Found',
-    502: 'Bad Gateway',
-    503: 'Service Unavailable',
-    504: 'Gateway Timeout',
-  }[status];
+  const { status, body } = PREPARED.get(error) as { status: number; body: Buffer };
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.toString()}`,
+    `HTTP/1.1 ${status} ${REASONS[status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body.toString()}`,
   );
 }

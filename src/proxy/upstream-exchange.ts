@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { Route } from '../routing/route-table.ts';
 import type { CompletionHandler } from './engine.ts';
 import { responseHeadersForClient } from './headers.ts';
+import { UPSTREAM_PROTOCOL_CODE } from './upstream-errors.ts';
 
 /** What an exchange reports when it ends; one object for the process, no per-request closures. */
 export interface ExchangeHooks {
@@ -10,18 +11,29 @@ export interface ExchangeHooks {
   complete(exchange: UpstreamExchange): void;
   /** The upstream exchange failed (never called after `complete`, nor for a client that left). */
   failed(exchange: UpstreamExchange, err: Error): void;
+  /** The exchange is over, whichever way (after complete or failed, or once the client left). */
+  settled(exchange: UpstreamExchange): void;
 }
 
 /** The reason given to undici when the client goes away first: not an upstream failure. */
-const CLIENT_GONE = Object.assign(new Error('client closed the connection'), {
+export const CLIENT_GONE = Object.assign(new Error('client closed the connection'), {
   code: 'ERR_CLIENT_GONE',
 });
+
+export function protocolError(message: string): Error {
+  return Object.assign(new Error(message), { code: UPSTREAM_PROTOCOL_CODE });
+}
 
 /**
  * One request's trip upstream, as an undici dispatch handler that writes straight into the
  * client's ServerResponse: no intermediate stream, no promise. Backpressure both ways: undici
  * pauses the upstream socket while the client's buffer drains, and pulls the request body from
  * `req` at the upstream socket's pace.
+ *
+ * Nothing the upstream sends reaches writeHead unchecked: its reason phrase is never passed on
+ * (the client gets the standard one, as over HTTP/2, which has none), a final status outside
+ * 200-599 fails the exchange (502), and interim responses are relayed (103 Early Hints, to
+ * HTTP/1.1 clients) or dropped (102 and the rest), so the final response always follows.
  */
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
   readonly req: IncomingMessage;
@@ -32,6 +44,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   readonly #hooks: ExchangeHooks;
   #controller: Dispatcher.DispatchController | undefined;
   #done = false;
+  #settled = false;
 
   constructor(
     req: IncomingMessage,
@@ -52,10 +65,18 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   readonly #onClientClose = (): void => {
-    if (this.#done) return;
-    this.#done = true;
-    this.#controller?.abort(CLIENT_GONE);
+    if (!this.#done) {
+      this.#done = true;
+      this.#controller?.abort(CLIENT_GONE);
+    }
+    this.#settle();
   };
+
+  #settle(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#hooks.settled(this);
+  }
 
   #resume: (() => void) | undefined;
 
@@ -65,13 +86,29 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(
-    _controller: Dispatcher.DispatchController,
+    controller: Dispatcher.DispatchController,
     statusCode: number,
     headers: IncomingHttpHeaders,
-    statusMessage?: string,
   ): void {
-    // Node frames the body for this client itself (chunked, or close-delimited for HTTP/1.0).
-    this.res.writeHead(statusCode, statusMessage, responseHeadersForClient(headers));
+    if (statusCode >= 200 && statusCode <= 599) {
+      // Node frames the body for this client itself (chunked, or close-delimited for HTTP/1.0).
+      this.res.writeHead(statusCode, responseHeadersForClient(headers));
+    } else if (statusCode >= 102 && statusCode <= 199) {
+      if (statusCode === 103) this.#relayEarlyHints(headers);
+    } else {
+      controller.abort(protocolError(`upstream answered with status ${statusCode}`));
+    }
+  }
+
+  #relayEarlyHints(headers: IncomingHttpHeaders): void {
+    const { link } = headers;
+    const req = this.req;
+    if (link === undefined || req.httpVersionMajor !== 1 || req.httpVersionMinor < 1) return;
+    try {
+      this.res.writeEarlyHints({ link });
+    } catch {
+      // A Link value Node will not write is dropped with the hint; the final response follows.
+    }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -88,6 +125,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.#done = true;
     this.res.end();
     this.#hooks.complete(this);
+    this.#settle();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
@@ -95,6 +133,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (this.#done) return;
     this.#done = true;
     this.#hooks.failed(this, err);
+    this.#settle();
   }
 
   /** Called by the engine when undici refuses the request before it starts. */

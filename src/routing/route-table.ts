@@ -110,7 +110,7 @@ export function matchRoute(table: RouteTable, hostHeader: string, path: string):
 
 /**
  * The upstream path: the target's path, then the request's (`/base` + `/v1/x?q`), joined as
- * http-proxy-middleware joins them, so plain requests and WebSocket upgrades agree: a bare `/`
+ * proxies conventionally join them (http-proxy did); plain requests and WebSocket upgrades agree: a bare `/`
  * maps to the target's path as written.
  */
 export function upstreamPath(route: Route, url: string): string {

@@ -175,7 +175,8 @@ describe('proxying', () => {
         req.on('continue', () => req.end('body'));
         req.on('error', reject);
       });
-      assert.ok(status === 502 || status === 504, `got ${status}`);
+      // One engine: the Expect path has the same timeout, and the same 504, as any other.
+      assert.equal(status, 504);
     },
   );
 
@@ -194,7 +195,8 @@ describe('proxying', () => {
     const seen = seenHeaders.at(-1) as http.IncomingHttpHeaders;
     assert.equal(seen['x-client-hop'], undefined);
     assert.equal(seen['proxy-authorization'], undefined);
-    assert.equal(seen['x-forwarded-for'], '203.0.113.9, 127.0.0.1');
+    // The test client is outside trusted_proxies (empty): its claims are replaced.
+    assert.equal(seen['x-forwarded-for'], '127.0.0.1');
     assert.equal(seen['x-forwarded-proto'], 'http');
     assert.equal(seen['x-forwarded-host'], 'api.example.com');
     assert.equal(seen.host, 'api.example.com', 'the Host header is passed through');
@@ -260,7 +262,7 @@ describe('proxying', () => {
     );
     assert.match(
       text,
-      /reverse_proxy_upstream_errors_total\{site="api",route="\/slow\/",reason="timeout"\} 1/,
+      /reverse_proxy_upstream_errors_total\{site="api",route="\/slow\/",reason="timeout"\} 2/,
     );
     assert.match(text, /reverse_proxy_request_duration_seconds_bucket/);
     assert.match(text, /reverse_proxy_config_generation 1/);

@@ -11,6 +11,14 @@ const config = {
   listeners: [{ address: '127.0.0.1:0' }],
   admin: { socket: '', allowed_uids: [], max_connections: 10 },
   health: { address: '', max_connections: 64 },
+  trusted_proxies: [],
+  client: {
+    header_timeout_ms: 60_000,
+    body_idle_timeout_ms: 60_000,
+    request_timeout_ms: 300_000,
+    keepalive_timeout_ms: 75_000,
+  },
+  upstream_pool: { max_connections: 1024, max_queued: 1024 },
   shutdown: { drain_delay_ms: 0, grace_period_ms: 0 },
   log: { level: 'info', access_log: false },
   sites: [

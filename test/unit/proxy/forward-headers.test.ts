@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { rawHost, upstreamHeaders } from '../../../src/proxy/forward-headers.ts';
+import { upstreamHeaders } from '../../../src/proxy/forward-headers.ts';
+import type { ClientHop } from '../../../src/proxy/forward-headers.ts';
+
+const hop = (address: string, trusted = false): ClientHop => ({ address, proto: 'http', trusted });
 
 /** The flat [name, value, ...] list as a map, names lower-cased, for easy assertions. */
 const asMap = (flat: string[]) => {
@@ -36,8 +39,7 @@ describe('upstreamHeaders', () => {
           'Accept',
           'text/plain',
         ],
-        '10.0.0.1',
-        'http',
+        hop('10.0.0.1'),
       ),
     );
     assert.deepEqual([...out.keys()].sort(), [
@@ -49,7 +51,7 @@ describe('upstreamHeaders', () => {
     ]);
   });
 
-  it('appends the client to X-Forwarded-For and overwrites Proto and Host', () => {
+  it('from a trusted peer: appends the peer to X-Forwarded-For, keeps its Proto and Host', () => {
     const out = asMap(
       upstreamHeaders(
         [
@@ -64,20 +66,18 @@ describe('upstreamHeaders', () => {
           'x-forwarded-host',
           'evil.example',
         ],
-        '127.0.0.1',
-        'http',
+        hop('127.0.0.1', true),
       ),
     );
     assert.equal(out.get('x-forwarded-for'), '203.0.113.9, 198.51.100.7, 127.0.0.1');
-    assert.equal(out.get('x-forwarded-proto'), 'http');
-    assert.equal(out.get('x-forwarded-host'), 'a.example');
+    assert.equal(out.get('x-forwarded-proto'), 'https');
+    assert.equal(out.get('x-forwarded-host'), 'evil.example');
   });
 
   it('keeps only the first Host and Content-Length, which undici would refuse twice', () => {
     const flat = upstreamHeaders(
       ['Host', 'a', 'host', 'b', 'Content-Length', '3', 'content-length', '3'],
-      '::1',
-      'http',
+      hop('::1'),
     );
     assert.deepEqual(flat.slice(0, 4), ['Host', 'a', 'Content-Length', '3']);
     assert.equal(flat.filter((n) => n.toLowerCase() === 'host').length, 1);
@@ -85,14 +85,7 @@ describe('upstreamHeaders', () => {
 
   it('never mutates the raw list it reads', () => {
     const raw = ['Host', 'a', 'Connection', 'close'];
-    upstreamHeaders(raw, '::1', 'http');
+    upstreamHeaders(raw, hop('::1'));
     assert.deepEqual(raw, ['Host', 'a', 'Connection', 'close']);
-  });
-});
-
-describe('rawHost', () => {
-  it('finds the first Host header whatever its case, or answers ""', () => {
-    assert.equal(rawHost(['Accept', '*/*', 'HOST', 'x.example', 'host', 'y']), 'x.example');
-    assert.equal(rawHost(['Accept', '*/*']), '');
   });
 });

@@ -19,6 +19,12 @@ describe('ProxyListeners.close', { skip: process.platform !== 'linux' && 'Linux 
         if (++arrived === count) allArrived();
       },
       (_req, socket) => socket.destroy(),
+      {
+        header_timeout_ms: 60_000,
+        body_idle_timeout_ms: 60_000,
+        request_timeout_ms: 300_000,
+        keepalive_timeout_ms: 75_000,
+      },
     );
     const [bound] = await listeners.listen([{ host: '127.0.0.1', port: 0 }]);
     const port = Number(bound?.slice(bound.lastIndexOf(':') + 1));

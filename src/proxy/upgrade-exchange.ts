@@ -1,0 +1,156 @@
+import { STATUS_CODES } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { Route } from '../routing/route-table.ts';
+import { connectionTokens, HOP_BY_HOP } from './headers.ts';
+import { CLIENT_GONE, protocolError } from './upstream-exchange.ts';
+
+/** What an upgrade reports when it ends; one object for the process. */
+export interface UpgradeHooks {
+  /** The upstream could not be reached or answered nothing usable: answer on the raw socket. */
+  failed(exchange: UpgradeExchange, err: Error): void;
+  /** The handshake is over, whichever way (upgraded, refused, failed, or the client left). */
+  settled(exchange: UpgradeExchange): void;
+}
+
+/**
+ * One WebSocket handshake through undici's upgrade dispatch, the same Agent and pools as every
+ * other request. A `101` joins the two sockets; any other answer (a 401, a 404) is relayed to
+ * the client as a plain response, then the connection closes, as the handshake promised.
+ */
+export class UpgradeExchange implements Dispatcher.DispatchHandler {
+  readonly req: IncomingMessage;
+  readonly client: Socket;
+  readonly route: Route;
+  readonly #head: Buffer;
+  readonly #hooks: UpgradeHooks;
+  #controller: Dispatcher.DispatchController | undefined;
+  #done = false;
+  #settled = false;
+
+  constructor(
+    req: IncomingMessage,
+    client: Socket,
+    head: Buffer,
+    route: Route,
+    hooks: UpgradeHooks,
+  ) {
+    this.req = req;
+    this.client = client;
+    this.route = route;
+    this.#head = head;
+    this.#hooks = hooks;
+    // Node hands the socket over with no error listener of its own.
+    client.on('error', () => client.destroy());
+    client.once('close', this.#onClientClose);
+  }
+
+  readonly #onClientClose = (): void => {
+    if (!this.#done) {
+      this.#done = true;
+      this.#controller?.abort(CLIENT_GONE);
+    }
+    this.#settle();
+  };
+
+  #settle(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#hooks.settled(this);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#done) controller.abort(CLIENT_GONE);
+  }
+
+  onRequestUpgrade(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    upstream: Duplex,
+  ): void {
+    const client = this.client;
+    this.#done = true;
+    upstream.on('error', () => upstream.destroy());
+    if (client.destroyed) {
+      upstream.destroy();
+      return this.#settle();
+    }
+    client.write(`HTTP/1.1 ${statusCode} Switching Protocols\r\n${headerBlock(headers, true)}\r\n`);
+    if (this.#head.length > 0) upstream.write(this.#head);
+    upstream.pipe(client);
+    client.pipe(upstream);
+    upstream.once('close', () => client.destroy());
+    client.once('close', () => upstream.destroy());
+    this.#settle();
+  }
+
+  /** The upstream declined the upgrade: its answer goes to the client as it is, then close. */
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+  ): void {
+    if (statusCode < 200 || statusCode > 599) {
+      if (statusCode >= 102 && statusCode <= 199) return; // interim: the final answer follows
+      controller.abort(protocolError(`upstream answered an upgrade with status ${statusCode}`));
+      return;
+    }
+    const reason = STATUS_TEXT[statusCode] ?? 'Unknown';
+    this.client.write(`HTTP/1.1 ${statusCode} ${reason}\r\n${headerBlock(headers, false)}\r\n`);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.client.write(chunk)) {
+      controller.pause();
+      this.client.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.client.end();
+    this.#settle();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (err === CLIENT_GONE || this.#done) return;
+    this.#done = true;
+    this.#hooks.failed(this, err);
+    this.#settle();
+  }
+
+  fail(err: Error): void {
+    this.onResponseError(undefined as unknown as Dispatcher.DispatchController, err);
+  }
+}
+
+const STATUS_TEXT: Record<number, string | undefined> = STATUS_CODES;
+
+/**
+ * The upstream's headers for the raw client socket, each line validated by construction
+ * (undici has parsed them). Hop-by-hop headers and those Connection names are dropped; a 101
+ * keeps `Upgrade` and says `Connection: upgrade`, anything else says `Connection: close` and
+ * loses Transfer-Encoding (the body is relayed de-chunked and delimited by the close).
+ */
+function headerBlock(headers: IncomingHttpHeaders, upgraded: boolean): string {
+  const named = new Set(connectionTokens(String(headers.connection ?? '')));
+  let out = '';
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    if (upgraded && name === 'upgrade') {
+      out += `upgrade: ${String(value)}\r\n`;
+      continue;
+    }
+    if (HOP_BY_HOP.includes(name) || named.has(name) || name === 'transfer-encoding') continue;
+    if (!upgraded && name === 'content-length' && headers['transfer-encoding'] !== undefined) {
+      continue;
+    }
+    for (const one of Array.isArray(value) ? value : [value]) out += `${name}: ${one}\r\n`;
+  }
+  return `${out}connection: ${upgraded ? 'upgrade' : 'close'}\r\n`;
+}
