@@ -77,7 +77,11 @@ export class PipelineGate {
       turn.busy = false;
       return;
     }
-    this.#dispatch(next.req, next.res, next.route);
+    // undici frees a connection one loop turn after its response ended (a setImmediate queued
+    // after this call returns, to see whether the upstream closes it after all); dispatching
+    // before that would open a second connection. Two turns, for pipelined requests only.
+    const { req: nextReq, res, route } = next;
+    setImmediate(() => setImmediate(() => this.#dispatch(nextReq, res, route)));
   }
 }
 

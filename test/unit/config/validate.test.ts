@@ -43,6 +43,14 @@ describe('config validation', () => {
     assert.equal(config.health.address, '127.0.0.1:9900');
     assert.equal(config.sites[0]?.routes[0]?.timeout_ms, 30_000);
     assert.equal(config.log.level, 'info');
+    assert.deepEqual(config.trusted_proxies, []);
+    assert.deepEqual(config.client, {
+      header_timeout_ms: 60_000,
+      body_idle_timeout_ms: 60_000,
+      request_timeout_ms: 300_000,
+      keepalive_timeout_ms: 75_000,
+    });
+    assert.deepEqual(config.upstream_pool, { max_connections: 1_024, max_queued: 1_024 });
   });
 
   const cases: { name: string; yaml: string; expect: RegExp[]; flag?: boolean }[] = [
@@ -178,6 +186,29 @@ describe('config validation', () => {
           (_, i) => `      - path: /q${i}\n        upstream: http://127.0.0.1:1\n`,
         ).join(''),
       expect: [/^sites\[0\]\.routes: must contain less than or equal to 1000 items/],
+    },
+    {
+      name: 'a route path not in normal form, with the form to write',
+      yaml: BASE.replace('path: /v1/', 'path: //v1/%61/'),
+      expect: [/^sites\[0\]\.routes\[0\]\.path: is not in normal form: write "\/v1\/a\/"/],
+    },
+    {
+      name: 'a route path the proxy would refuse as a request path',
+      yaml: BASE.replace('path: /v1/', 'path: /v1/%2f/'),
+      expect: [/^sites\[0\]\.routes\[0\]\.path: holds an encoded "\/"/],
+    },
+    {
+      name: 'a trusted_proxies entry that is not an address or a network',
+      yaml: `trusted_proxies: [10.0.0.0/8, 10.0.0.0/33, proxy.internal]\n${BASE}`,
+      expect: [
+        /^trusted_proxies\[1\]: prefix "\/33" must be a number from 0 to 32/,
+        /^trusted_proxies\[2\]: "proxy.internal" is not an IPv4 or IPv6 address/,
+      ],
+    },
+    {
+      name: 'a header timeout longer than the whole-request timeout',
+      yaml: `client: { header_timeout_ms: 90000, request_timeout_ms: 60000 }\n${BASE}`,
+      expect: [/^client\.header_timeout_ms: 90000 is longer than client\.request_timeout_ms/],
     },
     {
       name: 'missing required keys',

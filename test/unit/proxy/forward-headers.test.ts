@@ -88,4 +88,64 @@ describe('upstreamHeaders', () => {
     upstreamHeaders(raw, hop('::1'));
     assert.deepEqual(raw, ['Host', 'a', 'Connection', 'close']);
   });
+
+  it('from an untrusted peer: replaces X-Forwarded-* and drops Forwarded and X-Real-IP', () => {
+    const out = asMap(
+      upstreamHeaders(
+        [
+          'Host',
+          'a.example',
+          'X-Forwarded-For',
+          '6.6.6.6',
+          'X-Forwarded-Proto',
+          'https',
+          'X-Forwarded-Host',
+          'evil.example',
+          'Forwarded',
+          'for=6.6.6.6',
+          'X-Real-IP',
+          '6.6.6.6',
+        ],
+        hop('198.51.100.1'),
+      ),
+    );
+    assert.equal(out.get('x-forwarded-for'), '198.51.100.1');
+    assert.equal(out.get('x-forwarded-proto'), 'http');
+    assert.equal(out.get('x-forwarded-host'), 'a.example');
+    assert.equal(out.has('forwarded'), false);
+    assert.equal(out.has('x-real-ip'), false);
+  });
+
+  it('never lets Connection name the framing or routing headers away', () => {
+    const out = asMap(
+      upstreamHeaders(
+        [
+          'Host',
+          'a',
+          'Connection',
+          'content-length, host, X-Hop',
+          'Content-Length',
+          '5',
+          'X-Hop',
+          '1',
+        ],
+        hop('::1'),
+      ),
+    );
+    assert.equal(out.get('host'), 'a');
+    assert.equal(out.get('content-length'), '5');
+    assert.equal(out.has('x-hop'), false);
+  });
+
+  it('drops underscore names that alias a managed header, and keeps the others', () => {
+    const out = asMap(
+      upstreamHeaders(
+        ['Host', 'a', 'X_Forwarded_For', '6.6.6.6', 'content_length', '9', 'X_App_Id', '7'],
+        hop('::1'),
+      ),
+    );
+    assert.equal(out.has('x_forwarded_for'), false);
+    assert.equal(out.has('content_length'), false);
+    assert.equal(out.get('x_app_id'), '7');
+  });
 });
