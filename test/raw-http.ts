@@ -100,7 +100,7 @@ function frameRequest(
   });
   const header = (name: string) => headers.find(([n]) => n === name)?.[1];
   let at = end + 4;
-  let body = Buffer.alloc(0);
+  let body: Buffer = Buffer.alloc(0);
   if (header('transfer-encoding')?.toLowerCase() === 'chunked') {
     const parts: Buffer[] = [];
     for (;;) {

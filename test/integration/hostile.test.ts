@@ -338,7 +338,6 @@ describe('hostile clients and upstreams', () => {
 describe('pipelining, trusted peers and the upstream pool cap', () => {
   let proxy: ProxyProcess;
   let up: RecordingUpstream, pipe: RecordingUpstream;
-  let held: (() => void)[] = [];
   let cleanup: () => Promise<void>;
 
   before(async () => {
@@ -368,7 +367,6 @@ upstream_pool:
   });
 
   after(async () => {
-    held = [];
     await proxy.stop();
     await up.close();
     await pipe.close();
