@@ -27,6 +27,12 @@ RUN groupadd --gid 10001 reverse-proxy \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin reverse-proxy \
  && install -d -m 0700 -o 10001 -g 10001 /run/reverse-proxy \
  && install -d -m 0755 /etc/reverse-proxy
+# The admin socket's directory is a volume, so a plain `docker run --read-only` can create the
+# socket: Docker fills a new volume with the image's directory, its owner and mode included
+# (10001:10001, 0700, as the proxy requires). A --tmpfs, -v or Kubernetes emptyDir at this path
+# replaces it. Declared after the RUN that makes the directory: a build step after VOLUME
+# could not change what a new volume starts with.
+VOLUME ["/run/reverse-proxy"]
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./

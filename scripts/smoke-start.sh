@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs `npm start` as the README says, curls through the proxy, then stops it with SIGTERM
-# and checks it exited cleanly. Used by .ci/run; handy by hand too.
+# Runs `npm start` as the README says, curls through the proxy, talks to it over the admin
+# socket in run/ (status, then a reload of an edited run/proxy.yaml), then stops it with
+# SIGTERM and checks it exited cleanly. Used by .ci/run; handy by hand too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
@@ -21,9 +22,23 @@ echo "$reply"
 grep -q '"upstream": "demo"' <<<"$reply"
 curl -fsS http://127.0.0.1:9900/readyz
 echo
+# The admin channel, with the README's commands (the system's node, as a reader would run them).
+ctl() { node dist/cli.js ctl -s run/admin.sock "$@"; }
+[ "$(stat -c %a run)" = 700 ] || { echo "smoke: run/ is not 0700"; exit 1; }
+status=$(ctl status) || { echo "smoke: ctl status failed ($(node --version)): $status"; cat "$log"; exit 1; }
+echo "ctl status: $status"
+grep -q '"generation":1' <<<"$status"
+# Edit the served copy atomically, as the operator guide asks, then reload it.
+sed 's/timeout_ms: 5000/timeout_ms: 4000/' run/proxy.yaml >run/proxy.yaml.new
+mv run/proxy.yaml.new run/proxy.yaml
+reload=$(ctl reload) || { echo "smoke: ctl reload failed: $reload"; cat "$log"; exit 1; }
+echo "ctl reload: $reload"
+grep -q '"outcome":"applied"' <<<"$reload"
+ctl status | grep -q '"generation":2' || { echo "smoke: the reload did not make generation 2"; exit 1; }
 # SIGTERM to the group, as a container runtime would; then wait for every process to end.
 kill -TERM -- "-$pid"
 for _ in $(seq 1 100); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
 if kill -0 -- "-$pid" 2>/dev/null; then echo "smoke: still running 10 s after SIGTERM"; cat "$log"; exit 1; fi
 grep -q "stopped: drained" "$log" || { echo "smoke: no clean drain in the log"; cat "$log"; exit 1; }
+[ ! -e run/admin.sock ] || { echo "smoke: run/admin.sock was left behind"; exit 1; }
 echo "smoke: ok"

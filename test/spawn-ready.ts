@@ -5,16 +5,18 @@ import { once } from 'node:events';
 
 /**
  * Runs `node -e script args...` and resolves once it printed "ready". The child is SIGKILLed
- * by the cleanup pushed onto `cleanups` (tests run those after each case).
+ * by the cleanup pushed onto `cleanups` (tests run those after each case). `options.node` is
+ * the binary (default: this process's); a child of another uid needs one it can reach.
  */
 export async function spawnUntilReady(
   script: string,
   args: string[],
-  options: SpawnOptions,
+  options: SpawnOptions & { readonly node?: string },
   cleanups: (() => unknown)[],
 ): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['-e', script, ...args], {
-    ...options,
+  const { node = process.execPath, ...spawnOptions } = options;
+  const child = spawn(node, ['-e', script, ...args], {
+    ...spawnOptions,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   cleanups.push(async () => {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the real image on a machine with no registry access and tests it as operators run it:
-# read-only, non-root, no capabilities; curl through it; ctl over the socket; prompt SIGTERM
-# exit; then the compose stack, changing a route through the sidecar.
+# read-only, non-root, no capabilities; curl through it; ctl over the socket, with the
+# documented tmpfs and with nothing but --read-only (the image's VOLUME); prompt SIGTERM exit;
+# then the compose stack, changing a route through the sidecar.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -22,7 +23,7 @@ WORK=$(mktemp -d)
 cleanup() {
   set +e
   (cd "$ROOT" && CONFIG_DIR="$WORK/config" PROXY_PORT=18081 docker-compose -p rpci down -v -t 5 >/dev/null 2>&1)
-  docker rm -f rp-ci-proxy rp-ci-upstream >/dev/null 2>&1
+  docker rm -f -v rp-ci-proxy rp-ci-proxy-ro rp-ci-upstream >/dev/null 2>&1
   docker network rm rp-ci >/dev/null 2>&1
   if [ -n "$DOCKERD_PID" ]; then kill "$DOCKERD_PID"; wait "$DOCKERD_PID" 2>/dev/null; fi
   rm -rf "$WORK"
@@ -79,6 +80,27 @@ status=$(docker exec rp-ci-proxy reverse-proxy ctl status) || fail "ctl status f
 echo "ctl status: $status"
 grep -q '"status":"ok"' <<<"$status"
 docker exec rp-ci-proxy reverse-proxy ctl reload | grep -q '"status":"ok"' || fail "ctl reload failed"
+# The tmpfs replaces the image's VOLUME: no anonymous volume is made for this container.
+docker exec rp-ci-proxy grep -q '^tmpfs /run/reverse-proxy ' /proc/mounts || fail "--tmpfs is not what serves /run/reverse-proxy"
+[ -z "$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/run/reverse-proxy"}}{{.Type}}{{end}}{{end}}' rp-ci-proxy)" ] \
+  || fail "a volume was mounted at /run/reverse-proxy besides the --tmpfs"
+
+step "run with nothing but --read-only: the image's VOLUME holds the admin socket"
+docker run -d --name rp-ci-proxy-ro --network rp-ci --read-only --cap-drop ALL \
+  --security-opt no-new-privileges \
+  -v "$WORK/etc/proxy.yaml:/etc/reverse-proxy/proxy.yaml:ro" reverse-proxy:local >/dev/null
+status=""
+for _ in $(seq 1 50); do status=$(docker exec rp-ci-proxy-ro reverse-proxy ctl status 2>&1) && break; sleep 0.2; done
+grep -q '"status":"ok"' <<<"$status" || { docker logs rp-ci-proxy-ro; fail "ctl status in the plain --read-only run: $status"; }
+echo "ctl status: $status"
+docker exec rp-ci-proxy-ro reverse-proxy ctl reload | grep -q '"status":"ok"' || fail "ctl reload in the plain --read-only run failed"
+mount=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/run/reverse-proxy"}}{{.Type}} rw={{.RW}}{{end}}{{end}}' rp-ci-proxy-ro)
+[ "$mount" = "volume rw=true" ] || fail "/run/reverse-proxy is not the image's volume: '$mount'"
+# A new volume starts with the image directory's owner and mode, as the proxy requires.
+perms=$(docker exec rp-ci-proxy-ro stat -c '%a %u:%g' /run/reverse-proxy)
+echo "/run/reverse-proxy: $mount, mode and owner $perms"
+[ "$perms" = "700 10001:10001" ] || fail "the volume did not take the image's mode and owner: $perms"
+docker rm -f -v rp-ci-proxy-ro >/dev/null
 
 step "docker stop: SIGTERM drains and exits 0 well before the kill timeout"
 start=$(date +%s%N)

@@ -31,6 +31,8 @@ import {
   writeConfig,
 } from '../helpers.ts';
 import type { LogLine, ProxyProcess, Upstream } from '../helpers.ts';
+import { createNodeForOtherUids } from '../node-for-other-uids.ts';
+import type { NodeForOtherUids } from '../node-for-other-uids.ts';
 
 const OTHER_UID = 4242;
 const NEEDS_ROOT =
@@ -89,9 +91,16 @@ async function cli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_0
   return { code, stdout, stderr };
 }
 
+// The checkout's node may sit where other uids cannot reach it (a 0700 home): runAs uses a copy.
+let otherUidNode: NodeForOtherUids;
+before(async () => {
+  otherUidNode = await createNodeForOtherUids();
+});
+after(() => otherUidNode.cleanup());
+
 /** Runs a node script as another uid; resolves with its child process and a line reader. */
 function runAs(uid: number, gid: number, script: string, ...args: string[]) {
-  const child = spawn(process.execPath, ['-e', script, ...args], {
+  const child = spawn(otherUidNode.path, ['-e', script, ...args], {
     uid,
     gid,
     cwd: tmpdir(),

@@ -5,9 +5,11 @@ import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, test } from 'node:test';
+import { after, afterEach, before, beforeEach, test } from 'node:test';
 import { assertServerUid, getPeerCredentials } from '../../../src/admin/peer-cred.ts';
 import { isProxyError } from '../../../src/errors.ts';
+import { createNodeForOtherUids } from '../../node-for-other-uids.ts';
+import type { NodeForOtherUids } from '../../node-for-other-uids.ts';
 import { spawnUntilReady } from '../../spawn-ready.ts';
 
 const OTHER_UID = 4242;
@@ -16,6 +18,13 @@ const NEEDS_ROOT =
 
 let dir: string;
 const cleanups: (() => unknown)[] = [];
+// The checkout's node may sit where other uids cannot reach it (a 0700 home): spawnAs uses a copy.
+let otherUidNode: NodeForOtherUids;
+
+before(async () => {
+  otherUidNode = await createNodeForOtherUids();
+});
+after(() => otherUidNode.cleanup());
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'peer-cred-'));
@@ -50,7 +59,8 @@ async function unixServer(
 
 /** Runs a node child as `uid` and waits for it to print "ready". */
 function spawnAs(uid: number, script: string, ...args: string[]): Promise<ChildProcess> {
-  return spawnUntilReady(script, args, { uid, gid: uid, cwd: os.tmpdir() }, cleanups);
+  const options = { node: otherUidNode.path, uid, gid: uid, cwd: os.tmpdir() };
+  return spawnUntilReady(script, args, options, cleanups);
 }
 
 const CONNECT_AND_WAIT = `
