@@ -162,6 +162,8 @@ describe('helm chart', () => {
       });
       assert.equal(config.admin.socket, '/run/reverse-proxy/private/admin.sock');
       assert.ok(config.shutdown.drain_delay_ms + config.shutdown.grace_period_ms < 30_000);
+      const trusted = flags.length === 0 ? [] : ['10.0.0.0/8', 'fd00::/8'];
+      assert.deepEqual(config.trusted_proxies, trusted);
     }
   });
 
