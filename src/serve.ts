@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseListenAddress } from './config/address.ts';
 import type { ListenAddress } from './config/address.ts';
@@ -54,9 +54,9 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   let draining = false;
   // The handler and the engine refer to each other: the engine reports settled exchanges to
   // the handler's pipeline gate, the handler dispatches through the engine.
-  let onSettled: (req: IncomingMessage) => void = () => undefined;
+  let onSettled: (client: Socket) => void = () => undefined;
   const engine = createProxyEngine(
-    { onError: createUpstreamErrorHandler(metrics, log), onSettled: (req) => onSettled(req) },
+    { onError: createUpstreamErrorHandler(metrics, log), onSettled: (client) => onSettled(client) },
     config.upstream_pool,
   );
   metrics.observePools(() => engine.pools(), config.upstream_pool.max_connections);

@@ -42,7 +42,7 @@ export interface EngineEvents {
   /** Called at most once per request, for any failure of the upstream exchange. */
   onError(err: Error, req: IncomingMessage, target: ServerResponse | Socket, route: Route): void;
   /** A plain request's exchange is over, whichever way: its connection may start the next. */
-  onSettled(req: IncomingMessage): void;
+  onSettled(client: Socket): void;
 }
 
 /** Told of every plain request that ended, in full or with an error response. */
@@ -74,7 +74,7 @@ export function createProxyEngine(events: EngineEvents, pool: UpstreamPoolConfig
     },
     settled: (x) => {
       load.release(x.route.origin);
-      events.onSettled(x.req);
+      events.onSettled(x.socket);
     },
   };
   const upgradeHooks: UpgradeHooks = {
@@ -86,7 +86,7 @@ export function createProxyEngine(events: EngineEvents, pool: UpstreamPoolConfig
       if (!load.take(route.origin)) {
         events.onError(busy(route), req, res, route);
         onComplete?.(res, route, 0);
-        events.onSettled(req);
+        events.onSettled(req.socket);
         return;
       }
       dispatchWeb(agent, webHooks, req, res, route, hop, onComplete);

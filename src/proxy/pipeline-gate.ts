@@ -65,10 +65,10 @@ export class PipelineGate {
   }
 
   /** The connection's exchange is over: start the next one that still has a client. */
-  release(req: IncomingMessage): void {
-    const socket = req.socket as ServerSocket | null;
-    const turn = socket?.[TURN];
-    if (socket === null || turn === undefined) return;
+  release(client: Socket): void {
+    const socket = client as ServerSocket;
+    const turn = socket[TURN];
+    if (turn === undefined) return;
     const waiting = turn.waiting;
     let next: Waiting | undefined;
     while ((next = waiting?.shift()) !== undefined && next.res.destroyed);

@@ -55,7 +55,7 @@ export function createRequestHandler(deps: HandlerDeps) {
     }
     gate.admit(req, res, route);
   };
-  return { handleRequest, onSettled: (req: IncomingMessage) => gate.release(req) };
+  return { handleRequest, onSettled: (client: Socket) => gate.release(client) };
 }
 
 /** Counts (and optionally logs) every response the engine reports as ended. */

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { Route } from '../routing/route-table.ts';
 import type { CompletionHandler } from './engine.ts';
@@ -38,6 +39,8 @@ export function protocolError(message: string): Error {
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
+  /** The client connection, kept: Node clears `req.socket` once a body has been read. */
+  readonly socket: Socket;
   readonly route: Route;
   readonly startedAt: number;
   readonly onComplete: CompletionHandler | undefined;
@@ -57,6 +60,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.onComplete = onComplete;
     this.req = req;
     this.res = res;
+    this.socket = req.socket;
     this.route = route;
     this.startedAt = startedAt;
     this.#hooks = hooks;

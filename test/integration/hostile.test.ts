@@ -388,6 +388,22 @@ upstream_pool:
     );
   });
 
+  it('answers pipelined and keep-alive requests with bodies, each on its turn', async () => {
+    const before = pipe.requests.length;
+    let burst = '';
+    for (let i = 0; i < 3; i++) {
+      const body = `body-${i}-`.repeat(1000);
+      burst += `POST /pipe/post${i} HTTP/1.1\r\nHost: a.example\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    }
+    const reply = await rawExchange(proxy.port, burst, { expect: 3 });
+    assert.deepEqual(reply.statuses, [200, 200, 200]);
+    const seen = pipe.requests.slice(before);
+    assert.deepEqual(
+      seen.map((r) => [r.target, r.body.length]),
+      [0, 1, 2].map((i) => [`/pipe/post${i}`, `body-${i}-`.length * 1000]),
+    );
+  });
+
   it('appends to X-Forwarded-For and keeps Proto and Host from a trusted peer', async () => {
     const before = up.requests.length;
     await rawExchange(
