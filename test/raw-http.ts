@@ -172,6 +172,17 @@ export async function rawExchange(
   return { bytes: all, text, statuses: statusesOf(text), closed };
 }
 
+/** rawExchange, plus the one request `upstream` recorded for it (undefined: none arrived). */
+export async function rawExchangeSeen(
+  upstream: RecordingUpstream,
+  port: number,
+  bytes: string,
+): Promise<{ reply: RawReply; seen: RecordedRequest | undefined }> {
+  const before = upstream.requests.length;
+  const reply = await rawExchange(port, bytes);
+  return { reply, seen: upstream.requests[before] };
+}
+
 export function statusesOf(text: string): number[] {
   return [...text.matchAll(/HTTP\/1\.[01] (\d{3})/g)].map((m) => Number(m[1]));
 }

@@ -5,7 +5,8 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Route } from '../routing/route-table.ts';
 import { connectionTokens, HOP_BY_HOP } from './headers.ts';
-import { CLIENT_GONE, protocolError } from './upstream-exchange.ts';
+import { CLIENT_GONE, ExchangeState } from './exchange-state.ts';
+import { protocolError } from './upstream-exchange.ts';
 
 /** What an upgrade reports when it ends; one object for the process. */
 export interface UpgradeHooks {
@@ -26,9 +27,7 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
   readonly route: Route;
   readonly #head: Buffer;
   readonly #hooks: UpgradeHooks;
-  #controller: Dispatcher.DispatchController | undefined;
-  #done = false;
-  #settled = false;
+  readonly #state: ExchangeState;
 
   constructor(
     req: IncomingMessage,
@@ -44,26 +43,11 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
     this.#hooks = hooks;
     // Node hands the socket over with no error listener of its own.
     client.on('error', () => client.destroy());
-    client.once('close', this.#onClientClose);
-  }
-
-  readonly #onClientClose = (): void => {
-    if (!this.#done) {
-      this.#done = true;
-      this.#controller?.abort(CLIENT_GONE);
-    }
-    this.#settle();
-  };
-
-  #settle(): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#hooks.settled(this);
+    this.#state = new ExchangeState(client, () => hooks.settled(this));
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
-    if (this.#done) controller.abort(CLIENT_GONE);
+    this.#state.start(controller);
   }
 
   onRequestUpgrade(
@@ -73,11 +57,11 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
     upstream: Duplex,
   ): void {
     const client = this.client;
-    this.#done = true;
+    this.#state.finish();
     upstream.on('error', () => upstream.destroy());
     if (client.destroyed) {
       upstream.destroy();
-      return this.#settle();
+      return this.#state.settle();
     }
     client.write(`HTTP/1.1 ${statusCode} Switching Protocols\r\n${headerBlock(headers, true)}\r\n`);
     if (this.#head.length > 0) upstream.write(this.#head);
@@ -85,7 +69,7 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
     client.pipe(upstream);
     upstream.once('close', () => client.destroy());
     client.once('close', () => upstream.destroy());
-    this.#settle();
+    this.#state.settle();
   }
 
   /** The upstream declined the upgrade: its answer goes to the client as it is, then close. */
@@ -111,17 +95,15 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    if (this.#done) return;
-    this.#done = true;
+    if (!this.#state.finish()) return;
     this.client.end();
-    this.#settle();
+    this.#state.settle();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    if (err === CLIENT_GONE || this.#done) return;
-    this.#done = true;
+    if (err === CLIENT_GONE || !this.#state.finish()) return;
     this.#hooks.failed(this, err);
-    this.#settle();
+    this.#state.settle();
   }
 
   fail(err: Error): void {

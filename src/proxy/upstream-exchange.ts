@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { Route } from '../routing/route-table.ts';
 import type { CompletionHandler } from './engine.ts';
 import { responseHeadersForClient } from './headers.ts';
+import { CLIENT_GONE, ExchangeState } from './exchange-state.ts';
 import { UPSTREAM_PROTOCOL_CODE } from './upstream-errors.ts';
 
 /** What an exchange reports when it ends; one object for the process, no per-request closures. */
@@ -15,11 +16,6 @@ export interface ExchangeHooks {
   /** The exchange is over, whichever way (after complete or failed, or once the client left). */
   settled(exchange: UpstreamExchange): void;
 }
-
-/** The reason given to undici when the client goes away first: not an upstream failure. */
-export const CLIENT_GONE = Object.assign(new Error('client closed the connection'), {
-  code: 'ERR_CLIENT_GONE',
-});
 
 export function protocolError(message: string): Error {
   return Object.assign(new Error(message), { code: UPSTREAM_PROTOCOL_CODE });
@@ -45,9 +41,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   readonly startedAt: number;
   readonly onComplete: CompletionHandler | undefined;
   readonly #hooks: ExchangeHooks;
-  #controller: Dispatcher.DispatchController | undefined;
-  #done = false;
-  #settled = false;
+  readonly #state: ExchangeState;
 
   constructor(
     req: IncomingMessage,
@@ -64,29 +58,13 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.route = route;
     this.startedAt = startedAt;
     this.#hooks = hooks;
-    // 'close' fires after 'finish' too; #done tells the two apart.
-    res.once('close', this.#onClientClose);
-  }
-
-  readonly #onClientClose = (): void => {
-    if (!this.#done) {
-      this.#done = true;
-      this.#controller?.abort(CLIENT_GONE);
-    }
-    this.#settle();
-  };
-
-  #settle(): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#hooks.settled(this);
+    this.#state = new ExchangeState(res, () => hooks.settled(this));
   }
 
   #resume: (() => void) | undefined;
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
-    if (this.#done) controller.abort(CLIENT_GONE);
+    this.#state.start(controller);
   }
 
   onResponseStart(
@@ -125,19 +103,16 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    if (this.#done) return;
-    this.#done = true;
+    if (!this.#state.finish()) return;
     this.res.end();
     this.#hooks.complete(this);
-    this.#settle();
+    this.#state.settle();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    if (err === CLIENT_GONE) return;
-    if (this.#done) return;
-    this.#done = true;
+    if (err === CLIENT_GONE || !this.#state.finish()) return;
     this.#hooks.failed(this, err);
-    this.#settle();
+    this.#state.settle();
   }
 
   /** Called by the engine when undici refuses the request before it starts. */
