@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseListenAddress } from './config/address.ts';
 import type { ListenAddress } from './config/address.ts';
@@ -52,11 +51,8 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   metrics.lastReloadSuccessTimestamp.set(Date.now() / 1000);
 
   let draining = false;
-  // The handler and the engine refer to each other: the engine reports settled exchanges to
-  // the handler's pipeline gate, the handler dispatches through the engine.
-  let onSettled: (client: Socket) => void = () => undefined;
   const engine = createProxyEngine(
-    { onError: createUpstreamErrorHandler(metrics, log), onSettled: (client) => onSettled(client) },
+    { onError: createUpstreamErrorHandler(metrics, log) },
     config.upstream_pool,
   );
   metrics.observePools(() => engine.pools(), config.upstream_pool.max_connections);
@@ -73,10 +69,8 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
     bodies,
     isDraining: () => draining,
   };
-  const requests = createRequestHandler(handlerDeps);
-  onSettled = requests.onSettled;
   const listeners = new ProxyListeners(
-    requests.handleRequest,
+    createRequestHandler(handlerDeps),
     createUpgradeHandler(handlerDeps),
     config.client,
   );

@@ -19,8 +19,8 @@ export type RawResponder = (request: RecordedRequest, index: number) => string |
 export interface RecordingUpstream {
   readonly url: string;
   readonly port: number;
-  /** Every byte received, per connection, in arrival order. */
-  readonly received: Buffer[];
+  /** Every byte received on one connection (numbered from 0), in arrival order. */
+  readonly received: (connection: number) => Buffer;
   readonly requests: RecordedRequest[];
   /** Connections accepted so far, and how many are open now. */
   readonly accepted: () => number;
@@ -41,7 +41,8 @@ export const ok = (body = 'ok') =>
 export async function startRecordingUpstream(
   respond: RawResponder = () => ok(),
 ): Promise<RecordingUpstream> {
-  const received: Buffer[] = [];
+  // Chunks, joined only when asked: a connection may carry tens of thousands of requests.
+  const received: Buffer[][] = [];
   const requests: RecordedRequest[] = [];
   const sockets = new Set<net.Socket>();
   let accepted = 0;
@@ -52,12 +53,12 @@ export async function startRecordingUpstream(
     peak = Math.max(peak, sockets.size);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    received[connection] = Buffer.alloc(0);
-    let pending = Buffer.alloc(0);
+    const chunks: Buffer[] = (received[connection] = []);
+    let pending: Buffer = Buffer.alloc(0);
     let index = 0;
     socket.on('data', (chunk: Buffer) => {
-      received[connection] = Buffer.concat([received[connection] as Buffer, chunk]);
-      pending = Buffer.concat([pending, chunk]);
+      chunks.push(chunk);
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
       for (;;) {
         const framed = frameRequest(pending, connection);
         if (framed === undefined) break;
@@ -74,7 +75,7 @@ export async function startRecordingUpstream(
   return {
     url: `http://127.0.0.1:${port}`,
     port,
-    received,
+    received: (connection) => Buffer.concat(received[connection] ?? []),
     requests,
     accepted: () => accepted,
     open: () => sockets.size,

@@ -41,8 +41,6 @@ export interface PoolFigures {
 export interface EngineEvents {
   /** Called at most once per request, for any failure of the upstream exchange. */
   onError(err: Error, req: IncomingMessage, target: ServerResponse | Socket, route: Route): void;
-  /** A plain request's exchange is over, whichever way: its connection may start the next. */
-  onSettled(client: Socket): void;
 }
 
 /** Told of every plain request that ended, in full or with an error response. */
@@ -72,10 +70,7 @@ export function createProxyEngine(events: EngineEvents, pool: UpstreamPoolConfig
       events.onError(err, x.req, x.res, x.route);
       x.onComplete?.(x.res, x.route, seconds(x));
     },
-    settled: (x) => {
-      load.release(x.route.origin);
-      events.onSettled(x.socket);
-    },
+    settled: (x) => load.release(x.route.origin),
   };
   const upgradeHooks: UpgradeHooks = {
     failed: (x, err) => events.onError(err, x.req, x.client, x.route),
@@ -86,7 +81,6 @@ export function createProxyEngine(events: EngineEvents, pool: UpstreamPoolConfig
       if (!load.take(route.origin)) {
         events.onError(busy(route), req, res, route);
         onComplete?.(res, route, 0);
-        events.onSettled(req.socket);
         return;
       }
       dispatchWeb(agent, webHooks, req, res, route, hop, onComplete);

@@ -18,6 +18,7 @@ interface ConnectionTurn {
   /** Reading is stopped until the waiting list shrinks. */
   held: boolean;
   watching: boolean;
+  readonly gate: PipelineGate;
 }
 
 /** The parts of Node's http server state on a socket this file relies on (see hold()). */
@@ -34,11 +35,12 @@ export const HOLD_AT = 8;
 const READ_AGAIN_AT = 2;
 
 /**
- * One exchange at a time per client connection, as nginx does: pipelined requests are answered
+ * One request at a time per client connection, as nginx does: pipelined requests are answered
  * in order anyway, so running them side by side upstream only multiplies upstream connections
- * (one client writing 50,000 pipelined GETs opened over 15,000). The rest wait here in order,
- * and once HOLD_AT are waiting the connection is not read until they are down to
- * READ_AGAIN_AT, so a client that writes and never reads costs one upstream exchange and a
+ * (one client writing 50,000 pipelined GETs opened over 15,000). A turn lasts until the
+ * response has been handed to the socket; the rest wait here in order, and once HOLD_AT are
+ * waiting the connection is not read until they are down to READ_AGAIN_AT, so a client that
+ * writes and never reads costs one upstream exchange, a socket buffer of responses and a
  * bounded list, not memory per request it sent.
  */
 export class PipelineGate {
@@ -52,23 +54,26 @@ export class PipelineGate {
     const socket = req.socket as ServerSocket;
     let turn = socket[TURN];
     if (turn === undefined) {
-      turn = { busy: false, waiting: undefined, held: false, watching: false };
+      turn = { busy: false, waiting: undefined, held: false, watching: false, gate: this };
       socket[TURN] = turn;
     }
     if (!turn.busy) {
       turn.busy = true;
-      this.#dispatch(req, res, route);
+      this.#start(socket, req, res, route);
       return;
     }
     (turn.waiting ??= []).push({ req, res, route });
     if (turn.waiting.length >= HOLD_AT && !turn.held) hold(socket, turn);
   }
 
-  /** The connection's exchange is over: start the next one that still has a client. */
-  release(client: Socket): void {
-    const socket = client as ServerSocket;
-    const turn = socket[TURN];
-    if (turn === undefined) return;
+  #start(socket: ServerSocket, req: IncomingMessage, res: ServerResponse, route: Route): void {
+    (res as TurnResponse)[CONNECTION] = socket;
+    res.on('close', endTurn);
+    this.#dispatch(req, res, route);
+  }
+
+  /** The connection's response is over: start the next request that still has a client. */
+  next(socket: ServerSocket, turn: ConnectionTurn): void {
     const waiting = turn.waiting;
     let next: Waiting | undefined;
     while ((next = waiting?.shift()) !== undefined && next.res.destroyed);
@@ -77,12 +82,29 @@ export class PipelineGate {
       turn.busy = false;
       return;
     }
-    // undici frees a connection one loop turn after its response ended (a setImmediate queued
-    // after this call returns, to see whether the upstream closes it after all); dispatching
-    // before that would open a second connection. Two turns, for pipelined requests only.
-    const { req: nextReq, res, route } = next;
-    setImmediate(() => setImmediate(() => this.#dispatch(nextReq, res, route)));
+    // undici frees an upstream connection one loop turn after its response ended (to see
+    // whether the upstream closes it after all); starting sooner would open a second one.
+    const { req, res, route } = next;
+    setImmediate(() => this.#start(socket, req, res, route));
   }
+}
+
+interface TurnResponse extends ServerResponse {
+  [CONNECTION]?: ServerSocket;
+}
+
+const CONNECTION = Symbol('reverse-proxy.connection');
+
+/**
+ * A response's 'close': it was handed to the socket in full, or cut. Counting the turn until
+ * then, not until the upstream exchange ended, is what bounds a client that does not read:
+ * its responses stop finishing once the socket's buffers are full, and so do its turns.
+ * Shared by every response (the socket rides on the response), so no closure per request.
+ */
+function endTurn(this: TurnResponse): void {
+  const socket = this[CONNECTION];
+  const turn = socket?.[TURN];
+  if (socket !== undefined && turn !== undefined) turn.gate.next(socket, turn);
 }
 
 /**

@@ -45,7 +45,7 @@ export function createRequestHandler(deps: HandlerDeps) {
   const gate = new PipelineGate((req, res, route) =>
     engine.web(req, res, route, trust.hop(req.socket, 'http'), onComplete),
   );
-  const handleRequest = function handleRequest(req: IncomingMessage, res: ServerResponse): void {
+  return function handleRequest(req: IncomingMessage, res: ServerResponse): void {
     if (isDraining()) res.setHeader('connection', 'close');
     if (hasBody(req.rawHeaders)) bodies.watch(req);
     const route = findRoute(store, req);
@@ -55,7 +55,6 @@ export function createRequestHandler(deps: HandlerDeps) {
     }
     gate.admit(req, res, route);
   };
-  return { handleRequest, onSettled: (client: Socket) => gate.release(client) };
 }
 
 /** Counts (and optionally logs) every response the engine reports as ended. */

@@ -1,5 +1,4 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { Route } from '../routing/route-table.ts';
 import type { CompletionHandler } from './engine.ts';
@@ -35,8 +34,6 @@ export function protocolError(message: string): Error {
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
-  /** The client connection, kept: Node clears `req.socket` once a body has been read. */
-  readonly socket: Socket;
   readonly route: Route;
   readonly startedAt: number;
   readonly onComplete: CompletionHandler | undefined;
@@ -54,7 +51,6 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.onComplete = onComplete;
     this.req = req;
     this.res = res;
-    this.socket = req.socket;
     this.route = route;
     this.startedAt = startedAt;
     this.#hooks = hooks;
