@@ -7,6 +7,7 @@ import type { ListenAddress } from '../config/address.ts';
 import { ProxyError } from '../errors.ts';
 import type { ClientConfig } from '../config/types.ts';
 import { drainAcceptQueue } from './accept-queue.ts';
+import { sendErrorOnSocket } from './upstream-errors.ts';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 export type UpgradeListener = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
@@ -73,6 +74,11 @@ export class ProxyListeners {
       this.#upgraded.add(socket);
       socket.once('close', () => this.#upgraded.delete(socket));
       this.#onUpgrade(req, socket, head);
+    });
+    // A forward proxy's method: refused in words (405) rather than by Node's silent close.
+    server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+      socket.on('error', () => socket.destroy());
+      sendErrorOnSocket(socket, 'method_not_allowed');
     });
     server.listen({ host: address.host, port: address.port, backlog: 4096 });
     try {

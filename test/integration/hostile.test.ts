@@ -318,6 +318,15 @@ describe('hostile clients and upstreams', () => {
       assert.equal(root.requests.length, before);
     });
 
+    it('answers CONNECT with 405 instead of a silent close', async () => {
+      const reply = await rawExchange(
+        proxy.port,
+        'CONNECT internal:22 HTTP/1.1\r\nHost: internal:22\r\n\r\n',
+      );
+      assert.deepEqual(reply.statuses, [405]);
+      assert.equal(reply.closed, true);
+    });
+
     it('replaces X-Forwarded-* from a peer outside trusted_proxies', async () => {
       const { seen } = await rawExchangeSeen(
         pub,
