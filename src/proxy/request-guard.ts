@@ -14,6 +14,11 @@ export interface GuardedRequest {
  * The checks every request passes before it is matched, the same for plain requests and
  * upgrades. Refusals are answered by the caller:
  * - TRACE: 405 (it would echo the client's headers, cookies included, back to a script);
+ * - an HTTP version other than 1.x (`HTTP/2.0` in a request line): 505;
+ * - a Transfer-Encoding other than exactly `chunked` (`gzip, chunked`, `identity` then
+ *   `chunked`): 501, because the body would reach the upstream still encoded and unlabelled;
+ *   and any Transfer-Encoding on an HTTP/1.0 request, whose framing RFC 9112 §6.1 says to
+ *   treat as faulty: 400;
  * - a request target that is not a path (`*`, absolute-form): 400;
  * - two Host headers, or one that is empty or holds a character no host name or address has
  *   (`,` `/` `\` `@`, white space): 400, so that the Host routed on is the one sent upstream;
@@ -22,15 +27,22 @@ export interface GuardedRequest {
  */
 export function guardRequest(req: IncomingMessage): GuardedRequest | ClientError {
   if (req.method === 'TRACE') return 'method_not_allowed';
-  const host = requestHost(req.rawHeaders);
+  if (req.httpVersionMajor !== 1) return 'http_version';
+  const raw = req.rawHeaders;
+  const host = requestHost(raw);
   if (host === undefined) return 'bad_host';
+  const coding = transferCoding(raw);
+  if (coding !== undefined) {
+    if (req.httpVersionMinor === 0) return 'bad_request';
+    if (coding !== 'chunked') return 'unsupported_coding';
+  }
   const url = req.url ?? '';
   if (url.charCodeAt(0) !== 47 /* / */) return 'bad_request';
   const query = url.indexOf('?');
-  const raw = query === -1 ? url : url.slice(0, query);
-  const path = normalizePath(raw);
+  const asked = query === -1 ? url : url.slice(0, query);
+  const path = normalizePath(asked);
   if (path === undefined) return 'bad_request';
-  if (path !== raw) req.url = query === -1 ? path : path + url.slice(query);
+  if (path !== asked) req.url = query === -1 ? path : path + url.slice(query);
   return { host, path };
 }
 
@@ -45,6 +57,18 @@ export function requestHost(raw: readonly string[]): string | undefined {
   }
   if (host === undefined) return ''; // HTTP/1.0; Node answers an HTTP/1.1 request without one
   return HOST_VALUE.test(host) ? host : undefined;
+}
+
+/** Every Transfer-Encoding line joined as one list, lower-cased; undefined when there is none. */
+export function transferCoding(raw: readonly string[]): string | undefined {
+  let coding: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length !== 17 || name.toLowerCase() !== 'transfer-encoding') continue;
+    const value = (raw[i + 1] as string).trim().toLowerCase();
+    coding = coding === undefined ? value : `${coding}, ${value}`;
+  }
+  return coding;
 }
 
 /** RFC 3986 reg-name, IP literals and a port: unreserved, sub-delims but `,`, `%`, `:`, `[]`. */

@@ -55,9 +55,11 @@ const RESPONSES = {
   bad_host: [400, 'missing, repeated or malformed Host header'],
   no_route: [404, 'no route for this host and path'],
   method_not_allowed: [405, 'this method is not served'],
+  unsupported_coding: [501, 'transfer codings other than chunked are not supported'],
   bad_gateway: [502, 'the upstream could not be reached'],
   upstream_busy: [503, 'too many requests are waiting for this upstream'],
   gateway_timeout: [504, 'the upstream did not answer in time'],
+  http_version: [505, 'only HTTP/1.x is served on this listener'],
 } as const;
 
 export type ClientError = keyof typeof RESPONSES;
@@ -66,9 +68,11 @@ const REASONS: Record<number, string> = {
   400: 'Bad Request',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  501: 'Not Implemented',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
 };
 
 const PREPARED = new Map(

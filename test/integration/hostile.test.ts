@@ -318,6 +318,39 @@ describe('hostile clients and upstreams', () => {
       assert.equal(root.requests.length, before);
     });
 
+    for (const [label, head, status] of [
+      ['Transfer-Encoding: gzip, chunked', 'Transfer-Encoding: gzip, chunked\r\n', 501],
+      [
+        'identity then chunked on two lines',
+        'Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n',
+        501,
+      ],
+      ['Transfer-Encoding: ,chunked', 'Transfer-Encoding: ,chunked\r\n', 501],
+    ] as const) {
+      it(`refuses ${label} with ${status}, never forwarding the body unlabelled`, async () => {
+        const before = pub.requests.length;
+        const reply = await rawExchange(
+          proxy.port,
+          `POST /public/te HTTP/1.1\r\nHost: a.example\r\n${head}\r\n5\r\nhello\r\n0\r\n\r\n`,
+        );
+        assert.deepEqual(reply.statuses, [status], reply.text);
+        assert.equal(pub.requests.length, before);
+      });
+    }
+
+    it('refuses Transfer-Encoding on HTTP/1.0 (faulty framing) and an HTTP/2.0 request line', async () => {
+      const te = await rawExchange(
+        proxy.port,
+        'POST /public/te HTTP/1.0\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+      );
+      assert.deepEqual(te.statuses, [400]);
+      const h2 = await rawExchange(
+        proxy.port,
+        'GET /public/h2 HTTP/2.0\r\nHost: a.example\r\n\r\n',
+      );
+      assert.deepEqual(h2.statuses.slice(0, 1), [505], h2.text);
+    });
+
     it('answers CONNECT with 405 instead of a silent close', async () => {
       const reply = await rawExchange(
         proxy.port,

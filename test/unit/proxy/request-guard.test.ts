@@ -5,7 +5,13 @@ import { guardRequest, requestHost } from '../../../src/proxy/request-guard.ts';
 import { TrustBoundary } from '../../../src/proxy/trust-boundary.ts';
 
 const req = (method: string, url: string, raw: string[]) =>
-  ({ method, url, rawHeaders: raw }) as unknown as IncomingMessage;
+  ({
+    method,
+    url,
+    rawHeaders: raw,
+    httpVersionMajor: 1,
+    httpVersionMinor: 1,
+  }) as unknown as IncomingMessage;
 
 describe('requestHost', () => {
   it('returns the one Host, or "" for an HTTP/1.0 request without one', () => {
@@ -34,6 +40,24 @@ describe('guardRequest', () => {
     assert.equal(guardRequest(req('TRACE', '/', ['Host', 'a'])), 'method_not_allowed');
     assert.equal(guardRequest(req('OPTIONS', '*', ['Host', 'a'])), 'bad_request');
     assert.equal(guardRequest(req('GET', 'http://a/x', ['Host', 'a'])), 'bad_request');
+  });
+
+  it('refuses a coding other than chunked (501), and any on HTTP/1.0 (400)', () => {
+    const post = (raw: string[], minor = 1) =>
+      guardRequest({
+        method: 'POST',
+        url: '/',
+        rawHeaders: ['Host', 'a', ...raw],
+        httpVersionMajor: 1,
+        httpVersionMinor: minor,
+      } as unknown as IncomingMessage);
+    assert.equal(typeof post(['Transfer-Encoding', 'Chunked']), 'object');
+    assert.equal(post(['Transfer-Encoding', 'gzip, chunked']), 'unsupported_coding');
+    assert.equal(
+      post(['Transfer-Encoding', 'identity', 'Transfer-Encoding', 'chunked']),
+      'unsupported_coding',
+    );
+    assert.equal(post(['Transfer-Encoding', 'chunked'], 0), 'bad_request');
   });
 
   it('writes the normalised path back to req.url, query untouched', () => {
