@@ -82,7 +82,7 @@ export class ProxyMetrics {
 
   readonly clientTimeouts = new Counter({
     name: 'reverse_proxy_client_timeouts_total',
-    help: 'Client connections closed because a request body sent nothing for client.body_idle_timeout_ms',
+    help: 'Client connections closed for a slow request body: body_idle (nothing for client.body_idle_timeout_ms), body_rate (under client.body_min_rate_bytes_per_s over 10 s)',
     labelNames: ['phase'] as const,
     registers: [this.registry],
   });

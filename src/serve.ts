@@ -11,7 +11,7 @@ import type { Logger } from './log.ts';
 import { startManagement } from './management.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { createProxyEngine } from './proxy/engine.ts';
-import { BodyIdleWatch } from './proxy/body-idle-watch.ts';
+import { BodyWatch } from './proxy/body-watch.ts';
 import { ProxyListeners } from './proxy/listeners.ts';
 import { TrustBoundary } from './proxy/trust-boundary.ts';
 import {
@@ -56,8 +56,12 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
     config.upstream_pool,
   );
   metrics.observePools(() => engine.pools(), config.upstream_pool.max_connections);
-  const bodies = new BodyIdleWatch(config.client.body_idle_timeout_ms, () =>
-    metrics.clientTimeouts.inc({ phase: 'body_idle' }),
+  const bodies = new BodyWatch(
+    {
+      idleMs: config.client.body_idle_timeout_ms,
+      minRate: config.client.body_min_rate_bytes_per_s,
+    },
+    (_req, why) => metrics.clientTimeouts.inc({ phase: why }),
   );
   const handlerDeps = {
     store,

@@ -140,6 +140,8 @@ export const configSchema = Joi.object({
   client: Joi.object({
     header_timeout_ms: ms(1_000, 600_000, 60_000),
     body_idle_timeout_ms: ms(1_000, 3_600_000, 60_000),
+    // 0 turns the minimum off.
+    body_min_rate_bytes_per_s: Joi.number().integer().min(0).max(1_000_000_000).default(512),
     // 0 turns the whole-request deadline off (long uploads over slow links).
     request_timeout_ms: Joi.alternatives(
       Joi.number().valid(0),

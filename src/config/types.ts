@@ -20,6 +20,8 @@ export interface HealthConfig {
 export interface ClientConfig {
   readonly header_timeout_ms: number;
   readonly body_idle_timeout_ms: number;
+  /** 0: no minimum. */
+  readonly body_min_rate_bytes_per_s: number;
   /** 0: no whole-request deadline. */
   readonly request_timeout_ms: number;
   readonly keepalive_timeout_ms: number;

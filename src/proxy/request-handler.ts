@@ -5,7 +5,7 @@ import type { Logger } from '../log.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import { matchRoute } from '../routing/route-table.ts';
 import type { Route } from '../routing/route-table.ts';
-import type { BodyIdleWatch } from './body-idle-watch.ts';
+import type { BodyWatch } from './body-watch.ts';
 import type { ProxyEngine } from './engine.ts';
 import { PipelineGate } from './pipeline-gate.ts';
 import { guardRequest } from './request-guard.ts';
@@ -27,7 +27,7 @@ export interface HandlerDeps {
   readonly log: Logger;
   readonly accessLog: boolean;
   readonly trust: TrustBoundary;
-  readonly bodies: BodyIdleWatch;
+  readonly bodies: BodyWatch;
   /** True once shutdown began: responses then ask clients to close their connection. */
   readonly isDraining: () => boolean;
 }

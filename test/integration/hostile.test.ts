@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { configYaml, request, startProxy, tmpDir } from '../helpers.ts';
@@ -234,6 +235,24 @@ describe('hostile clients and upstreams', () => {
       await waitFor(() => hold.open() === 0, 'the upstream connection is released');
       const metrics = (await request(`${proxy.healthUrl}/metrics`)).body;
       assert.match(metrics, /reverse_proxy_client_timeouts_total\{phase="body_idle"\} [1-9]/);
+    });
+
+    it('cuts a body that is never idle but trickles below the minimum rate', async () => {
+      const before = hold.accepted();
+      const socket = net.connect(proxy.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write(
+        'POST /hold/trickle HTTP/1.1\r\nHost: a.example\r\nContent-Length: 1000\r\n\r\n',
+      );
+      // One byte every 300 ms: never idle for the 1 s idle timeout, ~3 B/s against 512 B/s.
+      const drip = setInterval(() => socket.write('x'), 300);
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      clearInterval(drip);
+      assert.equal(hold.accepted(), before + 1);
+      await waitFor(() => hold.open() === 0, 'the upstream connection is released');
+      const metrics = (await request(`${proxy.healthUrl}/metrics`)).body;
+      // The rate rule cut it (after one 10 s window), not the 300 s whole-request deadline.
+      assert.match(metrics, /reverse_proxy_client_timeouts_total\{phase="body_rate"\} 1/);
     });
 
     it('answers 408 and closes a request whose headers never finish', async () => {

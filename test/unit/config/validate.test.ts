@@ -47,6 +47,7 @@ describe('config validation', () => {
     assert.deepEqual(config.client, {
       header_timeout_ms: 60_000,
       body_idle_timeout_ms: 60_000,
+      body_min_rate_bytes_per_s: 512,
       request_timeout_ms: 300_000,
       keepalive_timeout_ms: 75_000,
     });
