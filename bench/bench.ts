@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick | --smoke] [--src]`: this proxy (compiled; from src with `--src`)
+ * `npm run bench [-- --quick | --smoke] [--src] [--hostile]`: this proxy (compiled; from src with `--src`)
  * against nginx (1 worker) on 127.0.0.1, pinned with taskset (wrk and the upstream on CPU 0,
  * the proxy under test on CPU 1), in interleaved rounds; writes a markdown table, a JSON file
  * and an SVG chart under bench/results/. Everything it starts it stops, by PID.
@@ -46,8 +46,17 @@ async function main(): Promise<void> {
       smoke: { type: 'boolean', default: false },
       src: { type: 'boolean', default: false },
       out: { type: 'string' },
+      hostile: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      count: { type: 'string' },
+      cap: { type: 'string' },
     },
   });
+  if (values.hostile) {
+    // Slowloris, idle keep-alive and slow bodies against both systems (bench/hostile-load.ts).
+    const { runHostileLoad } = await import('./hostile-load.ts');
+    return runHostileLoad(values);
+  }
   const mode = values.smoke ? 'smoke' : values.quick ? 'quick' : 'full';
   const settings = MODES[mode];
   const dir = await mkdtemp(join(tmpdir(), 'rp-bench-'));
