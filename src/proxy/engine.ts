@@ -1,13 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Agent } from 'undici';
-import type { Dispatcher } from 'undici';
 import type { UpstreamPoolConfig } from '../config/types.ts';
 import type { Route } from '../routing/route-table.ts';
-import { upstreamPath } from '../routing/route-table.ts';
-import { upstreamHeaders } from './forward-headers.ts';
 import type { ClientHop } from './forward-headers.ts';
-import { UpgradeExchange } from './upgrade-exchange.ts';
+import { dispatchUpgrade } from './upgrade-exchange.ts';
 import type { UpgradeHooks } from './upgrade-exchange.ts';
 import { UPSTREAM_BUSY_CODE } from './upstream-errors.ts';
 import type { ExchangeHooks, UpstreamExchange } from './upstream-exchange.ts';
@@ -87,20 +84,7 @@ export function createProxyEngine(events: EngineEvents, pool: UpstreamPoolConfig
     },
     upgrade(req, socket, head, route, hop) {
       if (!load.take(route.origin)) return events.onError(busy(route), req, socket, route);
-      const exchange = new UpgradeExchange(req, socket, head, route, upgradeHooks);
-      const options: Dispatcher.DispatchOptions = {
-        origin: route.origin,
-        path: upstreamPath(route, req.url ?? '/'),
-        method: 'GET',
-        headers: upstreamHeaders(req.rawHeaders, hop),
-        upgrade: req.headers.upgrade ?? 'websocket',
-        headersTimeout: route.timeoutMs,
-      };
-      try {
-        agent.dispatch(options, exchange);
-      } catch (err) {
-        exchange.fail(err as Error);
-      }
+      dispatchUpgrade(agent, upgradeHooks, req, socket, head, route, hop);
     },
     pools() {
       const stats = agent.stats as Record<string, { connected?: number; queued?: number }>;

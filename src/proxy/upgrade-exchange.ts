@@ -2,8 +2,11 @@ import { STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import type { Route } from '../routing/route-table.ts';
+import { upstreamPath } from '../routing/route-table.ts';
+import { upstreamHeaders } from './forward-headers.ts';
+import type { ClientHop } from './forward-headers.ts';
 import { connectionTokens, HOP_BY_HOP } from './headers.ts';
 import { CLIENT_GONE, ExchangeState } from './exchange-state.ts';
 import { protocolError } from './upstream-exchange.ts';
@@ -14,6 +17,32 @@ export interface UpgradeHooks {
   failed(exchange: UpgradeExchange, err: Error): void;
   /** The handshake is over, whichever way (upgraded, refused, failed, or the client left). */
   settled(exchange: UpgradeExchange): void;
+}
+
+/** Sends one WebSocket handshake upstream through the engine's Agent (see engine.ts). */
+export function dispatchUpgrade(
+  agent: Agent,
+  hooks: UpgradeHooks,
+  req: IncomingMessage,
+  client: Socket,
+  head: Buffer,
+  route: Route,
+  hop: ClientHop,
+): void {
+  const exchange = new UpgradeExchange(req, client, head, route, hooks);
+  const options: Dispatcher.DispatchOptions = {
+    origin: route.origin,
+    path: upstreamPath(route, req.url ?? '/'),
+    method: 'GET',
+    headers: upstreamHeaders(req.rawHeaders, hop),
+    upgrade: req.headers.upgrade ?? 'websocket',
+    headersTimeout: route.timeoutMs,
+  };
+  try {
+    agent.dispatch(options, exchange);
+  } catch (err) {
+    exchange.fail(err as Error);
+  }
 }
 
 /**
