@@ -29,6 +29,7 @@ describe('hostile clients and upstreams', () => {
       'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal',
     '/bad/102': 'HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal',
     '/bad/reason': 'HTTP/1.1 200 Totally Custom\r\ncontent-length: 2\r\n\r\nok',
+    '/bad/ws401': 'HTTP/1.1 401 Unauthorized\r\ncontent-length: 4\r\nx-why: token\r\n\r\nnope',
   };
 
   before(async () => {
@@ -208,6 +209,21 @@ describe('hostile clients and upstreams', () => {
       assert.equal(seen?.target, '/h2c');
       assert.equal(seen?.header('upgrade'), undefined);
       assert.equal(seen?.header('http2-settings'), undefined);
+    });
+
+    it('relays an upstream that declines a WebSocket handshake (401), then closes', async () => {
+      const reply = await rawExchange(
+        proxy.port,
+        'GET /bad/ws401 HTTP/1.1\r\nHost: a.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+      assert.deepEqual(reply.statuses, [401]);
+      assert.match(reply.text, /x-why: token\r\n/);
+      assert.match(reply.text, /\r\n\r\nnope$/);
+      assert.equal(reply.closed, true);
+      const seen = bad.requests.find((r) => r.target === '/bad/ws401');
+      assert.equal(seen?.header('upgrade'), 'websocket');
+      assert.equal(seen?.header('sec-websocket-key'), 'dGhlIHNhbXBsZSBub25jZQ==');
     });
 
     it('serves a POST with Upgrade: websocket as a normal request with its body', async () => {
