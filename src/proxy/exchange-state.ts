@@ -2,7 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { Dispatcher } from 'undici';
 
 /** The reason given to undici when the client goes away first: not an upstream failure. */
-export const CLIENT_GONE = Object.assign(new Error('client closed the connection'), {
+const CLIENT_GONE = Object.assign(new Error('client closed the connection'), {
   code: 'ERR_CLIENT_GONE',
 });
 
@@ -46,6 +46,13 @@ export class ExchangeState {
     if (this.#done) return false;
     this.#done = true;
     return true;
+  }
+
+  /** undici's onResponseError: reported once, unless the client leaving caused it. */
+  fail(err: Error, report: () => void): void {
+    if (err === CLIENT_GONE || !this.finish()) return;
+    report();
+    this.settle();
   }
 
   settle(): void {

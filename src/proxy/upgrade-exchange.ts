@@ -8,7 +8,7 @@ import { upstreamPath } from '../routing/route-table.ts';
 import { upstreamHeaders } from './forward-headers.ts';
 import type { ClientHop } from './forward-headers.ts';
 import { connectionTokens, HOP_BY_HOP } from './headers.ts';
-import { CLIENT_GONE, ExchangeState } from './exchange-state.ts';
+import { ExchangeState } from './exchange-state.ts';
 import { protocolError } from './upstream-exchange.ts';
 
 /** What an upgrade reports when it ends; one object for the process. */
@@ -130,9 +130,7 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    if (err === CLIENT_GONE || !this.#state.finish()) return;
-    this.#hooks.failed(this, err);
-    this.#state.settle();
+    this.#state.fail(err, () => this.#hooks.failed(this, err));
   }
 
   fail(err: Error): void {

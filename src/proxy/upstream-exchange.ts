@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { Route } from '../routing/route-table.ts';
 import type { CompletionHandler } from './engine.ts';
 import { responseHeadersForClient } from './headers.ts';
-import { CLIENT_GONE, ExchangeState } from './exchange-state.ts';
+import { ExchangeState } from './exchange-state.ts';
 import { UPSTREAM_PROTOCOL_CODE } from './upstream-errors.ts';
 
 /** What an exchange reports when it ends; one object for the process, no per-request closures. */
@@ -106,9 +106,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    if (err === CLIENT_GONE || !this.#state.finish()) return;
-    this.#hooks.failed(this, err);
-    this.#state.settle();
+    this.#state.fail(err, () => this.#hooks.failed(this, err));
   }
 
   /** Called by the engine when undici refuses the request before it starts. */
