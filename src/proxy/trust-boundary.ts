@@ -3,6 +3,12 @@ import type { Socket } from 'node:net';
 import { blockListOf } from '../config/cidr.ts';
 import type { ClientHop } from './forward-headers.ts';
 
+const HOP = Symbol('reverse-proxy.hop');
+
+interface HopSocket extends Socket {
+  [HOP]?: ClientHop;
+}
+
 /**
  * `trusted_proxies`: which peers may speak for the clients behind them in X-Forwarded-*.
  * Empty (the default) trusts no one, and costs nothing per request.
@@ -14,10 +20,17 @@ export class TrustBoundary {
     this.#trusted = cidrs.length === 0 ? undefined : blockListOf(cidrs);
   }
 
-  /** What this hop tells the upstream about a request that came in on `socket`. */
+  /**
+   * What this hop tells the upstream about requests that came in on `socket`: the same for
+   * every request of a connection, so worked out once and kept on the socket.
+   */
   hop(socket: Socket, proto: string): ClientHop {
+    const known = (socket as HopSocket)[HOP];
+    if (known !== undefined) return known;
     const address = socket.remoteAddress ?? '';
-    return { address, proto, trusted: this.isTrusted(address) };
+    const hop: ClientHop = Object.freeze({ address, proto, trusted: this.isTrusted(address) });
+    (socket as HopSocket)[HOP] = hop;
+    return hop;
   }
 
   isTrusted(address: string): boolean {
