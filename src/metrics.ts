@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { RequestMetrics } from './request-metrics.ts';
 import type { SeriesKey } from './request-metrics.ts';
 import type { PoolFigures } from './proxy/engine.ts';
+import type { CertificateSet } from './tls/certificates.ts';
 
 const UNMATCHED: SeriesKey = Object.freeze({ site: '', path: '' });
 
@@ -86,6 +87,30 @@ export class ProxyMetrics {
     labelNames: ['phase'] as const,
     registers: [this.registry],
   });
+
+  readonly tlsHandshakeFailures = new Counter({
+    name: 'reverse_proxy_tls_handshake_failures_total',
+    help: 'Failed TLS handshakes by reason (not_tls, protocol_version, no_shared_cipher, client_alert, reset, timeout, other)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  /** The serving certificates' expiry, read at scrape time so a reload's rotation shows at once. */
+  observeCertificates(current: () => CertificateSet): void {
+    new Gauge({
+      name: 'reverse_proxy_tls_certificate_not_after_timestamp_seconds',
+      help: 'Unix time at which each loaded certificate expires, by its file and subject',
+      labelNames: ['cert_file', 'subject'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const cert of current().list) {
+          const subject = cert.subject.replaceAll('\n', ', ');
+          this.set({ cert_file: cert.certFile, subject }, cert.notAfter.getTime() / 1000);
+        }
+      },
+    });
+  }
 
   /** Reads each origin's pool at scrape time (the engine is created after the metrics). */
   observePools(pools: () => readonly PoolFigures[], maxConnections: number): void {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseListenAddress } from './config/address.ts';
 import type { ListenAddress } from './config/address.ts';
-import { checkConfigBytes } from './config/check.ts';
+import { checkConfig } from './config/check.ts';
 import { loadConfigBytes } from './config/load.ts';
 import { Reloader } from './config/reloader.ts';
 import { compileSnapshot } from './config/snapshot.ts';
@@ -14,6 +14,7 @@ import { createProxyEngine } from './proxy/engine.ts';
 import { BodyWatch } from './proxy/body-watch.ts';
 import { ProxyListeners } from './proxy/listeners.ts';
 import { TrustBoundary } from './proxy/trust-boundary.ts';
+import { handshakeFailureReason } from './tls/handshake-failures.ts';
 import {
   createRequestHandler,
   createUpgradeHandler,
@@ -42,9 +43,9 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   const validateOptions = { allowWildcardBind: options.allowWildcardBind };
   const startedAt = Date.now();
   const file = await loadConfigBytes(options.configPath);
-  const config = checkConfigBytes(file.bytes, options.configPath, validateOptions);
+  const { config, certificates } = checkConfig(file.bytes, options.configPath, validateOptions);
   const log = createLogger(config.log.level);
-  const store = new ConfigStore(compileSnapshot(config, file.sha256, 1));
+  const store = new ConfigStore(compileSnapshot(config, file.sha256, 1, certificates));
   const metrics = new ProxyMetrics();
   metrics.generation.set(1);
   metrics.sites.set(config.sites.length);
@@ -77,8 +78,16 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
     createRequestHandler(handlerDeps),
     createUpgradeHandler(handlerDeps),
     config.client,
+    {
+      certificates: () => store.current().certificates,
+      onHandshakeFailure: (err) =>
+        metrics.tlsHandshakeFailures.inc({ reason: handshakeFailureReason(err) }),
+    },
   );
-  const bound = await listeners.listen(config.listeners.map((l) => addressOf(l.address)));
+  metrics.observeCertificates(() => store.current().certificates);
+  const bound = await listeners.listen(
+    config.listeners.map((l) => ({ ...addressOf(l.address), tls: l.tls })),
+  );
 
   const reloader = new Reloader({
     path: options.configPath,
@@ -87,6 +96,9 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
     startup: config,
     log,
     metrics,
+    onApplied: (next, previous) => {
+      if (next.certificates !== previous.certificates) listeners.useCertificates(next.certificates);
+    },
   });
   let management;
   try {

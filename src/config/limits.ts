@@ -12,6 +12,7 @@ export const LIMITS = {
   maxRoutesPerSite: 1_000,
   maxTotalRoutes: 200_000,
   maxListeners: 32,
+  maxCertificates: 100,
   maxPathLength: 1_024,
   /** sun_path holds 108 bytes on Linux including the terminating NUL. */
   maxSocketPathBytes: 107,

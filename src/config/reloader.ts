@@ -1,7 +1,9 @@
 import type { Logger } from '../log.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import { ConfigInvalidError, formatIssue, isProxyError } from '../errors.ts';
-import { checkConfigBytes } from './check.ts';
+import { loadCertificates } from '../tls/certificates.ts';
+import type { CertificateSet } from '../tls/certificates.ts';
+import { checkConfig } from './check.ts';
 import { loadConfigBytes } from './load.ts';
 import { compileSnapshot } from './snapshot.ts';
 import type { Snapshot } from './snapshot.ts';
@@ -32,6 +34,8 @@ export interface ReloaderDeps {
   readonly startup: ProxyConfig;
   readonly log: Logger;
   readonly metrics: ProxyMetrics;
+  /** Told of every applied snapshot (the TLS listeners take its certificates). */
+  readonly onApplied?: (next: Snapshot, previous: Snapshot) => void;
 }
 
 /**
@@ -59,55 +63,92 @@ export class Reloader {
     try {
       const file = await loadConfigBytes(path);
       if (file.sha256 === running.sha256) {
-        metrics.reloads.inc({ result: 'unchanged' });
-        markSuccess(metrics);
-        const changedStatic = diffStaticFields(startup, running.config);
-        log.info(
-          { trigger, sha256: file.sha256, restart_required: changedStatic },
-          'reload: config unchanged',
-        );
-        return result('unchanged', running, running, changedStatic);
+        // The same config: the certificate files may still have been rotated under it.
+        const certificates = loadCertificates(running.config.tls, running.certificates);
+        if (sameCertificates(certificates, running.certificates)) {
+          metrics.reloads.inc({ result: 'unchanged' });
+          markSuccess(metrics);
+          const changedStatic = diffStaticFields(startup, running.config);
+          log.info(
+            { trigger, sha256: file.sha256, restart_required: changedStatic },
+            'reload: config unchanged',
+          );
+          return result('unchanged', running, running, changedStatic);
+        }
+        return this.#apply(trigger, running, running.config, file.sha256, certificates);
       }
-      const config = checkConfigBytes(file.bytes, path, validateOptions);
-      const next = compileSnapshot(config, file.sha256, running.generation + 1);
-      store.swap(next);
-      const changedStatic = diffStaticFields(startup, config);
-      metrics.reloads.inc({ result: 'applied' });
-      metrics.generation.set(next.generation);
-      metrics.sites.set(config.sites.length);
-      markSuccess(metrics);
-      log.info(
-        {
-          trigger,
-          generation: next.generation,
-          previous_sha256: running.sha256,
-          sha256: next.sha256,
-          sites: config.sites.length,
-          restart_required: changedStatic,
-        },
-        changedStatic.length > 0
-          ? `reload applied; static fields changed (restart required): ${changedStatic.join(', ')}`
-          : 'reload applied',
+      const { config, certificates } = checkConfig(
+        file.bytes,
+        path,
+        validateOptions,
+        running.certificates,
       );
-      return result('applied', running, next, changedStatic);
+      return this.#apply(trigger, running, config, file.sha256, certificates);
     } catch (err) {
-      const code = isProxyError(err) ? err.code : 'ERR_INTERNAL';
-      metrics.reloads.inc({ result: 'failed' });
-      metrics.reloadFailures.inc({ code });
-      metrics.lastReloadSuccessful.set(0);
-      log.error(
-        {
-          trigger,
-          code,
-          err: err instanceof ConfigInvalidError ? undefined : err,
-          errors: err instanceof ConfigInvalidError ? err.issues.map(formatIssue) : undefined,
-          generation: running.generation,
-        },
-        'reload failed; the previous config keeps serving',
-      );
+      this.#failed(trigger, running, err);
       throw err;
     }
   }
+
+  #apply(
+    trigger: string,
+    running: Snapshot,
+    config: ProxyConfig,
+    sha256: string,
+    certificates: CertificateSet,
+  ): ReloadResult {
+    const { store, startup, log, metrics } = this.#deps;
+    const next = compileSnapshot(config, sha256, running.generation + 1, certificates);
+    store.swap(next);
+    this.#deps.onApplied?.(next, running);
+    const changedStatic = diffStaticFields(startup, config);
+    metrics.reloads.inc({ result: 'applied' });
+    metrics.generation.set(next.generation);
+    metrics.sites.set(config.sites.length);
+    markSuccess(metrics);
+    log.info(
+      {
+        trigger,
+        generation: next.generation,
+        previous_sha256: running.sha256,
+        sha256: next.sha256,
+        sites: config.sites.length,
+        restart_required: changedStatic,
+        certificates_changed: !sameCertificates(certificates, running.certificates),
+      },
+      changedStatic.length > 0
+        ? `reload applied; static fields changed (restart required): ${changedStatic.join(', ')}`
+        : 'reload applied',
+    );
+    return result('applied', running, next, changedStatic);
+  }
+
+  #failed(trigger: string, running: Snapshot, err: unknown): void {
+    const { log, metrics } = this.#deps;
+    const code = isProxyError(err) ? err.code : 'ERR_INTERNAL';
+    metrics.reloads.inc({ result: 'failed' });
+    metrics.reloadFailures.inc({ code });
+    metrics.lastReloadSuccessful.set(0);
+    log.error(
+      {
+        trigger,
+        code,
+        err: err instanceof ConfigInvalidError ? undefined : err,
+        errors: err instanceof ConfigInvalidError ? err.issues.map(formatIssue) : undefined,
+        generation: running.generation,
+      },
+      'reload failed; the previous config keeps serving',
+    );
+  }
+}
+
+/** Same pairs, same bytes, same order: nothing for the listeners to swap. */
+function sameCertificates(a: CertificateSet, b: CertificateSet): boolean {
+  return (
+    a.minVersion === b.minVersion &&
+    a.list.length === b.list.length &&
+    a.list.every((cert, i) => cert === b.list[i])
+  );
 }
 
 function markSuccess(metrics: ProxyMetrics): void {

@@ -73,6 +73,12 @@ function routePath(value: string, helpers: CustomHelpers): string | Joi.ErrorRep
   return value;
 }
 
+function absoluteFile(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
+  if (!value.startsWith('/')) return helpers.message({ custom: 'must be an absolute path' });
+  if (value.includes('\0')) return helpers.message({ custom: 'must not contain NUL bytes' });
+  return value;
+}
+
 const ms = (min: number, max: number, fallback: number) =>
   Joi.number().integer().min(min).max(max).default(fallback);
 
@@ -106,6 +112,7 @@ const site = Joi.object({
     .max(LIMITS.maxHostsPerSite)
     .required(),
   routes: Joi.array().items(route).min(1).max(LIMITS.maxRoutesPerSite).required(),
+  https_redirect: Joi.boolean().default(false),
 });
 
 /** Messages shared by every schema below, so a site validated alone reads like one in a file. */
@@ -120,7 +127,12 @@ export const siteSchema = site.messages(MESSAGES);
 
 export const configSchema = Joi.object({
   listeners: Joi.array()
-    .items(Joi.object({ address: Joi.string().required().custom(listenAddress) }))
+    .items(
+      Joi.object({
+        address: Joi.string().required().custom(listenAddress),
+        tls: Joi.boolean().default(false),
+      }),
+    )
     .min(1)
     .max(LIMITS.maxListeners)
     .required(),
@@ -162,6 +174,18 @@ export const configSchema = Joi.object({
       .valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent')
       .default('info'),
     access_log: Joi.boolean().default(false),
+  }).default(),
+  tls: Joi.object({
+    min_version: Joi.string().valid('TLSv1.2', 'TLSv1.3').default('TLSv1.2'),
+    certificates: Joi.array()
+      .items(
+        Joi.object({
+          cert_file: Joi.string().custom(absoluteFile).required(),
+          key_file: Joi.string().custom(absoluteFile).required(),
+        }),
+      )
+      .max(LIMITS.maxCertificates)
+      .default([]),
   }).default(),
   // Each site is validated on its own with siteSchema (site-validator.ts), so that an
   // unchanged site is not validated again on every reload.

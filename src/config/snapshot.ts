@@ -1,5 +1,7 @@
 import { buildRouteTable } from '../routing/route-table.ts';
 import type { RouteTable } from '../routing/route-table.ts';
+import { EMPTY_CERTIFICATES } from '../tls/certificates.ts';
+import type { CertificateSet } from '../tls/certificates.ts';
 import { deepFreeze } from './deep-freeze.ts';
 import type { ProxyConfig } from './types.ts';
 
@@ -10,14 +12,22 @@ export interface Snapshot {
   readonly loadedAt: Date;
   readonly config: ProxyConfig;
   readonly table: RouteTable;
+  /** The certificates TLS listeners serve (SNI picks among them). */
+  readonly certificates: CertificateSet;
 }
 
-export function compileSnapshot(config: ProxyConfig, sha256: string, generation: number): Snapshot {
+export function compileSnapshot(
+  config: ProxyConfig,
+  sha256: string,
+  generation: number,
+  certificates: CertificateSet = EMPTY_CERTIFICATES,
+): Snapshot {
   return Object.freeze({
     generation,
     sha256,
     loadedAt: new Date(),
     config: deepFreeze(config),
     table: buildRouteTable(config.sites),
+    certificates,
   });
 }

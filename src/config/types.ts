@@ -1,6 +1,18 @@
 /** The validated config, exactly as the schema returns it (defaults applied, keys in snake_case). */
 export interface ListenerConfig {
   readonly address: string;
+  readonly tls: boolean;
+}
+
+export interface CertificateConfig {
+  readonly cert_file: string;
+  readonly key_file: string;
+}
+
+/** Dynamic: the files are read again on every reload. */
+export interface TlsConfig {
+  readonly min_version: 'TLSv1.2' | 'TLSv1.3';
+  readonly certificates: readonly CertificateConfig[];
 }
 
 export interface AdminConfig {
@@ -53,6 +65,8 @@ export interface SiteConfig {
   readonly name: string;
   readonly hosts: readonly string[];
   readonly routes: readonly RouteConfig[];
+  /** Plain-HTTP requests for this site get 308 to https://. */
+  readonly https_redirect: boolean;
 }
 
 export interface ProxyConfig {
@@ -64,6 +78,7 @@ export interface ProxyConfig {
   readonly upstream_pool: UpstreamPoolConfig;
   readonly shutdown: ShutdownConfig;
   readonly log: LogConfig;
+  readonly tls: TlsConfig;
   readonly sites: readonly SiteConfig[];
 }
 

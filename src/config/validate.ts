@@ -81,8 +81,19 @@ function crossChecks(config: ProxyConfig, options: ValidateOptions): Found[] {
     ...checkListeners(config, options),
     ...checkSocketPaths(config),
     ...checkClientTimeouts(config),
+    ...checkTlsListeners(config),
     ...checkSites(config.sites),
   ];
+}
+
+function checkTlsListeners(config: ProxyConfig): Found[] {
+  const found: Found[] = [];
+  config.listeners.forEach((listener, i) => {
+    if (listener.tls && config.tls.certificates.length === 0) {
+      found.push([['listeners', i, 'tls'], 'needs at least one certificate in tls.certificates']);
+    }
+  });
+  return found;
 }
 
 function checkClientTimeouts(config: ProxyConfig): Found[] {

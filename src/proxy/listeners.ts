@@ -5,12 +5,32 @@ import { once } from 'node:events';
 import { formatAddress } from '../config/address.ts';
 import type { ListenAddress } from '../config/address.ts';
 import { ProxyError } from '../errors.ts';
+import https from 'node:https';
 import type { ClientConfig } from '../config/types.ts';
+import type { CertificateSet } from '../tls/certificates.ts';
 import { drainAcceptQueue } from './accept-queue.ts';
 import { sendErrorOnSocket } from './upstream-errors.ts';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 export type UpgradeListener = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
+
+/** What TLS listeners need: the serving certificates, and where to report failed handshakes. */
+export interface TlsListenerSupport {
+  certificates(): CertificateSet;
+  onHandshakeFailure(err: NodeJS.ErrnoException): void;
+}
+
+/** The default context: the first certificate, for clients that send no SNI or match none. */
+function defaultContextOptions(set: CertificateSet): {
+  key?: Buffer;
+  cert?: Buffer;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+} {
+  const first = set.first;
+  return first === undefined
+    ? { minVersion: set.minVersion }
+    : { key: first.key, cert: first.cert, minVersion: set.minVersion };
+}
 
 /** How a close ended: everything finished in time, or the grace period cut the rest. */
 export type CloseOutcome = 'drained' | 'forced';
@@ -29,15 +49,32 @@ export class ProxyListeners {
   readonly #onUpgrade: UpgradeListener;
 
   readonly #client: ClientConfig;
+  readonly #tls: TlsListenerSupport;
+  readonly #tlsServers: https.Server[] = [];
 
-  constructor(onRequest: RequestListener, onUpgrade: UpgradeListener, client: ClientConfig) {
+  constructor(
+    onRequest: RequestListener,
+    onUpgrade: UpgradeListener,
+    client: ClientConfig,
+    tls: TlsListenerSupport,
+  ) {
     this.#onRequest = onRequest;
     this.#onUpgrade = onUpgrade;
     this.#client = client;
+    this.#tls = tls;
+  }
+
+  /**
+   * A reload brought other certificates: handshakes from now on get them (SNI reads the
+   * current set itself; this replaces the default, served to clients without SNI). Open
+   * connections keep the session they negotiated.
+   */
+  useCertificates(set: CertificateSet): void {
+    for (const server of this.#tlsServers) server.setSecureContext(defaultContextOptions(set));
   }
 
   /** Binds every address or none: on the first failure the ones already bound are closed. */
-  async listen(addresses: readonly ListenAddress[]): Promise<string[]> {
+  async listen(addresses: readonly (ListenAddress & { tls: boolean })[]): Promise<string[]> {
     const bound: string[] = [];
     try {
       for (const address of addresses) bound.push(await this.#listenOne(address));
@@ -52,9 +89,9 @@ export class ProxyListeners {
     return this.#servers.length > 0 && this.#servers.every((s) => s.listening);
   }
 
-  async #listenOne(address: ListenAddress): Promise<string> {
+  async #listenOne(address: ListenAddress & { tls: boolean }): Promise<string> {
     const client = this.#client;
-    const server = http.createServer({
+    const options: http.ServerOptions = {
       // Default 75 s: longer than the idle timeout of common load balancers (60 s), so they
       // close first. Node adds keepAliveTimeoutBuffer (1 s) before it closes the socket.
       keepAliveTimeout: client.keepalive_timeout_ms,
@@ -67,7 +104,8 @@ export class ProxyListeners {
       // Only WebSocket handshakes are upgrades; any other Upgrade (h2c, a POST with one) is
       // served as a normal request without it, as nginx does.
       shouldUpgradeCallback: isWebSocketHandshake,
-    });
+    };
+    const server = address.tls ? this.#tlsServer(options) : http.createServer(options);
     server.on('request', this.#onRequest);
     drainAcceptQueue(server, (socket) => this.#adopt(socket));
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -91,6 +129,22 @@ export class ProxyListeners {
     this.#servers.push(server);
     const bound = server.address() as AddressInfo;
     return formatAddress(bound.address, bound.port);
+  }
+
+  #tlsServer(options: http.ServerOptions): https.Server {
+    const tls = this.#tls;
+    const server = https.createServer({
+      ...options,
+      ...defaultContextOptions(tls.certificates()),
+      ALPNProtocols: ['http/1.1'],
+      SNICallback: (servername, done) => done(null, tls.certificates().select(servername)?.context),
+    });
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      tls.onHandshakeFailure(err);
+      socket.destroy();
+    });
+    this.#tlsServers.push(server);
+    return server;
   }
 
   #adopt(socket: Socket): void {

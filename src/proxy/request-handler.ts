@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { ConfigStore } from '../config/store.ts';
 import type { Logger } from '../log.ts';
 import type { ProxyMetrics } from '../metrics.ts';
@@ -8,7 +9,7 @@ import type { Route } from '../routing/route-table.ts';
 import type { BodyWatch } from './body-watch.ts';
 import type { ProxyEngine } from './engine.ts';
 import { PipelineGate } from './pipeline-gate.ts';
-import { guardRequest } from './request-guard.ts';
+import { guardRequest, requestHost } from './request-guard.ts';
 import type { TrustBoundary } from './trust-boundary.ts';
 import {
   classifyUpstreamError,
@@ -43,7 +44,7 @@ export function createRequestHandler(deps: HandlerDeps) {
   const { store, engine, metrics, isDraining, trust, bodies } = deps;
   const onComplete = createCompletionHandler(deps);
   const gate = new PipelineGate((req, res, route) =>
-    engine.web(req, res, route, trust.hop(req.socket, 'http'), onComplete),
+    engine.web(req, res, route, trust.hop(req.socket, protoOf(req.socket)), onComplete),
   );
   return function handleRequest(req: IncomingMessage, res: ServerResponse): void {
     if (isDraining()) res.setHeader('connection', 'close');
@@ -52,6 +53,10 @@ export function createRequestHandler(deps: HandlerDeps) {
     if (typeof route === 'string') {
       metrics.countUnmatched(statusOf(route));
       return sendError(res, route);
+    }
+    if (route.httpsRedirect && protoOf(req.socket) === 'http') {
+      metrics.recordRequest(route, 308, undefined);
+      return redirectToHttps(req, res);
     }
     gate.admit(req, res, route);
   };
@@ -95,7 +100,7 @@ export function createUpgradeHandler(deps: HandlerDeps) {
       metrics.countUnmatched(statusOf(route));
       return sendErrorOnSocket(socket, route);
     }
-    engine.upgrade(req, socket, head, route, trust.hop(socket, 'http'));
+    engine.upgrade(req, socket, head, route, trust.hop(socket, protoOf(socket)));
   };
 }
 
@@ -121,6 +126,30 @@ export function createUpstreamErrorHandler(metrics: ProxyMetrics, log: Logger) {
     if ('writeHead' in target) sendError(target, error);
     else sendErrorOnSocket(target, error);
   };
+}
+
+/** The scheme the client used: a TLS listener's sockets are TLSSockets. */
+function protoOf(socket: Socket): 'http' | 'https' {
+  return (socket as TLSSocket).encrypted === true ? 'https' : 'http';
+}
+
+/**
+ * `https_redirect`: 308 (method and body kept) to the same host and path on https://, on the
+ * default port: the port the client used was the plain one, and behind a load balancer or a
+ * Kubernetes Service the public HTTPS port is 443 whatever the listener's own port is.
+ */
+function redirectToHttps(req: IncomingMessage, res: ServerResponse): void {
+  const host = hostWithoutPort(requestHost(req.rawHeaders) ?? '');
+  if (host === '') return sendError(res, 'bad_host');
+  const location = `https://${host}${req.url ?? '/'}`;
+  res.writeHead(308, { location, 'content-length': 0, 'cache-control': 'no-store' });
+  res.end();
+}
+
+function hostWithoutPort(host: string): string {
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
+  const colon = host.indexOf(':');
+  return colon === -1 ? host : host.slice(0, colon);
 }
 
 function findRoute(store: ConfigStore, req: IncomingMessage): Route | ClientError {

@@ -14,6 +14,8 @@ export interface Route {
   /** The target's path without its trailing slash ('' for `/`), prepended to the request's. */
   readonly basePath: string;
   readonly timeoutMs: number;
+  /** The site's `https_redirect`: plain-HTTP requests get 308 to https:// instead. */
+  readonly httpsRedirect: boolean;
 }
 
 /** The routes of one site, indexed for longest-prefix matching. */
@@ -34,6 +36,7 @@ export interface RouteTable {
 export interface RouteTableSite {
   readonly name: string;
   readonly hosts: readonly string[];
+  readonly https_redirect?: boolean;
   readonly routes: readonly {
     readonly path: string;
     readonly upstream: string;
@@ -85,6 +88,7 @@ function compileSiteRoutes(site: RouteTableSite): SiteRoutes {
       origin: target.origin,
       basePath: target.pathname.endsWith('/') ? target.pathname.slice(0, -1) : target.pathname,
       timeoutMs: r.timeout_ms,
+      httpsRedirect: site.https_redirect === true,
     });
     byPrefix.set(r.path, route);
   }

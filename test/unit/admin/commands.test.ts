@@ -8,7 +8,7 @@ import type { ProxyConfig } from '../../../src/config/types.ts';
 import { ConfigInvalidError, ProxyError } from '../../../src/errors.ts';
 
 const config = {
-  listeners: [{ address: '127.0.0.1:0' }],
+  listeners: [{ address: '127.0.0.1:0', tls: false }],
   admin: { socket: '', allowed_uids: [], max_connections: 10 },
   health: { address: '', max_connections: 64 },
   trusted_proxies: [],
@@ -20,6 +20,7 @@ const config = {
     keepalive_timeout_ms: 75_000,
   },
   upstream_pool: { max_connections: 1024, max_queued: 1024 },
+  tls: { min_version: 'TLSv1.2', certificates: [] },
   shutdown: { drain_delay_ms: 0, grace_period_ms: 0 },
   log: { level: 'info', access_log: false },
   sites: [
@@ -27,6 +28,7 @@ const config = {
       name: 'a',
       hosts: ['a.example'],
       routes: [{ path: '/', upstream: 'http://127.0.0.1:1', timeout_ms: 1000 }],
+      https_redirect: false,
     },
   ],
 } as ProxyConfig;

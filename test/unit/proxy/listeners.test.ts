@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, it } from 'node:test';
 import { ProxyListeners } from '../../../src/proxy/listeners.ts';
+import { EMPTY_CERTIFICATES } from '../../../src/tls/certificates.ts';
 import { holdLoopWhileHandshaking } from '../../helpers.ts';
 
 describe('ProxyListeners.close', { skip: process.platform !== 'linux' && 'Linux only' }, () => {
@@ -26,8 +27,9 @@ describe('ProxyListeners.close', { skip: process.platform !== 'linux' && 'Linux 
         request_timeout_ms: 300_000,
         keepalive_timeout_ms: 75_000,
       },
+      { certificates: () => EMPTY_CERTIFICATES, onHandshakeFailure: () => undefined },
     );
-    const [bound] = await listeners.listen([{ host: '127.0.0.1', port: 0 }]);
+    const [bound] = await listeners.listen([{ host: '127.0.0.1', port: 0, tls: false }]);
     const port = Number(bound?.slice(bound.lastIndexOf(':') + 1));
     const finished: string[] = [];
     const requests = Array.from(

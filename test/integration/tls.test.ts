@@ -1,0 +1,237 @@
+import assert from 'node:assert/strict';
+import { copyFileSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import tls from 'node:tls';
+import { makeCertificate } from '../certs.ts';
+import type { TestCertificate } from '../certs.ts';
+import { request, startProxy, startUpstream, tmpDir, writeConfig } from '../helpers.ts';
+import type { ProxyProcess, Upstream } from '../helpers.ts';
+import { checkConfigBytes } from '../../src/config/check.ts';
+import { ConfigInvalidError } from '../../src/errors.ts';
+
+/** Connects over TLS and returns the CN of the certificate the proxy chose. */
+async function servedName(port: number, servername?: string): Promise<string> {
+  const socket = tls.connect({
+    host: '127.0.0.1',
+    port,
+    rejectUnauthorized: false,
+    ...(servername === undefined ? {} : { servername }),
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', () => resolve());
+    socket.once('error', reject);
+  });
+  const cn = String(socket.getPeerCertificate().subject.CN);
+  socket.destroy();
+  return cn;
+}
+
+function httpsGet(
+  port: number,
+  path: string,
+  options: { host: string; agent?: https.Agent },
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        servername: options.host,
+        headers: { host: options.host },
+        rejectUnauthorized: false,
+        agent: options.agent ?? false,
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+  });
+}
+
+describe('TLS listeners', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let a: TestCertificate, wild: TestCertificate, other: TestCertificate;
+  let up: Upstream;
+  let proxy: ProxyProcess;
+  let configPath: string;
+  const seen: { proto?: string }[] = [];
+
+  const config = (certs: TestCertificate[]) => `listeners:
+  - address: 127.0.0.1:0
+    tls: true
+  - address: 127.0.0.1:0
+admin:
+  socket: ''
+health:
+  address: 127.0.0.1:0
+tls:
+  certificates:
+${certs.map((c) => `    - { cert_file: ${c.certFile}, key_file: ${c.keyFile} }`).join('\n')}
+sites:
+  - name: secure
+    hosts: [a.example, "*.w.example"]
+    https_redirect: true
+    routes:
+      - { path: /, upstream: "${up.url}" }
+`;
+
+  before(async () => {
+    ({ dir, cleanup } = await tmpDir());
+    a = makeCertificate(dir, 'a', ['a.example']);
+    wild = makeCertificate(dir, 'wild', ['*.w.example']);
+    other = makeCertificate(dir, 'other', ['a.example']);
+    up = await startUpstream('up', (req, res) => {
+      seen.push({ proto: req.headers['x-forwarded-proto'] as string });
+      res.end('secure hello');
+    });
+    configPath = join(dir, 'proxy.yaml');
+    await writeFile(configPath, config([a, wild]));
+    proxy = await startProxy(configPath);
+  });
+
+  after(async () => {
+    await proxy.stop();
+    up.server.close();
+    await cleanup();
+  });
+
+  const tlsPort = () => {
+    const first = (proxy.logs.find((l) => l.msg === 'proxy started')?.listeners as string[])[0];
+    return Number(first?.slice(first.lastIndexOf(':') + 1));
+  };
+  const plainPort = () => {
+    const second = (proxy.logs.find((l) => l.msg === 'proxy started')?.listeners as string[])[1];
+    return Number(second?.slice(second.lastIndexOf(':') + 1));
+  };
+
+  it('picks the certificate by SNI: exact, wildcard, and the first for no SNI or no match', async () => {
+    assert.equal(await servedName(tlsPort(), 'a.example'), 'a.example');
+    assert.equal(await servedName(tlsPort(), 'x.w.example'), '*.w.example');
+    assert.equal(await servedName(tlsPort()), 'a.example');
+    assert.equal(await servedName(tlsPort(), 'unknown.example'), 'a.example');
+  });
+
+  it('proxies over TLS end to end and tells the upstream the scheme was https', async () => {
+    const reply = await httpsGet(tlsPort(), '/hello', { host: 'a.example' });
+    assert.equal(reply.status, 200);
+    assert.equal(reply.body, 'secure hello');
+    assert.equal(seen.at(-1)?.proto, 'https');
+  });
+
+  it('redirects plain HTTP for an https_redirect site with 308, path and query kept', async () => {
+    const reply = await request(`http://127.0.0.1:${plainPort()}/x/y?z=1`, {
+      host: 'a.example:8080',
+    });
+    assert.equal(reply.status, 308);
+    assert.equal(reply.headers.location, 'https://a.example/x/y?z=1');
+  });
+
+  it('exports each certificate expiry, labelled by file', async () => {
+    const text = (await request(`${proxy.healthUrl}/metrics`)).body;
+    const line = text
+      .split('\n')
+      .find(
+        (l) =>
+          l.startsWith('reverse_proxy_tls_certificate_not_after_timestamp_seconds{') &&
+          l.includes(a.certFile),
+      );
+    assert.ok(line, text);
+    const seconds = Number(line.split(' ').at(-1));
+    assert.ok(seconds > Date.now() / 1000, 'in the future');
+  });
+
+  it('refuses a reload with a bad pair; the old certificate keeps serving', async () => {
+    await writeConfig(configPath, config([{ certFile: a.certFile, keyFile: wild.keyFile }, wild]));
+    const outcome = await proxy.reload();
+    assert.match(String(outcome.msg), /reload failed/);
+    assert.match(JSON.stringify(outcome.errors), /does not match the certificate/);
+    assert.equal(await servedName(tlsPort(), 'a.example'), 'a.example');
+    await writeConfig(configPath, config([a, wild]));
+    assert.match(String((await proxy.reload()).msg), /^reload(: config unchanged| applied)$/);
+  });
+
+  it('rotates certificates on reload without cutting an open keep-alive connection', async () => {
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    assert.equal((await httpsGet(tlsPort(), '/1', { host: 'a.example', agent })).status, 200);
+    // The same file names, new bytes (as cert-manager and the kubelet do): the config is
+    // unchanged, and the reload still re-reads the files.
+    copyFileSync(other.certFile, a.certFile);
+    copyFileSync(other.keyFile, a.keyFile);
+    const outcome = await proxy.reload();
+    assert.equal(outcome.msg, 'reload applied');
+    assert.equal(outcome.certificates_changed, true);
+    assert.equal((await httpsGet(tlsPort(), '/2', { host: 'a.example', agent })).status, 200);
+    const sockets =
+      Object.values(agent.sockets).flat().length + Object.values(agent.freeSockets).flat().length;
+    assert.equal(sockets, 1, 'the connection opened before the reload carried the second request');
+    const fresh = tls.connect({
+      host: '127.0.0.1',
+      port: tlsPort(),
+      servername: 'a.example',
+      rejectUnauthorized: false,
+    });
+    await new Promise((resolve) => fresh.once('secureConnect', resolve));
+    const served = fresh.getPeerCertificate().raw;
+    fresh.destroy();
+    const expected = pemBody(readFileSync(other.certFile, 'latin1'));
+    assert.equal(served.toString('base64'), expected, 'new handshakes get the new certificate');
+    agent.destroy();
+  });
+});
+
+describe('certificate validation (validate, serve, reload and the sidecar share it)', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => ({ dir, cleanup } = await tmpDir()));
+  after(async () => cleanup());
+
+  const issues = (certificates: string, listenerTls = true) => {
+    const yaml = `listeners:\n  - address: 127.0.0.1:8443\n    tls: ${listenerTls}\ntls:\n  certificates:${certificates}\nsites: []\n`;
+    try {
+      checkConfigBytes(Buffer.from(yaml), 'test.yaml', { allowWildcardBind: false });
+    } catch (err) {
+      if (err instanceof ConfigInvalidError)
+        return err.issues.map((i) => `${i.path}: ${i.message}`);
+      throw err;
+    }
+    return [];
+  };
+
+  it('names the file for each broken pair', async () => {
+    const good = makeCertificate(dir, 'good', ['good.example']);
+    const otherKey = makeCertificate(dir, 'otherkey', ['x.example']);
+    const expired = makeCertificate(dir, 'expired', ['old.example'], { expired: true });
+    const notPem = join(dir, 'not.pem');
+    await writeFile(notPem, 'hello\n');
+    const found = issues(`
+    - { cert_file: ${dir}/missing.crt, key_file: ${good.keyFile} }
+    - { cert_file: ${notPem}, key_file: ${good.keyFile} }
+    - { cert_file: ${good.certFile}, key_file: ${otherKey.keyFile} }
+    - { cert_file: ${expired.certFile}, key_file: ${expired.keyFile} }
+    - { cert_file: ${good.certFile}, key_file: ${good.keyFile} }`);
+    assert.deepEqual(found, [
+      `tls.certificates[0].cert_file: cannot read ${dir}/missing.crt: ENOENT`,
+      `tls.certificates[1].cert_file: ${notPem} is not a PEM certificate`,
+      `tls.certificates[2].key_file: the key in ${otherKey.keyFile} does not match the certificate in ${good.certFile}`,
+      `tls.certificates[3].cert_file: the certificate in ${expired.certFile} expired on 2020-01-02T00:00:00.000Z`,
+    ]);
+  });
+
+  it('refuses a TLS listener without a certificate', () => {
+    assert.deepEqual(issues(' []'), [
+      'listeners[0].tls: needs at least one certificate in tls.certificates',
+    ]);
+  });
+});
+
+function pemBody(pem: string): string {
+  return pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
+}
