@@ -86,7 +86,11 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   );
   metrics.observeCertificates(() => store.current().certificates);
   const bound = await listeners.listen(
-    config.listeners.map((l) => ({ ...addressOf(l.address), tls: l.tls })),
+    config.listeners.map((l) => ({
+      ...addressOf(l.address),
+      tls: l.tls,
+      http2: l.tls && l.http2 !== false,
+    })),
   );
 
   const reloader = new Reloader({

@@ -131,6 +131,7 @@ export const configSchema = Joi.object({
       Joi.object({
         address: Joi.string().required().custom(listenAddress),
         tls: Joi.boolean().default(false),
+        http2: Joi.boolean(),
       }),
     )
     .min(1)

@@ -2,6 +2,8 @@
 export interface ListenerConfig {
   readonly address: string;
   readonly tls: boolean;
+  /** Unset: on for TLS listeners (ALPN h2, then http/1.1). */
+  readonly http2?: boolean | undefined;
 }
 
 export interface CertificateConfig {

@@ -89,6 +89,12 @@ function crossChecks(config: ProxyConfig, options: ValidateOptions): Found[] {
 function checkTlsListeners(config: ProxyConfig): Found[] {
   const found: Found[] = [];
   config.listeners.forEach((listener, i) => {
+    if (listener.http2 === true && !listener.tls) {
+      found.push([
+        ['listeners', i, 'http2'],
+        'needs tls: true (HTTP/2 without TLS, h2c, is not served)',
+      ]);
+    }
     if (listener.tls && config.tls.certificates.length === 0) {
       found.push([['listeners', i, 'tls'], 'needs at least one certificate in tls.certificates']);
     }

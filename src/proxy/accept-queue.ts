@@ -1,5 +1,4 @@
 import { closeSync } from 'node:fs';
-import type http from 'node:http';
 import net from 'node:net';
 import { handleFd } from '../native/handle-fd.ts';
 import { loadKoffi, processLibc } from '../native/koffi.ts';
@@ -58,10 +57,7 @@ function bindAccept(): Accept | null {
  * 'connection', where http.Server takes it like any other. Returns false, changing nothing,
  * where accept4 cannot be bound (not Linux, no FFI).
  */
-export function drainAcceptQueue(
-  server: http.Server,
-  adopt: (socket: net.Socket) => void,
-): boolean {
+export function drainAcceptQueue(server: net.Server, adopt: (socket: net.Socket) => void): boolean {
   const acceptOne = bindAccept();
   if (acceptOne === null) return false;
   let draining = false;

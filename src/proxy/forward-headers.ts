@@ -37,6 +37,18 @@ export function upstreamHeaders(raw: readonly string[], hop: ClientHop): string[
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
+    if (name.charCodeAt(0) === 58 /* : */) {
+      // HTTP/2 pseudo-headers: the method and path travel in the request line upstream, the
+      // authority becomes its Host.
+      if (name === ':authority' && host === undefined) {
+        host = value;
+        out.push('host', value);
+      }
+      continue;
+    }
+    if (host !== undefined && name.length === 4 && name.toLowerCase() === 'host') {
+      continue; // the guard has checked it says what :authority (or the first Host) says
+    }
     switch (name.length) {
       case 2: // te
       case 6: // expect

@@ -5,7 +5,9 @@ import { once } from 'node:events';
 import { formatAddress } from '../config/address.ts';
 import type { ListenAddress } from '../config/address.ts';
 import { ProxyError } from '../errors.ts';
+import http2 from 'node:http2';
 import https from 'node:https';
+import type { SecureContext } from 'node:tls';
 import type { ClientConfig } from '../config/types.ts';
 import type { CertificateSet } from '../tls/certificates.ts';
 import { drainAcceptQueue } from './accept-queue.ts';
@@ -13,6 +15,25 @@ import { sendErrorOnSocket } from './upstream-errors.ts';
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 export type UpgradeListener = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
+
+/** One listener to bind: its address, and whether it serves TLS (and HTTP/2 on it). */
+export interface ListenerSpec extends ListenAddress {
+  readonly tls: boolean;
+  readonly http2: boolean;
+}
+
+type SniDone = (err: Error | null, context?: SecureContext) => void;
+
+/** Both TLS server kinds, with the http.Server parts this file sets on them. */
+type TlsServer = (https.Server | http2.Http2SecureServer) & {
+  shouldUpgradeCallback: (req: IncomingMessage) => boolean;
+};
+
+/** Every listener kind, as close() uses them: HTTP/2 servers have no closeIdleConnections. */
+type ProxyServer = (http.Server | TlsServer) & {
+  closeIdleConnections?: () => void;
+  closeAllConnections?: () => void;
+};
 
 /** What TLS listeners need: the serving certificates, and where to report failed handshakes. */
 export interface TlsListenerSupport {
@@ -40,7 +61,7 @@ export type CloseOutcome = 'drained' | 'forced';
  * sharing one request and one upgrade listener installed once.
  */
 export class ProxyListeners {
-  readonly #servers: http.Server[] = [];
+  readonly #servers: ProxyServer[] = [];
   readonly #upgraded = new Set<Socket>();
   /** Sockets accepted by drainAcceptQueue: net.Server does not count them, so close() does. */
   readonly #adopted = new Set<Socket>();
@@ -50,7 +71,9 @@ export class ProxyListeners {
 
   readonly #client: ClientConfig;
   readonly #tls: TlsListenerSupport;
-  readonly #tlsServers: https.Server[] = [];
+  readonly #tlsServers: TlsServer[] = [];
+  /** HTTP/2 sessions, cut with the rest when the grace period runs out. */
+  readonly #sessions = new Set<http2.ServerHttp2Session>();
 
   constructor(
     onRequest: RequestListener,
@@ -74,7 +97,7 @@ export class ProxyListeners {
   }
 
   /** Binds every address or none: on the first failure the ones already bound are closed. */
-  async listen(addresses: readonly (ListenAddress & { tls: boolean })[]): Promise<string[]> {
+  async listen(addresses: readonly ListenerSpec[]): Promise<string[]> {
     const bound: string[] = [];
     try {
       for (const address of addresses) bound.push(await this.#listenOne(address));
@@ -89,7 +112,7 @@ export class ProxyListeners {
     return this.#servers.length > 0 && this.#servers.every((s) => s.listening);
   }
 
-  async #listenOne(address: ListenAddress & { tls: boolean }): Promise<string> {
+  async #listenOne(address: ListenerSpec): Promise<string> {
     const client = this.#client;
     const options: http.ServerOptions = {
       // Default 75 s: longer than the idle timeout of common load balancers (60 s), so they
@@ -105,7 +128,9 @@ export class ProxyListeners {
       // served as a normal request without it, as nginx does.
       shouldUpgradeCallback: isWebSocketHandshake,
     };
-    const server = address.tls ? this.#tlsServer(options) : http.createServer(options);
+    const server: ProxyServer = address.tls
+      ? this.#tlsServer(options, address.http2)
+      : http.createServer(options);
     server.on('request', this.#onRequest);
     drainAcceptQueue(server, (socket) => this.#adopt(socket));
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -131,14 +156,38 @@ export class ProxyListeners {
     return formatAddress(bound.address, bound.port);
   }
 
-  #tlsServer(options: http.ServerOptions): https.Server {
+  /**
+   * HTTPS, and HTTP/2 by ALPN (h2, then http/1.1) unless the listener says `http2: false`.
+   * Node's HTTP/2 server takes HTTP/1.1 connections through the same code as http.Server,
+   * with the same timeouts; its default upgrade rule is replaced by ours.
+   */
+  #tlsServer(options: http.ServerOptions, http2Enabled: boolean): TlsServer {
     const tls = this.#tls;
-    const server = https.createServer({
+    const secure = {
       ...options,
       ...defaultContextOptions(tls.certificates()),
-      ALPNProtocols: ['http/1.1'],
-      SNICallback: (servername, done) => done(null, tls.certificates().select(servername)?.context),
-    });
+      SNICallback: (servername: string, done: SniDone) =>
+        done(null, tls.certificates().select(servername)?.context),
+    };
+    let server: TlsServer;
+    if (http2Enabled) {
+      const h2 = http2.createSecureServer({
+        ...secure,
+        allowHTTP1: true,
+        // nginx's http2_max_concurrent_streams; each stream is one upstream exchange.
+        settings: { maxConcurrentStreams: 128 },
+      });
+      // An HTTP/2 connection with no open stream closes after the keep-alive timeout.
+      h2.setTimeout(this.#client.keepalive_timeout_ms);
+      h2.on('session', (session: http2.ServerHttp2Session) => {
+        this.#sessions.add(session);
+        session.once('close', () => this.#sessions.delete(session));
+      });
+      server = h2 as unknown as TlsServer;
+    } else {
+      server = https.createServer({ ...secure, ALPNProtocols: ['http/1.1'] }) as TlsServer;
+    }
+    server.shouldUpgradeCallback = isWebSocketHandshake;
     server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       tls.onHandshakeFailure(err);
       socket.destroy();
@@ -170,7 +219,7 @@ export class ProxyListeners {
       this.#servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
     ).then(() => this.#adoptedClosed());
     const reaper = setInterval(() => {
-      for (const server of this.#servers) server.closeIdleConnections();
+      for (const server of this.#servers) server.closeIdleConnections?.();
     }, 50);
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<'forced'>((resolve) => {
@@ -180,7 +229,8 @@ export class ProxyListeners {
     clearInterval(reaper);
     clearTimeout(timer);
     if (outcome === 'forced') {
-      for (const server of this.#servers) server.closeAllConnections();
+      for (const server of this.#servers) server.closeAllConnections?.();
+      for (const session of this.#sessions) session.destroy();
       for (const socket of this.#upgraded) socket.destroy();
       await closed;
     }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Route } from '../routing/route-table.ts';
+import { isHttp2Stream } from './web-proxy.ts';
 
 /** Starts one request's exchange; the gate calls it when the connection's turn comes. */
 export type Dispatch = (req: IncomingMessage, res: ServerResponse, route: Route) => void;
@@ -51,6 +52,8 @@ export class PipelineGate {
   }
 
   admit(req: IncomingMessage, res: ServerResponse, route: Route): void {
+    // HTTP/2 streams are independent (and the session bounds them): no turn to wait for.
+    if (isHttp2Stream(req)) return this.#dispatch(req, res, route);
     const socket = req.socket as ServerSocket;
     let turn = socket[TURN];
     if (turn === undefined) {

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { ClientError } from './upstream-errors.ts';
 import { normalizePath } from '../routing/request-path.ts';
+import { isHttp2Stream } from './web-proxy.ts';
 
 /** What routing needs of a request once it passed the guard. */
 export interface GuardedRequest {
@@ -27,7 +28,8 @@ export interface GuardedRequest {
  */
 export function guardRequest(req: IncomingMessage): GuardedRequest | ClientError {
   if (req.method === 'TRACE') return 'method_not_allowed';
-  if (req.httpVersionMajor !== 1) return 'http_version';
+  const h2 = isHttp2Stream(req);
+  if (req.httpVersionMajor !== 1 && !h2) return 'http_version';
   const raw = req.rawHeaders;
   const host = requestHost(raw);
   if (host === undefined) return 'bad_host';
@@ -46,14 +48,27 @@ export function guardRequest(req: IncomingMessage): GuardedRequest | ClientError
   return { host, path };
 }
 
-/** The one Host header's value; undefined when there are two, or it is not a host[:port]. */
+/**
+ * The one Host header's value (HTTP/2: `:authority`, or Host where a client sends that
+ * instead); undefined when there are two, or it is not a host[:port].
+ */
 export function requestHost(raw: readonly string[]): string | undefined {
   let host: string | undefined;
+  let authority: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
+    if (name.length === 10 && name === ':authority') {
+      authority = raw[i + 1] as string;
+      continue;
+    }
     if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
     if (host !== undefined) return undefined;
     host = raw[i + 1] as string;
+  }
+  if (authority !== undefined) {
+    // RFC 9113 §8.3.1: a Host beside :authority must say the same.
+    if (host !== undefined && host !== authority) return undefined;
+    host = authority;
   }
   if (host === undefined) return ''; // HTTP/1.0; Node answers an HTTP/1.1 request without one
   return HOST_VALUE.test(host) ? host : undefined;

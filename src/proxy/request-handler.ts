@@ -19,7 +19,7 @@ import {
   statusOf,
 } from './upstream-errors.ts';
 import type { ClientError } from './upstream-errors.ts';
-import { hasBody } from './web-proxy.ts';
+import { hasBody, isHttp2Stream } from './web-proxy.ts';
 
 export interface HandlerDeps {
   readonly store: ConfigStore;
@@ -47,8 +47,11 @@ export function createRequestHandler(deps: HandlerDeps) {
     engine.web(req, res, route, trust.hop(req.socket, protoOf(req.socket)), onComplete),
   );
   return function handleRequest(req: IncomingMessage, res: ServerResponse): void {
-    if (isDraining()) res.setHeader('connection', 'close');
-    if (hasBody(req.rawHeaders)) bodies.watch(req);
+    const h2 = isHttp2Stream(req);
+    // HTTP/2 has no Connection header (a draining session sends GOAWAY instead), and its
+    // bodies are paced by flow control, not watched here.
+    if (isDraining() && !h2) res.setHeader('connection', 'close');
+    if (!h2 && hasBody(req.rawHeaders)) bodies.watch(req);
     const route = findRoute(store, req);
     if (typeof route === 'string') {
       metrics.countUnmatched(statusOf(route));

@@ -100,7 +100,8 @@ export function sendError(res: ServerResponse, error: ClientError): void {
   }
   const { status, body } = PREPARED.get(error) as { status: number; body: Buffer };
   // A failed writeHead may have left the upstream's reason phrase behind: never reuse it.
-  res.statusMessage = REASONS[status] as string;
+  // (HTTP/2 responses have none, and warn when one is set.)
+  if (res.req.httpVersionMajor === 1) res.statusMessage = REASONS[status] as string;
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': body.length,

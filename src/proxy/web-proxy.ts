@@ -28,7 +28,7 @@ export function dispatchWeb(
     path: upstreamPath(route, req.url ?? '/'),
     method: req.method as Dispatcher.HttpMethod,
     headers: upstreamHeaders(req.rawHeaders, hop),
-    body: hasBody(req.rawHeaders) ? req : null,
+    body: requestHasBody(req) ? req : null,
     // The route's timeout bounds the upstream's silence: before the response headers and
     // between body chunks (maps to 504).
     headersTimeout: route.timeoutMs,
@@ -39,6 +39,21 @@ export function dispatchWeb(
   } catch (err) {
     exchange.fail(err as Error);
   }
+}
+
+/** An HTTP/2 stream's request (Node's compat Http2ServerRequest), not an HTTP/1 message. */
+export function isHttp2Stream(req: IncomingMessage): boolean {
+  return (req as { stream?: unknown }).stream !== undefined;
+}
+
+/** HTTP/2 has no framing headers: a body follows unless the HEADERS frame ended the stream. */
+export function requestHasBody(req: IncomingMessage): boolean {
+  if (isHttp2Stream(req)) {
+    return (
+      (req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders !== true
+    );
+  }
+  return hasBody(req.rawHeaders);
 }
 
 /**

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import http2 from 'node:http2';
 import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
+import { WebSocket, WebSocketServer } from 'ws';
 import { makeCertificate } from '../certs.ts';
 import type { TestCertificate } from '../certs.ts';
 import { request, startProxy, startUpstream, tmpDir, writeConfig } from '../helpers.ts';
@@ -62,7 +64,7 @@ describe('TLS listeners', () => {
   let up: Upstream;
   let proxy: ProxyProcess;
   let configPath: string;
-  const seen: { proto?: string }[] = [];
+  const seen: { proto?: string; host?: string | undefined }[] = [];
 
   const config = (certs: TestCertificate[]) => `listeners:
   - address: 127.0.0.1:0
@@ -89,9 +91,17 @@ sites:
     wild = makeCertificate(dir, 'wild', ['*.w.example']);
     other = makeCertificate(dir, 'other', ['a.example']);
     up = await startUpstream('up', (req, res) => {
-      seen.push({ proto: req.headers['x-forwarded-proto'] as string });
+      seen.push({ proto: req.headers['x-forwarded-proto'] as string, host: req.headers.host });
+      if (req.url === '/echo') {
+        let body = '';
+        req.on('data', (d: Buffer) => (body += d.toString()));
+        req.on('end', () => res.end(`echo:${body}`));
+        return;
+      }
       res.end('secure hello');
     });
+    const wss = new WebSocketServer({ server: up.server });
+    wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`echo:${data.toString()}`)));
     configPath = join(dir, 'proxy.yaml');
     await writeFile(configPath, config([a, wild]));
     proxy = await startProxy(configPath);
@@ -124,6 +134,59 @@ sites:
     assert.equal(reply.status, 200);
     assert.equal(reply.body, 'secure hello');
     assert.equal(seen.at(-1)?.proto, 'https');
+  });
+
+  it('speaks HTTP/2 by ALPN and proxies GET and a POST body end to end', async () => {
+    const session = http2.connect(`https://127.0.0.1:${tlsPort()}`, {
+      servername: 'a.example',
+      rejectUnauthorized: false,
+    });
+    const exchange = (headers: http2.OutgoingHttpHeaders, body?: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const stream = session.request(headers);
+        let status = 0;
+        let text = '';
+        stream.on('response', (h) => (status = Number(h[':status'])));
+        stream.on('data', (d: Buffer) => (text += d.toString()));
+        stream.on('end', () => resolve({ status, text }));
+        stream.on('error', reject);
+        stream.end(body);
+      });
+    try {
+      const [get, post, none, bad] = await Promise.all([
+        exchange({ ':method': 'GET', ':path': '/h2', ':authority': 'a.example' }),
+        exchange({ ':method': 'POST', ':path': '/echo', ':authority': 'x.w.example' }, 'h2 body'),
+        exchange({ ':method': 'GET', ':path': '/', ':authority': 'nobody.example' }),
+        exchange({ ':method': 'GET', ':path': '/a/%2e%2e/b', ':authority': 'a.example' }),
+      ]);
+      assert.equal(none.status, 404, 'the same routing and error responses as HTTP/1.1');
+      assert.match(none.text, /"error":"no_route"/);
+      assert.equal(bad.status, 400);
+      assert.equal(session.alpnProtocol, 'h2');
+      assert.deepEqual(get, { status: 200, text: 'secure hello' });
+      assert.deepEqual(post, { status: 200, text: 'echo:h2 body' });
+      const viaH2 = seen.filter((s) => s.proto === 'https' && s.host !== undefined);
+      assert.ok(
+        viaH2.some((s) => s.host === 'a.example'),
+        'the authority became the Host',
+      );
+    } finally {
+      session.close();
+    }
+  });
+
+  it('keeps WebSocket working over HTTP/1.1 on the TLS listener', async () => {
+    const socket = new WebSocket(`wss://127.0.0.1:${tlsPort()}/ws`, {
+      headers: { host: 'a.example' },
+      rejectUnauthorized: false,
+    });
+    const reply = await new Promise<string>((resolve, reject) => {
+      socket.on('open', () => socket.send('ping'));
+      socket.on('message', (data: Buffer) => resolve(data.toString()));
+      socket.on('error', reject);
+    });
+    socket.close();
+    assert.equal(reply, 'echo:ping');
   });
 
   it('redirects plain HTTP for an https_redirect site with 308, path and query kept', async () => {

@@ -29,7 +29,9 @@ describe('ProxyListeners.close', { skip: process.platform !== 'linux' && 'Linux 
       },
       { certificates: () => EMPTY_CERTIFICATES, onHandshakeFailure: () => undefined },
     );
-    const [bound] = await listeners.listen([{ host: '127.0.0.1', port: 0, tls: false }]);
+    const [bound] = await listeners.listen([
+      { host: '127.0.0.1', port: 0, tls: false, http2: false },
+    ]);
     const port = Number(bound?.slice(bound.lastIndexOf(':') + 1));
     const finished: string[] = [];
     const requests = Array.from(
