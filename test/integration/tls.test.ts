@@ -8,6 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
 import { WebSocket, WebSocketServer } from 'ws';
 import { makeCertificate } from '../certs.ts';
+import { startRecordingUpstream } from '../raw-http.ts';
+import type { RecordingUpstream } from '../raw-http.ts';
 import type { TestCertificate } from '../certs.ts';
 import { request, startProxy, startUpstream, tmpDir, writeConfig } from '../helpers.ts';
 import type { ProxyProcess, Upstream } from '../helpers.ts';
@@ -62,6 +64,7 @@ describe('TLS listeners', () => {
   let cleanup: () => Promise<void>;
   let a: TestCertificate, wild: TestCertificate, other: TestCertificate;
   let up: Upstream;
+  let raw: RecordingUpstream;
   let proxy: ProxyProcess;
   let configPath: string;
   const seen: { proto?: string; host?: string | undefined }[] = [];
@@ -83,6 +86,7 @@ sites:
     https_redirect: true
     routes:
       - { path: /, upstream: "${up.url}" }
+      - { path: /raw/, upstream: "${raw.url}" }
 `;
 
   before(async () => {
@@ -102,6 +106,7 @@ sites:
     });
     const wss = new WebSocketServer({ server: up.server });
     wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`echo:${data.toString()}`)));
+    raw = await startRecordingUpstream();
     configPath = join(dir, 'proxy.yaml');
     await writeFile(configPath, config([a, wild]));
     proxy = await startProxy(configPath);
@@ -110,6 +115,7 @@ sites:
   after(async () => {
     await proxy.stop();
     up.server.close();
+    await raw.close();
     await cleanup();
   });
 
@@ -173,6 +179,76 @@ sites:
     } finally {
       session.close();
     }
+  });
+
+  it('HTTP/2: the upstream sees a plain HTTP/1.1 request, no pseudo-header, a framed body', async () => {
+    const session = http2.connect(`https://127.0.0.1:${tlsPort()}`, {
+      servername: 'a.example',
+      rejectUnauthorized: false,
+    });
+    const send = (headers: http2.OutgoingHttpHeaders, body?: string) =>
+      new Promise<number>((resolve, reject) => {
+        const stream = session.request(headers);
+        stream.on('response', (h) => resolve(Number(h[':status'])));
+        stream.on('error', reject);
+        stream.resume();
+        stream.end(body);
+      });
+    try {
+      const before = raw.requests.length;
+      assert.equal(
+        await send({ ':method': 'POST', ':path': '/raw/p?q=1', ':authority': 'a.example' }, 'abc'),
+        200,
+      );
+      const seen = raw.requests[before];
+      assert.equal(seen?.method, 'POST');
+      assert.equal(seen?.target, '/raw/p?q=1');
+      assert.equal(seen?.header('host'), 'a.example');
+      assert.equal(seen?.body.toString(), 'abc');
+      assert.ok(
+        seen?.header('content-length') === '3' || seen?.header('transfer-encoding') === 'chunked',
+      );
+      assert.deepEqual(
+        seen?.headers.filter(([n]) => n.startsWith(':')),
+        [],
+        'no pseudo-header crosses to HTTP/1.1',
+      );
+      // A Host that contradicts :authority is refused, as two Host headers are.
+      const status = await send({
+        ':method': 'GET',
+        ':path': '/raw/h',
+        ':authority': 'a.example',
+        host: 'evil.example',
+      });
+      assert.equal(status, 400);
+      assert.equal(raw.requests.length, before + 1, 'nothing else reached the upstream');
+    } finally {
+      session.close();
+    }
+  });
+
+  it('HTTP/1.1 over TLS: a Connection-named Content-Length smuggles nothing', async () => {
+    const before = raw.requests.length;
+    const second = 'GET /raw/admin HTTP/1.1\r\nHost: internal\r\n\r\n';
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port: tlsPort(),
+      servername: 'a.example',
+      rejectUnauthorized: false,
+      ALPNProtocols: ['http/1.1'],
+    });
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.write(
+      'GET /raw/x HTTP/1.1\r\nHost: a.example\r\nExpect: 100-continue\r\n' +
+        `Connection: content-length\r\nContent-Length: ${second.length}\r\n\r\n${second}`,
+    );
+    await waitFor(() => /HTTP\/1\.1 200/.test(text));
+    socket.destroy();
+    assert.equal(raw.requests.length, before + 1, 'one request upstream');
+    assert.equal(raw.requests[before]?.body.toString(), second);
+    assert.equal(raw.requests[before]?.header('x-forwarded-proto'), 'https');
   });
 
   it('keeps WebSocket working over HTTP/1.1 on the TLS listener', async () => {
@@ -294,6 +370,14 @@ describe('certificate validation (validate, serve, reload and the sidecar share 
     ]);
   });
 });
+
+async function waitFor(check: () => boolean, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 function pemBody(pem: string): string {
   return pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
