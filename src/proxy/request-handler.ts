@@ -80,7 +80,7 @@ function logAccess(log: Logger, res: ServerResponse, route: Route, seconds: numb
     {
       access: true,
       method: req.method,
-      host: req.headers.host,
+      host: req.headers.host ?? req.headers[':authority'],
       url: req.url,
       status: res.statusCode,
       ms: Math.round(seconds * 1000),
