@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ratioChart } from './chart.ts';
-import { childPids, installTraps, rssOf, stopAll, stopChild } from './children.ts';
+import { childPids, cpuSecondsOf, installTraps, rssOf, stopAll, stopChild } from './children.ts';
 import { freePort } from './free-port.ts';
 import { diffCounters, readListenCounters } from './netstat.ts';
 import { referenceConfig, startNginx, upstreamConfig } from './nginx.ts';
@@ -22,9 +22,11 @@ import type { ProxyUnderTest } from './proxy.ts';
 import { chartBars, checkTargets, markdownReport } from './report.ts';
 import type { BenchResults, MemoryResult, ReloadResult, Run, SoakResult } from './results.ts';
 import { MODES, SCENARIOS } from './scenarios.ts';
-import type { ModeSettings, SystemId } from './scenarios.ts';
+import type { ModeSettings, Scenario, SystemId } from './scenarios.ts';
 import { median } from './stats.ts';
+import { runH2load } from './h2load.ts';
 import { ensureTools } from './tools.ts';
+import type { Tools } from './tools.ts';
 import { runWrk, writeWrkScripts } from './wrk.ts';
 
 const LOAD_CPU = 0;
@@ -33,8 +35,12 @@ const PROXY_CPU = 1;
 interface System {
   readonly id: SystemId;
   readonly port: number;
+  /** Its HTTPS (and HTTP/2) port, for the TLS scenarios. */
+  readonly tlsPort?: number;
   /** RSS of the whole system: nginx's master and workers, or the proxy process. */
   rss(): number;
+  /** CPU seconds the whole system has used so far. */
+  cpu(): number;
 }
 
 const say = (text: string) => process.stderr.write(`[bench] ${text}\n`);
@@ -95,12 +101,13 @@ async function main(): Promise<void> {
 async function runAll(
   mode: string,
   settings: ModeSettings,
-  tools: { nginx: string; wrk: string },
+  tools: Tools,
   dir: string,
   cli: string,
 ): Promise<BenchResults> {
   const startedAt = new Date().toISOString();
   await writeWrkScripts(dir);
+  const tls = makeCertificate(tools.openssl, dir);
   const upstreamPort = await freePort();
   const upstreamDir = join(dir, 'upstream');
   await mkdir(upstreamDir);
@@ -114,15 +121,16 @@ async function runAll(
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
 
   const nginxPort = await freePort();
+  const nginxTlsPort = await freePort();
   const nginxDir = join(dir, 'nginx');
   const nginx = await startNginx(
     tools.nginx,
     nginxDir,
-    referenceConfig(nginxDir, nginxPort, upstreamPort),
+    referenceConfig(nginxDir, nginxPort, upstreamPort, { port: nginxTlsPort, ...tls }),
     nginxPort,
     PROXY_CPU,
   );
-  const small = await startProxy(dir, 'proxy', proxyConfig(upstreamUrl, 0), cli);
+  const small = await startProxy(dir, 'proxy', proxyConfig(upstreamUrl, 0, 0, tls), cli);
   say(`writing the ${settings.sites}-site config`);
   const bigConfigs = [0, 1].map((v) => proxyConfig(upstreamUrl, settings.sites, v));
   const big = await startProxy(dir, 'proxy10k', bigConfigs[0] as string, cli);
@@ -130,7 +138,10 @@ async function runAll(
     nginx: {
       id: 'nginx',
       port: nginxPort,
+      tlsPort: nginxTlsPort,
       rss: () => [nginx.pid, ...childPids(nginx.pid)].reduce<number>((n, pid) => n + rssOf(pid), 0),
+      cpu: () =>
+        [nginx.pid, ...childPids(nginx.pid)].reduce<number>((n, pid) => n + cpuSecondsOf(pid), 0),
     },
     proxy: systemOf(small),
     proxy10k: systemOf(big, 'proxy10k'),
@@ -151,9 +162,37 @@ async function runAll(
       post1m,
     });
 
+  /** A scenario's load: wrk on plain HTTP or HTTPS, h2load for HTTP/2. */
+  const loadScenario = (system: System, scenario: Scenario, seconds: number) => {
+    if (scenario.transport === undefined) {
+      return load(system, scenario.path, scenario.connections, seconds, scenario.post1m);
+    }
+    if (system.tlsPort === undefined) throw new Error(`${system.id} has no TLS listener`);
+    if (scenario.transport === 'h2') {
+      return runH2load(tools.h2load, dir, {
+        url: `https://${BENCH_HOST}:${system.tlsPort}${scenario.path}`,
+        connectTo: `127.0.0.1:${system.tlsPort}`,
+        connections: scenario.connections,
+        streams: scenario.streams ?? 1,
+        seconds,
+      });
+    }
+    return runWrk(tools.wrk, dir, {
+      url: `https://127.0.0.1:${system.tlsPort}${scenario.path}`,
+      host: BENCH_HOST,
+      connections: scenario.connections,
+      seconds,
+      headers: scenario.transport === 'tls-new' ? ['Connection: close'] : [],
+    });
+  };
+
   say(`${mode}: warming up`);
   for (const system of Object.values(systems))
     await load(system, '/2k', 64, settings.warmupSeconds);
+  // TLS and HTTP/2 have their own code paths to warm (handshakes, the h2 session).
+  for (const scenario of SCENARIOS.filter((sc) => sc.transport !== undefined)) {
+    for (const id of scenario.systems) await loadScenario(systems[id], scenario, 1);
+  }
 
   const runs: Run[] = [];
   for (let round = 0; round < settings.rounds; round++) {
@@ -161,30 +200,28 @@ async function runAll(
       for (const id of scenario.systems) {
         const system = systems[id];
         const before = readListenCounters();
+        const cpuBefore = system.cpu();
         let peak = 0;
         const sampler = setInterval(() => (peak = Math.max(peak, system.rss())), 250);
-        const result = await load(
-          system,
-          scenario.path,
-          scenario.connections,
-          settings.seconds,
-          scenario.post1m,
-        );
+        const result = await loadScenario(system, scenario, settings.seconds);
         clearInterval(sampler);
         peak = Math.max(peak, system.rss());
         const counters = diffCounters(before, readListenCounters());
+        const cpuSeconds = system.cpu() - cpuBefore;
         runs.push({
           ...result,
           scenario: scenario.id,
           system: id,
           round,
           rssBytes: peak,
+          cpuSeconds,
           counters,
         });
         say(
           `round ${round + 1}/${settings.rounds} ${scenario.id} ${id}: ${Math.round(result.rps)} req/s, ` +
             `p50 ${(result.p50Us / 1000).toFixed(3)} ms, p99 ${(result.p99Us / 1000).toFixed(1)} ms, ` +
-            `errors ${result.socketErrors + result.statusErrors}, rss ${(peak / 2 ** 20).toFixed(0)} MB`,
+            `errors ${result.socketErrors + result.statusErrors}, rss ${(peak / 2 ** 20).toFixed(0)} MB, ` +
+            `cpu ${((100 * cpuSeconds) / (result.durationUs / 1e6)).toFixed(0)}%`,
         );
       }
     }
@@ -242,7 +279,47 @@ interface StartedProxy {
 }
 
 function systemOf(started: StartedProxy, id: SystemId = 'proxy'): System {
-  return { id, port: started.proxy.port, rss: () => rssOf(started.proxy.child.pid) };
+  const { port, tlsPort } = started.proxy;
+  return {
+    id,
+    port,
+    ...(tlsPort === undefined ? {} : { tlsPort }),
+    rss: () => rssOf(started.proxy.child.pid),
+    cpu: () => cpuSecondsOf(started.proxy.child.pid),
+  };
+}
+
+/**
+ * One ECDSA P-256 certificate for bench.local, made in the run's temp directory (removed with
+ * it; no key is ever committed), served by nginx and the proxy alike.
+ */
+function makeCertificate(openssl: string, dir: string): { cert: string; key: string } {
+  const cert = join(dir, 'bench.crt');
+  const key = join(dir, 'bench.key');
+  execFileSync(
+    openssl,
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${BENCH_HOST}`,
+      '-addext',
+      `subjectAltName=DNS:${BENCH_HOST},DNS:*.${BENCH_HOST}`,
+    ],
+    { stdio: 'ignore' },
+  );
+  return { cert, key };
 }
 
 async function startProxy(dir: string, name: string, config: string, cli: string) {
@@ -391,7 +468,7 @@ async function underLoad(
   return { ms, requests, socketErrors, statusErrors, rssSamples };
 }
 
-function machineInfo(tools: { nginx: string; wrk: string }): Record<string, string> {
+function machineInfo(tools: Tools): Record<string, string> {
   // nginx -v and wrk -v print on stderr (and wrk exits 1): read both streams.
   const version = (cmd: string, args: string[]) => {
     const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -402,6 +479,8 @@ function machineInfo(tools: { nginx: string; wrk: string }): Record<string, stri
     node: process.version,
     nginx: version(tools.nginx, ['-v']).replace('nginx version: ', ''),
     wrk: version(tools.wrk, ['-v']).replace(/ Copyright.*/, ''),
+    h2load: version(tools.h2load, ['--version']),
+    openssl: version(tools.openssl, ['version']),
     cpus: `${execFileSync('nproc', { encoding: 'utf8' }).trim()} (wrk + upstream on CPU ${LOAD_CPU}, proxy under test on CPU ${PROXY_CPU})`,
   };
 }

@@ -79,6 +79,18 @@ export function rssOf(pid: number | undefined): number {
   }
 }
 
+/** CPU time (user + system) a process has used so far, in seconds (clock ticks of 1/100 s). */
+export function cpuSecondsOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    // Fields after the command's closing paren: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 /** The PIDs of a process's direct children (nginx's workers). */
 export function childPids(pid: number | undefined): number[] {
   if (pid === undefined) return [];

@@ -61,16 +61,13 @@ http {
  * nginx as the reference proxy: one worker, upstream keep-alive sized to the largest
  * connection count in the benchmark (256), HTTP/1.1 upstream, bodies streamed both ways.
  */
-export function referenceConfig(dir: string, port: number, upstreamPort: number): string {
-  return `${preamble(dir)}
-http {
-  ${tempPaths(dir)}
-  upstream backend { server 127.0.0.1:${upstreamPort}; keepalive 256; keepalive_requests 1000000; }
-  server {
-    listen 127.0.0.1:${port} backlog=4096;
-    server_name bench.local;
-    client_max_body_size 4m;
-    location / {
+export function referenceConfig(
+  dir: string,
+  port: number,
+  upstreamPort: number,
+  tls?: { port: number; cert: string; key: string },
+): string {
+  const location = `location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -80,8 +77,32 @@ http {
       proxy_set_header X-Forwarded-Host $host;
       proxy_request_buffering off;
       proxy_read_timeout 30s;
-    }
-  }
+    }`;
+  // TLS: the proxy's defaults (TLS 1.2 minimum), nginx's own session settings (tickets on, no
+  // shared cache); HTTP/2 by ALPN on the same port, as the proxy's TLS listener does.
+  const https =
+    tls === undefined
+      ? ''
+      : `
+  server {
+    listen 127.0.0.1:${tls.port} ssl http2 backlog=4096;
+    server_name bench.local;
+    ssl_certificate ${tls.cert};
+    ssl_certificate_key ${tls.key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    client_max_body_size 4m;
+    ${location}
+  }`;
+  return `${preamble(dir)}
+http {
+  ${tempPaths(dir)}
+  upstream backend { server 127.0.0.1:${upstreamPort}; keepalive 256; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    server_name bench.local;
+    client_max_body_size 4m;
+    ${location}
+  }${https}
 }
 `;
 }

@@ -20,10 +20,20 @@ export const BENCH_HOST = 'bench.local';
  * lengths, per-route timeouts, metrics on (always), access log off. `extraSites` pads it to
  * the 10,000-site case; `variant` changes one route's timeout so that each reload is real.
  */
-export function proxyConfig(upstreamUrl: string, extraSites: number, variant = 0): string {
+export function proxyConfig(
+  upstreamUrl: string,
+  extraSites: number,
+  variant = 0,
+  tls?: { cert: string; key: string },
+): string {
   const lines = [
     'listeners:',
     '  - address: 127.0.0.1:0',
+    // A second listener, HTTPS with HTTP/2 by ALPN (its default), after the plain one.
+    ...(tls === undefined ? [] : ['  - address: 127.0.0.1:0', '    tls: true']),
+    ...(tls === undefined
+      ? []
+      : ['tls:', '  certificates:', `    - cert_file: ${tls.cert}`, `      key_file: ${tls.key}`]),
     'admin:',
     "  socket: ''",
     'health:',
@@ -73,6 +83,8 @@ export function proxyConfig(upstreamUrl: string, extraSites: number, variant = 0
 export interface ProxyUnderTest {
   readonly child: ChildProcess;
   readonly port: number;
+  /** The TLS listener's port, when the config has one (second listener). */
+  readonly tlsPort: number | undefined;
   readonly healthUrl: string;
   /** Resolves with the next log line whose msg starts with "reload". */
   nextReload(): Promise<string>;
@@ -139,10 +151,12 @@ export async function startProxyUnderTest(
       throw new Error(`proxy exited with ${code} before starting`);
     }),
   ]);
-  const listener = (line.listeners as string[])[0] as string;
+  const listeners = line.listeners as string[];
+  const portOf = (listener: string) => Number(listener.slice(listener.lastIndexOf(':') + 1));
   return {
     child,
-    port: Number(listener.slice(listener.lastIndexOf(':') + 1)),
+    port: portOf(listeners[0] as string),
+    tlsPort: listeners[1] === undefined ? undefined : portOf(listeners[1]),
     healthUrl: `http://${String(line.health)}`,
     nextReload: () => new Promise((resolve) => reloadWaiters.push(resolve)),
   };

@@ -9,6 +9,12 @@ export interface Run extends WrkResult {
   readonly round: number;
   /** Peak RSS sampled during the run and right after it, bytes. */
   readonly rssBytes: number;
+  /**
+   * CPU seconds the system under test used during the run (nginx's master and worker, or the
+   * proxy process). Where the load generator is the limit (new TLS connections), requests per
+   * CPU-second compare the servers' own cost; absent in results written before it existed.
+   */
+  readonly cpuSeconds?: number;
   readonly counters: ListenCounters;
 }
 

@@ -7,6 +7,14 @@ export interface Scenario {
   readonly path: string;
   readonly connections: number;
   readonly post1m?: boolean;
+  /**
+   * How the load reaches the system's TLS listener (same ECDSA P-256 certificate for both):
+   * `tls` HTTP/1.1 keep-alive (wrk on https), `tls-new` one request per connection (wrk with
+   * `Connection: close`, so a full handshake each), `h2` HTTP/2 by ALPN (h2load). None: plain HTTP.
+   */
+  readonly transport?: 'tls' | 'tls-new' | 'h2';
+  /** h2: concurrent streams on each connection. */
+  readonly streams?: number;
   readonly systems: readonly SystemId[];
 }
 
@@ -40,6 +48,31 @@ export const SCENARIOS: readonly Scenario[] = [
     title: '2 KB GET, 256 conns',
     path: '/2k',
     connections: 256,
+    systems: ['nginx', 'proxy'],
+  },
+  {
+    id: 'tls2k',
+    title: 'TLS 2 KB GET, keep-alive, 64 conns',
+    path: '/2k',
+    connections: 64,
+    transport: 'tls',
+    systems: ['nginx', 'proxy'],
+  },
+  {
+    id: 'tlsnew',
+    title: 'new TLS connection per request, 16 conns',
+    path: '/2k',
+    connections: 16,
+    transport: 'tls-new',
+    systems: ['nginx', 'proxy'],
+  },
+  {
+    id: 'h2',
+    title: 'HTTP/2 2 KB GET, 16 conns x 8 streams',
+    path: '/2k',
+    connections: 16,
+    streams: 8,
+    transport: 'h2',
     systems: ['nginx', 'proxy'],
   },
 ];

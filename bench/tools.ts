@@ -15,13 +15,22 @@ export function which(command: string): string | undefined {
 }
 
 /**
- * nginx, wrk and taskset, installed from Debian packages when missing (as root only: the
+ * nginx, wrk, h2load (nghttp2-client), openssl and taskset, installed from Debian packages when missing (as root only: the
  * benchmark never asks for a password).
  */
-export function ensureTools(): { nginx: string; wrk: string } {
+export interface Tools {
+  readonly nginx: string;
+  readonly wrk: string;
+  readonly h2load: string;
+  readonly openssl: string;
+}
+
+export function ensureTools(): Tools {
   const missing = [
     ['nginx', 'nginx-light'],
     ['wrk', 'wrk'],
+    ['h2load', 'nghttp2-client'],
+    ['openssl', 'openssl'],
     ['taskset', 'util-linux'],
   ].filter(([command]) => which(command as string) === undefined);
   if (missing.length > 0) {
@@ -42,6 +51,10 @@ export function ensureTools(): { nginx: string; wrk: string } {
   }
   const nginx = which('nginx');
   const wrk = which('wrk');
-  if (nginx === undefined || wrk === undefined) throw new Error('nginx or wrk not found');
-  return { nginx, wrk };
+  const h2load = which('h2load');
+  const openssl = which('openssl');
+  if (nginx === undefined || wrk === undefined || h2load === undefined || openssl === undefined) {
+    throw new Error('nginx, wrk, h2load or openssl not found');
+  }
+  return { nginx, wrk, h2load, openssl };
 }

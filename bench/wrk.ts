@@ -39,6 +39,8 @@ export interface WrkOptions {
   readonly connections: number;
   readonly seconds: number;
   readonly post1m?: boolean;
+  /** More request headers, such as `Connection: close` (one TLS handshake per request). */
+  readonly headers?: readonly string[];
 }
 
 /** Writes the two Lua scripts into `dir` once. */
@@ -66,6 +68,7 @@ export function runWrk(wrk: string, dir: string, options: WrkOptions): Promise<W
     '10s',
     '-H',
     `Host: ${options.host}`,
+    ...(options.headers ?? []).flatMap((h) => ['-H', h]),
     '-s',
     join(dir, options.post1m === true ? 'post.lua' : 'report.lua'),
     options.url,

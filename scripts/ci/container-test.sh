@@ -22,7 +22,7 @@ DOCKERD_PID=""
 WORK=$(mktemp -d)
 cleanup() {
   set +e
-  (cd "$ROOT" && CONFIG_DIR="$WORK/config" PROXY_PORT=18081 docker-compose -p rpci down -v -t 5 >/dev/null 2>&1)
+  (cd "$ROOT" && CONFIG_DIR="$WORK/config" PROXY_PORT=18081 PROXY_TLS_PORT=18444 docker-compose -p rpci down -v -t 5 >/dev/null 2>&1)
   docker rm -f -v rp-ci-proxy rp-ci-proxy-ro rp-ci-upstream >/dev/null 2>&1
   docker network rm rp-ci >/dev/null 2>&1
   if [ -n "$DOCKERD_PID" ]; then kill "$DOCKERD_PID"; wait "$DOCKERD_PID" 2>/dev/null; fi
@@ -115,12 +115,23 @@ docker logs rp-ci-proxy 2>&1 | grep -q '"stopped: drained"' || fail "no drain in
 step "compose: proxy + sidecar (volume mode) + upstreams; change a route through the sidecar"
 cp -r deploy/compose/config "$WORK/config"
 chmod 0755 "$WORK/config"; chmod 0644 "$WORK/config/proxy.yaml"
-export CONFIG_DIR="$WORK/config" PROXY_PORT=18081
+export CONFIG_DIR="$WORK/config" PROXY_PORT=18081 PROXY_TLS_PORT=18444
 docker-compose -p rpci up -d 2>&1 | tail -3
 reply=""
 for _ in $(seq 1 100); do reply=$(curl -fsS http://127.0.0.1:18081/x 2>/dev/null) && break; sleep 0.3; done
 [ "$reply" = "blue /x" ] || { docker-compose -p rpci logs --no-color | tail -40; fail "compose: first reply was: $reply"; }
 echo "before: $reply"
+# HTTPS on tls-init's certificate (made at start; -k: self-signed), HTTP/2 by ALPN and HTTP/1.1.
+for version in 2 1.1; do
+  reply=$(curl -fsSk "--http$version" -D "$WORK/headers" https://127.0.0.1:18444/x) \
+    || { docker-compose -p rpci logs --no-color | tail -40; fail "compose: curl -k https (HTTP/$version) failed"; }
+  status=$(head -1 "$WORK/headers" | tr -d '\r')
+  echo "https, asked for HTTP/$version: $status, $reply"
+  [ "$reply" = "blue /x" ] && [[ "$status" == "HTTP/$version 200"* ]] || fail "compose: https HTTP/$version got: $status, $reply"
+done
+subject=$(curl -sSkv https://127.0.0.1:18444/x 2>&1 >/dev/null | grep -m1 'subject:' || true)
+echo "certificate: $subject"
+grep -q 'CN=localhost' <<<"$subject" || fail "compose: not tls-init's certificate: $subject"
 # Replace the file atomically, as an editor or a config tool should.
 sed 's#http://blue:8081#http://green:8081#' "$WORK/config/proxy.yaml" >"$WORK/config/.proxy.yaml.new"
 chmod 0644 "$WORK/config/.proxy.yaml.new"
