@@ -4,6 +4,7 @@ import type { ListenAddress } from '../config/address.ts';
 import type { ValidateOptions } from '../config/validate.ts';
 import { listenHealth } from '../health/health-server.ts';
 import type { Logger } from '../log.ts';
+import { certificateRotation } from './certificate-rotation.ts';
 import { ConfigDelivery } from './config-delivery.ts';
 import type { ConfigMapRef, ConfigSource, SourceUpdate } from './config-source.ts';
 import { watchConfigMap } from './configmap-watcher.ts';
@@ -12,6 +13,8 @@ import { RELOAD_BACKOFF, reloadAndConfirm } from './reload-trigger.ts';
 import type { AdminTarget } from './reload-trigger.ts';
 import { buildSidecarHealthApp } from './sidecar-health.ts';
 import { SidecarMetrics } from './sidecar-metrics.ts';
+import { watchTlsDirs } from './tls-watcher.ts';
+import type { TlsWatcher } from './tls-watcher.ts';
 import { watchVolume } from './volume-watcher.ts';
 
 /** Where changes come from. */
@@ -34,6 +37,8 @@ export interface SidecarOptions {
   readonly kubeConfig?: KubeConfig | undefined;
   /** The ConfigMap Events are posted on; undefined: no Events. */
   readonly eventsObject?: ConfigMapRef | undefined;
+  /** Mounted TLS Secret directories: a change re-validates --config-out and reloads. */
+  readonly tlsDirs?: readonly string[] | undefined;
 }
 
 export interface RunningSidecar {
@@ -63,6 +68,18 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
           signal: stopping.signal,
         });
   const { mode, key } = options;
+  const reload = (sha256: string, signal: AbortSignal) =>
+    reloadAndConfirm(
+      {
+        target: options.admin,
+        maxAttempts: options.reloadAttempts,
+        backoff: RELOAD_BACKOFF,
+        log,
+        metrics,
+      },
+      sha256,
+      signal,
+    );
   const delivery = new ConfigDelivery({
     configOut: options.configOut,
     sourceName:
@@ -71,18 +88,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
         : `${mode.dir}/${key}`,
     validateOptions: options.validateOptions,
     debounceMs: options.debounceMs,
-    reload: (sha256, signal) =>
-      reloadAndConfirm(
-        {
-          target: options.admin,
-          maxAttempts: options.reloadAttempts,
-          backoff: RELOAD_BACKOFF,
-          log,
-          metrics,
-        },
-        sha256,
-        signal,
-      ),
+    reload,
     events,
     log,
     metrics,
@@ -130,9 +136,30 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
       object: options.eventsObject,
     });
   }
+  const tlsDirs = options.tlsDirs ?? [];
+  const tlsWatcher: TlsWatcher | undefined =
+    tlsDirs.length === 0
+      ? undefined
+      : watchTlsDirs({
+          dirs: tlsDirs,
+          resyncMs: options.resyncMs,
+          settleMs: options.debounceMs,
+          log,
+          metrics,
+          onChange: certificateRotation({
+            configOut: options.configOut,
+            validateOptions: options.validateOptions,
+            reload,
+            events,
+            log,
+            metrics,
+            signal: stopping.signal,
+          }),
+        });
   log.info(
     {
       source: source.description,
+      tls_dirs: tlsDirs,
       key,
       config_out: options.configOut,
       socket: options.admin.socketPath,
@@ -147,6 +174,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     stop: async () => {
       stopping.abort();
       await running.stop();
+      await tlsWatcher?.stop();
       await delivery.stop();
       await events.flush();
       await closeServer(server);
