@@ -24,6 +24,11 @@ export interface ConfigDeliveryOptions {
   readonly log: Logger;
   readonly metrics: SidecarMetrics;
   readonly write?: (path: string, bytes: Uint8Array) => Promise<void>;
+  /**
+   * Runs each write-and-reload alone with respect to the other users of --config-out (the
+   * certificate rotation): no write lands between another's read of the file and its reload.
+   */
+  readonly exclusive?: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 interface ValidConfig {
@@ -198,10 +203,16 @@ export class ConfigDelivery {
   }
 
   async #deliver(config: ValidConfig): Promise<void> {
-    const { configOut, log, metrics, events, reload } = this.#options;
     const supersede = new AbortController();
     this.#supersede = supersede;
     const signal = AbortSignal.any([supersede.signal, this.#stopping.signal]);
+    const exclusive = this.#options.exclusive ?? ((work) => work());
+    await exclusive(() => this.#deliverNow(config, signal));
+  }
+
+  async #deliverNow(config: ValidConfig, signal: AbortSignal): Promise<void> {
+    const { configOut, log, metrics, events, reload } = this.#options;
+    if (signal.aborted) return;
     if (!(await this.#writeWithRetries(config, signal))) return;
     this.#ready = true;
     let confirmation;

@@ -80,7 +80,16 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
       sha256,
       signal,
     );
+  // The delivery and the certificate rotation both reload from --config-out: one at a time, so
+  // a rotation validates and reloads exactly the file in place, and never races a write.
+  let turn: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = turn.then(work);
+    turn = run.catch(() => undefined);
+    return run;
+  };
   const delivery = new ConfigDelivery({
+    exclusive,
     configOut: options.configOut,
     sourceName:
       mode.kind === 'configmap'
@@ -137,6 +146,15 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     });
   }
   const tlsDirs = options.tlsDirs ?? [];
+  const rotate = certificateRotation({
+    configOut: options.configOut,
+    validateOptions: options.validateOptions,
+    reload,
+    events,
+    log,
+    metrics,
+    signal: stopping.signal,
+  });
   const tlsWatcher: TlsWatcher | undefined =
     tlsDirs.length === 0
       ? undefined
@@ -146,15 +164,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
           settleMs: options.debounceMs,
           log,
           metrics,
-          onChange: certificateRotation({
-            configOut: options.configOut,
-            validateOptions: options.validateOptions,
-            reload,
-            events,
-            log,
-            metrics,
-            signal: stopping.signal,
-          }),
+          onChange: (dirs) => exclusive(() => rotate(dirs)),
         });
   log.info(
     {

@@ -102,6 +102,10 @@ sites:
       (await request(`${sidecar.healthUrl}/readyz`)).status === 200 ? true : undefined,
     );
     proxy = await startProxy(configOut);
+    // The first delivery's reload (retried until the proxy is up) is done before any swap.
+    await sidecar.waitForLog((l) => l.msg?.startsWith('config applied') === true, {
+      includePast: true,
+    });
     await sidecar.waitForLog((l) => l.msg === 'watching TLS directories for certificate rotation', {
       includePast: true,
     });

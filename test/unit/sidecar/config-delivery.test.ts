@@ -27,6 +27,7 @@ async function harness(
   options: {
     debounceMs?: number;
     reload?: (sha256: string, signal: AbortSignal) => Promise<ReloadConfirmation | undefined>;
+    exclusive?: <T>(work: () => Promise<T>) => Promise<T>;
   } = {},
 ): Promise<Harness> {
   const { dir, cleanup } = await tmpDir();
@@ -61,6 +62,7 @@ async function harness(
       events: recorder,
       log: pino({ level: 'silent' }),
       metrics,
+      exclusive: options.exclusive,
       write: async (p, bytes) => {
         h.writes++;
         await writeFile(p, bytes, { mode: 0o600 });
@@ -95,6 +97,38 @@ describe('ConfigDelivery', () => {
       ['Normal ConfigApplied'],
     );
     assert.equal(await metricValue(h.metrics, 'reverse_proxy_sidecar_last_reload_successful'), 1);
+  });
+
+  it('writes and reloads only inside `exclusive` (while a certificate rotation holds it, it waits)', async (t) => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let inside = false;
+    const h = await harness(t, {
+      exclusive: async (work) => {
+        await held;
+        inside = true;
+        try {
+          return await work();
+        } finally {
+          inside = false;
+        }
+      },
+      reload: (sha256) => {
+        assert.ok(inside, 'the reload runs inside exclusive');
+        return Promise.resolve({
+          attempts: 1,
+          reload: { status: 'ok', outcome: 'applied' },
+          status: { status: 'ok', generation: 1, config_sha256: sha256 },
+        });
+      },
+    });
+    h.delivery.offer({ kind: 'content', bytes: good(9001), object });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(h.writes, 0, 'nothing written while another holds the turn');
+    release();
+    await h.delivery.idle();
+    assert.equal(h.writes, 1);
+    assert.equal(h.reloads.length, 1);
   });
 
   it('does nothing for identical content', async (t) => {
