@@ -164,7 +164,13 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
           settleMs: options.debounceMs,
           log,
           metrics,
-          onChange: (dirs) => exclusive(() => rotate(dirs)),
+          onChange: (dirs) => {
+            // A ConfigMap change refused for the old files gets its chance with the new ones.
+            if (delivery.recheckRefused()) {
+              log.info({ dirs }, 'TLS files changed: checking the refused config again');
+            }
+            return exclusive(() => rotate(dirs));
+          },
         });
   log.info(
     {

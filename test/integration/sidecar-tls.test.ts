@@ -8,7 +8,7 @@ import { makeCertificate } from '../certs.ts';
 import type { TestCertificate } from '../certs.ts';
 import { startFakeKubeApi } from '../fake-kube-api.ts';
 import type { FakeKubeApi } from '../fake-kube-api.ts';
-import { request, startProxy, startUpstream, tmpDir } from '../helpers.ts';
+import { request, sha256Hex, startProxy, startUpstream, tmpDir } from '../helpers.ts';
 import type { ProxyProcess, Upstream } from '../helpers.ts';
 import { createKubeletVolume } from '../kubelet-volume.ts';
 import type { KubeletVolume } from '../kubelet-volume.ts';
@@ -39,6 +39,9 @@ describe('sidecar --tls-dir: a kubelet Secret swap to the proxy’s certificates
   let up: Upstream;
   let one: TestCertificate, two: TestCertificate, three: TestCertificate;
   let secret: KubeletVolume;
+  let configmap: KubeletVolume;
+  let config: string;
+  let configOut: string;
   let sidecar: SidecarProcess;
   let proxy: ProxyProcess;
   const pair = (cert: TestCertificate, key: TestCertificate = cert) => ({
@@ -63,9 +66,9 @@ describe('sidecar --tls-dir: a kubelet Secret swap to the proxy’s certificates
     const run = join(dir, 'run');
     await mkdir(run, { mode: 0o700 });
     const socket = join(run, 'admin.sock');
-    const configOut = join(run, 'proxy.yaml');
+    configOut = join(run, 'proxy.yaml');
     secret = await createKubeletVolume(join(dir, 'secret'), pair(one));
-    const config = `listeners:
+    config = `listeners:
   - address: 127.0.0.1:0
     tls: true
 admin:
@@ -82,7 +85,7 @@ sites:
     routes:
       - { path: /, upstream: "${up.url}" }
 `;
-    const configmap = await createKubeletVolume(join(dir, 'configmap'), { 'proxy.yaml': config });
+    configmap = await createKubeletVolume(join(dir, 'configmap'), { 'proxy.yaml': config });
     sidecar = await startSidecarProcess(
       [
         `--socket=${socket}`,
@@ -161,11 +164,25 @@ sites:
     assert.equal(await servedName(proxy.port), 'two.example');
   });
 
-  it('a later good pair is reloaded again', async () => {
+  it('a route change while the pair is bad is refused too (the same check)', async () => {
+    await configmap.update({ 'proxy.yaml': config.replace('name: main', 'name: renamed') });
+    await eventually('ConfigRejected event', () =>
+      api.events.find((e) => e.reason === 'ConfigRejected'),
+    );
+    assert.equal(readFileSync(configOut, 'utf8'), config);
+  });
+
+  it('a later good pair is reloaded, and the refused route change is delivered with it', async () => {
     await secret.update(pair(three));
     await eventually('reloaded twice', async () =>
       metric(await metrics(), RELOADED) === 2 ? true : undefined,
     );
     assert.equal(await servedName(proxy.port), 'three.example');
+    const renamed = config.replace('name: main', 'name: renamed');
+    await sidecar.waitForLog(
+      (l) => l.msg?.startsWith('config applied') === true && l.sha256 === sha256Hex(renamed),
+      { includePast: true },
+    );
+    assert.equal(readFileSync(configOut, 'utf8'), renamed);
   });
 });

@@ -7,6 +7,7 @@ import { ConfigDelivery } from '../../../src/sidecar/config-delivery.ts';
 import type { EventRecorder } from '../../../src/sidecar/events.ts';
 import type { ReloadConfirmation } from '../../../src/sidecar/reload-trigger.ts';
 import { SidecarMetrics } from '../../../src/sidecar/sidecar-metrics.ts';
+import { makeCertificate } from '../../certs.ts';
 import { configYaml, sha256Hex, site, tmpDir } from '../../helpers.ts';
 
 const object = { namespace: 'ns', name: 'proxy-config' };
@@ -129,6 +130,46 @@ describe('ConfigDelivery', () => {
     await h.delivery.idle();
     assert.equal(h.writes, 1);
     assert.equal(h.reloads.length, 1);
+  });
+
+  it('checks a config refused for its certificate files again when asked (a fixed TLS Secret)', async (t) => {
+    const h = await harness(t);
+    assert.equal(h.delivery.recheckRefused(), false, 'nothing refused yet');
+    const { dir, cleanup } = await tmpDir();
+    t.after(cleanup);
+    const crt = join(dir, 'tls.crt');
+    const key = join(dir, 'tls.key');
+    const bytes = Buffer.from(`listeners:
+  - address: 127.0.0.1:0
+    tls: true
+admin:
+  socket: ''
+health:
+  address: 127.0.0.1:0
+tls:
+  certificates:
+    - { cert_file: ${crt}, key_file: ${key} }
+sites:
+${site('main', ['*'], [['/', 'http://127.0.0.1:9001']])}`);
+    h.delivery.offer({ kind: 'content', bytes, object });
+    await h.delivery.idle();
+    assert.equal(h.writes, 0, 'refused: the certificate files are missing');
+    assert.deepEqual(
+      h.events.map((e) => e.reason),
+      ['ConfigRejected'],
+    );
+    // The same bytes again are still nothing: only recheckRefused() revisits them.
+    h.delivery.offer({ kind: 'content', bytes, object });
+    await h.delivery.idle();
+    assert.equal(h.writes, 0);
+    const made = makeCertificate(dir, 'made', ['a.example']);
+    await writeFile(crt, await readFile(made.certFile));
+    await writeFile(key, await readFile(made.keyFile));
+    assert.equal(h.delivery.recheckRefused(), true);
+    await h.delivery.idle();
+    assert.deepEqual(await readFile(h.path), bytes);
+    assert.deepEqual(h.reloads, [sha256Hex(bytes)]);
+    assert.equal(h.delivery.recheckRefused(), false, 'delivered: nothing left to check');
   });
 
   it('does nothing for identical content', async (t) => {
