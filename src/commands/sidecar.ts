@@ -12,10 +12,12 @@ export const SIDECAR_USAGE = `  sidecar --socket PATH --config-out FILE (--confi
           [--key proxy.yaml] [--health-address HOST:PORT] [--debounce-ms 500] [--expect-uid UID]
           [--allow-wildcard-bind] [--stall-timeout-ms 120000] [--resync-ms 60000]
           [--reload-attempts 12] [--admin-timeout-ms 10000] [--events-configmap NAME]
-          [--log-level info]
+          [--tls-dir DIR ...] [--log-level info]
                                              the Kubernetes admin sidecar: watch a ConfigMap
                                              (API) or a mounted volume, validate, write
-                                             --config-out atomically, reload over --socket
+                                             --config-out atomically, reload over --socket;
+                                             a change in a --tls-dir (a mounted TLS Secret)
+                                             re-validates the config and reloads
 `;
 
 /** Defaults; the flags above override them. */
@@ -79,6 +81,7 @@ interface ParsedFlags {
   readonly namespace?: string | undefined;
   readonly watchDir?: string | undefined;
   readonly eventsConfigmap?: string | undefined;
+  readonly tlsDirs: readonly string[];
   readonly key: string;
   readonly healthAddress: ListenAddress;
   readonly debounceMs: number;
@@ -126,6 +129,7 @@ async function buildOptions(flags: ParsedFlags): Promise<SidecarOptions> {
       eventsName === undefined || namespace === undefined
         ? undefined
         : { namespace, name: eventsName },
+    tlsDirs: flags.tlsDirs,
   };
 }
 
@@ -143,6 +147,7 @@ function parseSidecarArgs(args: string[]): ParsedFlags {
         namespace: { type: 'string' },
         'watch-dir': { type: 'string' },
         'events-configmap': { type: 'string' },
+        'tls-dir': { type: 'string', multiple: true },
         key: { type: 'string' },
         'health-address': { type: 'string' },
         'debounce-ms': { type: 'string' },
@@ -170,6 +175,8 @@ function parseSidecarArgs(args: string[]): ParsedFlags {
   ] as const) {
     if (value === '') throw new SidecarUsageError(`${flag} needs a value`);
   }
+  const tlsDirs = v['tls-dir'] ?? [];
+  if (tlsDirs.includes('')) throw new SidecarUsageError('--tls-dir needs a value');
   if ((v.configmap === undefined) === (v['watch-dir'] === undefined)) {
     throw new SidecarUsageError(
       'give exactly one of --configmap NAME (API) or --watch-dir DIR (volume)',
@@ -206,6 +213,7 @@ function parseSidecarArgs(args: string[]): ParsedFlags {
     namespace: v.namespace,
     watchDir: v['watch-dir'],
     eventsConfigmap: v['events-configmap'],
+    tlsDirs,
     key: v.key ?? DEFAULTS.key,
     healthAddress: health,
     debounceMs: integer('--debounce-ms', v['debounce-ms'], 0, 60_000) ?? DEFAULTS.debounceMs,

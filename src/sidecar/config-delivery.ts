@@ -24,6 +24,11 @@ export interface ConfigDeliveryOptions {
   readonly log: Logger;
   readonly metrics: SidecarMetrics;
   readonly write?: (path: string, bytes: Uint8Array) => Promise<void>;
+  /**
+   * Runs each write-and-reload alone with respect to the other users of --config-out (the
+   * certificate rotation): no write lands between another's read of the file and its reload.
+   */
+  readonly exclusive?: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 interface ValidConfig {
@@ -50,6 +55,8 @@ export class ConfigDelivery {
   readonly #write: (path: string, bytes: Uint8Array) => Promise<void>;
   readonly #stopping = new AbortController();
   #latestKey: string | undefined;
+  /** The latest content, when validation refused it: files it names may change (TLS). */
+  #refused: SourceUpdate | undefined;
   #pending: SourceUpdate | undefined;
   #pendingSince: number | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -81,6 +88,22 @@ export class ConfigDelivery {
     this.#latestKey = key;
     this.#pending = update;
     this.#schedule();
+  }
+
+  /**
+   * Validates the latest content again if validation refused it and nothing newer came since:
+   * a config refused for a certificate file passes once the TLS Secret is fixed, with the same
+   * bytes. True when it was scheduled.
+   */
+  recheckRefused(): boolean {
+    const refused = this.#refused;
+    if (refused === undefined || this.#pending !== undefined || this.#stopping.signal.aborted) {
+      return false;
+    }
+    this.#refused = undefined;
+    this.#pending = refused;
+    this.#schedule();
+    return true;
   }
 
   /** Resolves when nothing is pending, debouncing or being delivered (tests, shutdown). */
@@ -119,6 +142,8 @@ export class ConfigDelivery {
     this.#pendingSince = undefined;
     this.#firstFlushDone = true;
     if (update === undefined || this.#stopping.signal.aborted) return;
+    // Only the latest update is ever checked again.
+    this.#refused = undefined;
     const { log, sourceName } = this.#options;
     if (update.kind === 'absent') {
       log.warn(
@@ -142,6 +167,7 @@ export class ConfigDelivery {
     try {
       checkConfigBytes(update.bytes, sourceName, this.#options.validateOptions);
     } catch (err) {
+      this.#refused = update;
       if (err instanceof ConfigInvalidError) {
         const lines = err.issues.map(formatIssue);
         this.#reject(err.code, 'invalid', lines, update.object, hash);
@@ -198,10 +224,16 @@ export class ConfigDelivery {
   }
 
   async #deliver(config: ValidConfig): Promise<void> {
-    const { configOut, log, metrics, events, reload } = this.#options;
     const supersede = new AbortController();
     this.#supersede = supersede;
     const signal = AbortSignal.any([supersede.signal, this.#stopping.signal]);
+    const exclusive = this.#options.exclusive ?? ((work) => work());
+    await exclusive(() => this.#deliverNow(config, signal));
+  }
+
+  async #deliverNow(config: ValidConfig, signal: AbortSignal): Promise<void> {
+    const { configOut, log, metrics, events, reload } = this.#options;
+    if (signal.aborted) return;
     if (!(await this.#writeWithRetries(config, signal))) return;
     this.#ready = true;
     let confirmation;

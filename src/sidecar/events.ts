@@ -10,7 +10,12 @@ import type { SidecarMetrics } from './sidecar-metrics.ts';
 export type EventType = 'Normal' | 'Warning';
 
 /** Reasons the sidecar posts, on the ConfigMap. */
-export type EventReason = 'ConfigRejected' | 'ConfigApplied' | 'ReloadFailed';
+export type EventReason =
+  | 'ConfigRejected'
+  | 'ConfigApplied'
+  | 'ReloadFailed'
+  | 'CertificatesRejected'
+  | 'CertificatesReloaded';
 
 /** Posts Kubernetes Events; never throws and never blocks a delivery. */
 export interface EventRecorder {

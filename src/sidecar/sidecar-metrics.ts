@@ -50,6 +50,13 @@ export class SidecarMetrics {
     registers: [this.registry],
   });
 
+  readonly certificateReloads = new Counter({
+    name: 'reverse_proxy_sidecar_certificate_reloads_total',
+    help: 'Changes seen in a --tls-dir, by result (reloaded, rejected: the new files fail validation and nothing was reloaded, failed: the reload failed, no_config: nothing delivered yet)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   readonly watchRestarts = new Counter({
     name: 'reverse_proxy_sidecar_watch_restarts_total',
     help: 'Watch restarts by reason (closed, gone, forbidden, error, stall, fs_error)',

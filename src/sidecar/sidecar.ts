@@ -4,6 +4,7 @@ import type { ListenAddress } from '../config/address.ts';
 import type { ValidateOptions } from '../config/validate.ts';
 import { listenHealth } from '../health/health-server.ts';
 import type { Logger } from '../log.ts';
+import { certificateRotation } from './certificate-rotation.ts';
 import { ConfigDelivery } from './config-delivery.ts';
 import type { ConfigMapRef, ConfigSource, SourceUpdate } from './config-source.ts';
 import { watchConfigMap } from './configmap-watcher.ts';
@@ -12,6 +13,8 @@ import { RELOAD_BACKOFF, reloadAndConfirm } from './reload-trigger.ts';
 import type { AdminTarget } from './reload-trigger.ts';
 import { buildSidecarHealthApp } from './sidecar-health.ts';
 import { SidecarMetrics } from './sidecar-metrics.ts';
+import { watchTlsDirs } from './tls-watcher.ts';
+import type { TlsWatcher } from './tls-watcher.ts';
 import { watchVolume } from './volume-watcher.ts';
 
 /** Where changes come from. */
@@ -34,6 +37,8 @@ export interface SidecarOptions {
   readonly kubeConfig?: KubeConfig | undefined;
   /** The ConfigMap Events are posted on; undefined: no Events. */
   readonly eventsObject?: ConfigMapRef | undefined;
+  /** Mounted TLS Secret directories: a change re-validates --config-out and reloads. */
+  readonly tlsDirs?: readonly string[] | undefined;
 }
 
 export interface RunningSidecar {
@@ -63,7 +68,28 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
           signal: stopping.signal,
         });
   const { mode, key } = options;
+  const reload = (sha256: string, signal: AbortSignal) =>
+    reloadAndConfirm(
+      {
+        target: options.admin,
+        maxAttempts: options.reloadAttempts,
+        backoff: RELOAD_BACKOFF,
+        log,
+        metrics,
+      },
+      sha256,
+      signal,
+    );
+  // The delivery and the certificate rotation both reload from --config-out: one at a time, so
+  // a rotation validates and reloads exactly the file in place, and never races a write.
+  let turn: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = turn.then(work);
+    turn = run.catch(() => undefined);
+    return run;
+  };
   const delivery = new ConfigDelivery({
+    exclusive,
     configOut: options.configOut,
     sourceName:
       mode.kind === 'configmap'
@@ -71,18 +97,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
         : `${mode.dir}/${key}`,
     validateOptions: options.validateOptions,
     debounceMs: options.debounceMs,
-    reload: (sha256, signal) =>
-      reloadAndConfirm(
-        {
-          target: options.admin,
-          maxAttempts: options.reloadAttempts,
-          backoff: RELOAD_BACKOFF,
-          log,
-          metrics,
-        },
-        sha256,
-        signal,
-      ),
+    reload,
     events,
     log,
     metrics,
@@ -130,9 +145,37 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
       object: options.eventsObject,
     });
   }
+  const tlsDirs = options.tlsDirs ?? [];
+  const rotate = certificateRotation({
+    configOut: options.configOut,
+    validateOptions: options.validateOptions,
+    reload,
+    events,
+    log,
+    metrics,
+    signal: stopping.signal,
+  });
+  const tlsWatcher: TlsWatcher | undefined =
+    tlsDirs.length === 0
+      ? undefined
+      : watchTlsDirs({
+          dirs: tlsDirs,
+          resyncMs: options.resyncMs,
+          settleMs: options.debounceMs,
+          log,
+          metrics,
+          onChange: (dirs) => {
+            // A ConfigMap change refused for the old files gets its chance with the new ones.
+            if (delivery.recheckRefused()) {
+              log.info({ dirs }, 'TLS files changed: checking the refused config again');
+            }
+            return exclusive(() => rotate(dirs));
+          },
+        });
   log.info(
     {
       source: source.description,
+      tls_dirs: tlsDirs,
       key,
       config_out: options.configOut,
       socket: options.admin.socketPath,
@@ -147,6 +190,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     stop: async () => {
       stopping.abort();
       await running.stop();
+      await tlsWatcher?.stop();
       await delivery.stop();
       await events.flush();
       await closeServer(server);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ROOT } from '../helpers.ts';
+import { makeCertificate } from '../certs.ts';
+import { ROOT, tmpDir } from '../helpers.ts';
 import { CHART, findKind, helm, parseManifests, podContainers, render } from './manifests.ts';
 import type { K8sObject } from './manifests.ts';
 import { validateObject } from './schema-validate.ts';
@@ -103,7 +104,7 @@ describe('helm chart', () => {
     const ports = policy?.spec.ingress.flatMap((rule: { ports: { port: string }[] }) =>
       rule.ports.map((p) => p.port),
     );
-    assert.deepEqual(ports.sort(), ['health', 'http', 'sidecar-health']);
+    assert.deepEqual(ports.sort(), ['health', 'http', 'https', 'sidecar-health']);
   });
 
   it('scopes RBAC to get/list/watch on its one ConfigMap and create on events', () => {
@@ -155,16 +156,82 @@ describe('helm chart', () => {
 
   it('renders a routing config the proxy itself accepts', async () => {
     const { checkConfigBytes } = await import('../../src/config/check.ts');
+    // The TLS Secret's files, where the pod has them, are a real pair made here: the check
+    // reads them. Only the mount path is rewritten.
+    const { dir, cleanup } = await tmpDir('rp-chart-tls-');
+    const pair = makeCertificate(dir, 'tls', ['api.example.com']);
     for (const flags of [[], ['-f', ALL_FEATURES]]) {
       const [configMap] = findKind(render(flags), 'ConfigMap');
-      const config = checkConfigBytes(Buffer.from(configMap?.data['proxy.yaml']), 'configmap', {
+      const text = String(configMap?.data['proxy.yaml'])
+        .replace('/etc/reverse-proxy/tls/tls.crt', pair.certFile)
+        .replace('/etc/reverse-proxy/tls/tls.key', pair.keyFile);
+      const config = checkConfigBytes(Buffer.from(text), 'configmap', {
         allowWildcardBind: true,
       });
       assert.equal(config.admin.socket, '/run/reverse-proxy/private/admin.sock');
       assert.ok(config.shutdown.drain_delay_ms + config.shutdown.grace_period_ms < 30_000);
       const trusted = flags.length === 0 ? [] : ['10.0.0.0/8', 'fd00::/8'];
       assert.deepEqual(config.trusted_proxies, trusted);
+      const tlsListeners = config.listeners.filter((l) => l.tls === true);
+      assert.deepEqual(
+        tlsListeners.map((l) => l.address),
+        flags.length === 0 ? [] : ['0.0.0.0:8443'],
+      );
     }
+    await cleanup();
+  });
+
+  it('mounts the TLS Secret read-only at one path in every container, 0440 with fsGroup', () => {
+    for (const kubeVersion of ['1.30.0', '1.28.5']) {
+      const objects = render(['-f', ALL_FEATURES], kubeVersion);
+      assertSecurePod(objects);
+      const [deployment] = findKind(objects, 'Deployment');
+      const spec = deployment?.spec.template.spec;
+      const volume = spec.volumes.find((v: { name: string }) => v.name === 'tls');
+      assert.deepEqual(volume.secret, { secretName: 'reverse-proxy-tls', defaultMode: 0o440 });
+      assert.equal(spec.securityContext.fsGroup, spec.securityContext.runAsGroup);
+      const containers = podContainers(deployment as K8sObject);
+      // The seed container (before 1.29) validates the config, which reads the certificates.
+      const readers =
+        kubeVersion === '1.28.5' ? ['proxy', 'admin', 'seed-config'] : ['proxy', 'admin'];
+      assert.deepEqual(
+        containers
+          .filter((c) =>
+            (c.volumeMounts ?? []).some(
+              (m: { name: string; mountPath: string; readOnly?: boolean }) =>
+                m.name === 'tls' && m.mountPath === '/etc/reverse-proxy/tls' && m.readOnly === true,
+            ),
+          )
+          .map((c) => c.name)
+          .sort(),
+        readers.sort(),
+      );
+      const admin = containers.find((c) => c.name === 'admin');
+      assert.ok(admin.args.includes('--tls-dir=/etc/reverse-proxy/tls'), 'the sidecar watches it');
+      const proxy = containers.find((c) => c.name === 'proxy');
+      assert.ok(
+        proxy.ports.some(
+          (p: { name: string; containerPort: number }) =>
+            p.name === 'https' && p.containerPort === 8443,
+        ),
+      );
+      const [service] = findKind(objects, 'Service');
+      assert.deepEqual(
+        service?.spec.ports.find((p: { name: string }) => p.name === 'https'),
+        { name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' },
+      );
+      const [configMap] = findKind(objects, 'ConfigMap');
+      assert.match(
+        String(configMap?.data['proxy.yaml']),
+        /cert_file: \/etc\/reverse-proxy\/tls\/tls\.crt\n\s+key_file: \/etc\/reverse-proxy\/tls\/tls\.key/,
+      );
+    }
+    // Off by default: no mount, no port, no flag.
+    const [deployment] = findKind(render(), 'Deployment');
+    const text = JSON.stringify(deployment);
+    assert.ok(!text.includes('/etc/reverse-proxy/tls') && !text.includes('--tls-dir'));
+    const [service] = findKind(render(), 'Service');
+    assert.ok(!service?.spec.ports.some((p: { name: string }) => p.name === 'https'));
   });
 
   it('rejects unknown keys, wrong types and a drain longer than the grace period', () => {
@@ -173,6 +240,7 @@ describe('helm chart', () => {
       [['--set', 'replicaCount=many'], /replicaCount.*(Invalid type|integer)/],
       [['--set', 'sidecar.mode=poll'], /sidecar\.mode/],
       [['--set', 'proxy.gracePeriodSeconds=40'], /must be below terminationGracePeriodSeconds/],
+      [['--set', 'tls.enabled=true'], /secretName/],
     ];
     for (const [flags, pattern] of cases) {
       const result = helm(['template', 'rp', CHART, ...flags]);

@@ -19,6 +19,10 @@
     - --debounce-ms={{ .Values.sidecar.debounceMs }}
     # Validate exactly as the proxy does: its listeners bind every interface.
     - --allow-wildcard-bind
+    {{- if .Values.tls.enabled }}
+    # A renewed Secret (kubelet ..data swap) is validated with the config, then reloaded.
+    - --tls-dir={{ include "reverse-proxy.tlsDir" . }}
+    {{- end }}
   env:
     {{- include "reverse-proxy.commonEnv" . | nindent 4 }}
     - name: LOG_LEVEL
@@ -51,6 +55,9 @@
       mountPath: /etc/reverse-proxy/configmap
       readOnly: true
     {{- end }}
+    {{- if .Values.tls.enabled }}
+    {{- include "reverse-proxy.tlsMount" . | nindent 4 }}
+    {{- end }}
     - name: tmp
       mountPath: /tmp
 {{- end }}
@@ -71,6 +78,10 @@
   ports:
     - name: http
       containerPort: 8080
+    {{- if .Values.tls.enabled }}
+    - name: https
+      containerPort: {{ .Values.tls.port }}
+    {{- end }}
     - name: health
       containerPort: 9900
   startupProbe:
@@ -92,6 +103,9 @@
   volumeMounts:
     - name: run
       mountPath: /run/reverse-proxy
+    {{- if .Values.tls.enabled }}
+    {{- include "reverse-proxy.tlsMount" . | nindent 4 }}
+    {{- end }}
     - name: tmp
       mountPath: /tmp
 {{- end }}
@@ -119,4 +133,7 @@
     - name: configmap
       mountPath: /etc/reverse-proxy/configmap
       readOnly: true
+    {{- if .Values.tls.enabled }}
+    {{- include "reverse-proxy.tlsMount" . | nindent 4 }}
+    {{- end }}
 {{- end }}

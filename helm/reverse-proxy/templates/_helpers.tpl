@@ -61,6 +61,13 @@ when it is anything else.
 {{- define "reverse-proxy.runDir" -}}/run/reverse-proxy/private{{- end }}
 {{- define "reverse-proxy.socketPath" -}}/run/reverse-proxy/private/admin.sock{{- end }}
 {{- define "reverse-proxy.configPath" -}}/run/reverse-proxy/private/proxy.yaml{{- end }}
+{{/* The TLS Secret's mount, the same path in every container that reads the certificates. */}}
+{{- define "reverse-proxy.tlsDir" -}}/etc/reverse-proxy/tls{{- end }}
+{{- define "reverse-proxy.tlsMount" -}}
+- name: tls
+  mountPath: {{ include "reverse-proxy.tlsDir" . }}
+  readOnly: true
+{{- end }}
 
 {{- define "reverse-proxy.containerSecurityContext" -}}
 runAsNonRoot: true

@@ -7,6 +7,7 @@ import { ConfigDelivery } from '../../../src/sidecar/config-delivery.ts';
 import type { EventRecorder } from '../../../src/sidecar/events.ts';
 import type { ReloadConfirmation } from '../../../src/sidecar/reload-trigger.ts';
 import { SidecarMetrics } from '../../../src/sidecar/sidecar-metrics.ts';
+import { makeCertificate } from '../../certs.ts';
 import { configYaml, sha256Hex, site, tmpDir } from '../../helpers.ts';
 
 const object = { namespace: 'ns', name: 'proxy-config' };
@@ -27,6 +28,7 @@ async function harness(
   options: {
     debounceMs?: number;
     reload?: (sha256: string, signal: AbortSignal) => Promise<ReloadConfirmation | undefined>;
+    exclusive?: <T>(work: () => Promise<T>) => Promise<T>;
   } = {},
 ): Promise<Harness> {
   const { dir, cleanup } = await tmpDir();
@@ -61,6 +63,7 @@ async function harness(
       events: recorder,
       log: pino({ level: 'silent' }),
       metrics,
+      exclusive: options.exclusive,
       write: async (p, bytes) => {
         h.writes++;
         await writeFile(p, bytes, { mode: 0o600 });
@@ -95,6 +98,78 @@ describe('ConfigDelivery', () => {
       ['Normal ConfigApplied'],
     );
     assert.equal(await metricValue(h.metrics, 'reverse_proxy_sidecar_last_reload_successful'), 1);
+  });
+
+  it('writes and reloads only inside `exclusive` (while a certificate rotation holds it, it waits)', async (t) => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let inside = false;
+    const h = await harness(t, {
+      exclusive: async (work) => {
+        await held;
+        inside = true;
+        try {
+          return await work();
+        } finally {
+          inside = false;
+        }
+      },
+      reload: (sha256) => {
+        assert.ok(inside, 'the reload runs inside exclusive');
+        return Promise.resolve({
+          attempts: 1,
+          reload: { status: 'ok', outcome: 'applied' },
+          status: { status: 'ok', generation: 1, config_sha256: sha256 },
+        });
+      },
+    });
+    h.delivery.offer({ kind: 'content', bytes: good(9001), object });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(h.writes, 0, 'nothing written while another holds the turn');
+    release();
+    await h.delivery.idle();
+    assert.equal(h.writes, 1);
+    assert.equal(h.reloads.length, 1);
+  });
+
+  it('checks a config refused for its certificate files again when asked (a fixed TLS Secret)', async (t) => {
+    const h = await harness(t);
+    assert.equal(h.delivery.recheckRefused(), false, 'nothing refused yet');
+    const { dir, cleanup } = await tmpDir();
+    t.after(cleanup);
+    const crt = join(dir, 'tls.crt');
+    const key = join(dir, 'tls.key');
+    const bytes = Buffer.from(`listeners:
+  - address: 127.0.0.1:0
+    tls: true
+admin:
+  socket: ''
+health:
+  address: 127.0.0.1:0
+tls:
+  certificates:
+    - { cert_file: ${crt}, key_file: ${key} }
+sites:
+${site('main', ['*'], [['/', 'http://127.0.0.1:9001']])}`);
+    h.delivery.offer({ kind: 'content', bytes, object });
+    await h.delivery.idle();
+    assert.equal(h.writes, 0, 'refused: the certificate files are missing');
+    assert.deepEqual(
+      h.events.map((e) => e.reason),
+      ['ConfigRejected'],
+    );
+    // The same bytes again are still nothing: only recheckRefused() revisits them.
+    h.delivery.offer({ kind: 'content', bytes, object });
+    await h.delivery.idle();
+    assert.equal(h.writes, 0);
+    const made = makeCertificate(dir, 'made', ['a.example']);
+    await writeFile(crt, await readFile(made.certFile));
+    await writeFile(key, await readFile(made.keyFile));
+    assert.equal(h.delivery.recheckRefused(), true);
+    await h.delivery.idle();
+    assert.deepEqual(await readFile(h.path), bytes);
+    assert.deepEqual(h.reloads, [sha256Hex(bytes)]);
+    assert.equal(h.delivery.recheckRefused(), false, 'delivered: nothing left to check');
   });
 
   it('does nothing for identical content', async (t) => {
