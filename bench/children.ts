@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -23,6 +23,25 @@ export function spawnPinned(
     if (process.env.BENCH_DEBUG !== undefined) process.stderr.write(c);
   });
   return child;
+}
+
+/**
+ * Runs a load tool to completion pinned to CPU 0 (with the upstream), killed if it outlives
+ * its own `seconds` by 20 s; resolves with its stdout.
+ */
+export function runPinned(
+  command: string,
+  args: readonly string[],
+  seconds: number,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'taskset',
+      ['-c', '0', command, ...args],
+      { timeout: (seconds + 20) * 1000, killSignal: 'SIGKILL' },
+      (err, stdout) => (err ? reject(err) : resolve(stdout)),
+    );
+  });
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */

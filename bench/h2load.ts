@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runPinned } from './children.ts';
 import type { WrkResult } from './wrk.ts';
 
 export interface H2loadOptions {
@@ -20,9 +20,6 @@ export interface H2loadOptions {
 export function runH2load(h2load: string, dir: string, options: H2loadOptions): Promise<WrkResult> {
   const log = join(dir, `h2load-${process.hrtime.bigint()}.tsv`);
   const args = [
-    '-c',
-    '0',
-    h2load,
     '-t',
     '1',
     '-c',
@@ -35,17 +32,7 @@ export function runH2load(h2load: string, dir: string, options: H2loadOptions): 
     `--log-file=${log}`,
     options.url,
   ];
-  return new Promise((resolve, reject) => {
-    execFile(
-      'taskset',
-      args,
-      { timeout: (options.seconds + 20) * 1000, killSignal: 'SIGKILL' },
-      (err, stdout) => {
-        if (err) return reject(err);
-        void parse(stdout, log).then(resolve, reject);
-      },
-    );
-  });
+  return runPinned(h2load, args, options.seconds).then((stdout) => parse(stdout, log));
 }
 
 async function parse(stdout: string, log: string): Promise<WrkResult> {

@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runPinned } from './children.ts';
 
 /** One wrk run, as its Lua `done` hook reports it. Latencies in microseconds. */
 export interface WrkResult {
@@ -53,9 +53,6 @@ export async function writeWrkScripts(dir: string): Promise<void> {
 export function runWrk(wrk: string, dir: string, options: WrkOptions): Promise<WrkResult> {
   const threads = Math.min(2, options.connections);
   const args = [
-    '-c',
-    '0',
-    wrk,
     '-t',
     String(threads),
     '-c',
@@ -73,28 +70,20 @@ export function runWrk(wrk: string, dir: string, options: WrkOptions): Promise<W
     join(dir, options.post1m === true ? 'post.lua' : 'report.lua'),
     options.url,
   ];
-  return new Promise((resolve, reject) => {
-    execFile(
-      'taskset',
-      args,
-      { timeout: (options.seconds + 20) * 1000, killSignal: 'SIGKILL' },
-      (err, stdout) => {
-        if (err) return reject(err);
-        const line = /^WRK_JSON (.*)$/m.exec(stdout)?.[1];
-        if (line === undefined) return reject(new Error(`no report from wrk: ${stdout}`));
-        const r = JSON.parse(line) as Record<string, number>;
-        const n = (k: string) => r[k] ?? 0;
-        resolve({
-          requests: n('requests'),
-          durationUs: n('duration'),
-          rps: n('requests') / (n('duration') / 1e6),
-          socketErrors: n('connect') + n('read') + n('write') + n('timeout'),
-          statusErrors: n('status'),
-          p50Us: n('p50'),
-          p99Us: n('p99'),
-          maxUs: n('max'),
-        });
-      },
-    );
+  return runPinned(wrk, args, options.seconds).then((stdout) => {
+    const line = /^WRK_JSON (.*)$/m.exec(stdout)?.[1];
+    if (line === undefined) throw new Error(`no report from wrk: ${stdout}`);
+    const r = JSON.parse(line) as Record<string, number>;
+    const n = (k: string) => r[k] ?? 0;
+    return {
+      requests: n('requests'),
+      durationUs: n('duration'),
+      rps: n('requests') / (n('duration') / 1e6),
+      socketErrors: n('connect') + n('read') + n('write') + n('timeout'),
+      statusErrors: n('status'),
+      p50Us: n('p50'),
+      p99Us: n('p99'),
+      maxUs: n('max'),
+    };
   });
 }
