@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import tls from 'node:tls';
 
 export interface TestCertificate {
   readonly certFile: string;
@@ -73,4 +74,21 @@ export function makeCertificate(
 
 function run(args: string[]): void {
   execFileSync('openssl', args, { stdio: 'ignore' });
+}
+
+/** Connects over TLS and returns the CN of the certificate the proxy chose for `servername`. */
+export async function servedName(port: number, servername?: string): Promise<string> {
+  const socket = tls.connect({
+    host: '127.0.0.1',
+    port,
+    rejectUnauthorized: false,
+    ...(servername === undefined ? {} : { servername }),
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', () => resolve());
+    socket.once('error', reject);
+  });
+  const cn = String(socket.getPeerCertificate().subject.CN);
+  socket.destroy();
+  return cn;
 }

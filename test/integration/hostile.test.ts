@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { configYaml, request, startProxy, tmpDir } from '../helpers.ts';
 import type { ProxyProcess } from '../helpers.ts';
+import { eventually } from '../sidecar-process.ts';
 import { ok, rawExchange, rawExchangeSeen, startRecordingUpstream } from '../raw-http.ts';
 import type { RecordingUpstream } from '../raw-http.ts';
 
@@ -248,7 +249,7 @@ describe('hostile clients and upstreams', () => {
       );
       assert.equal(reply.closed, true, 'the proxy closed the idle upload');
       assert.equal(hold.accepted(), openBefore + 1);
-      await waitFor(() => hold.open() === 0, 'the upstream connection is released');
+      await eventually('the upstream connection is released', () => hold.open() === 0 || undefined);
       const metrics = (await request(`${proxy.healthUrl}/metrics`)).body;
       assert.match(metrics, /reverse_proxy_client_timeouts_total\{phase="body_idle"\} [1-9]/);
     });
@@ -265,7 +266,7 @@ describe('hostile clients and upstreams', () => {
       await new Promise<void>((resolve) => socket.once('close', () => resolve()));
       clearInterval(drip);
       assert.equal(hold.accepted(), before + 1);
-      await waitFor(() => hold.open() === 0, 'the upstream connection is released');
+      await eventually('the upstream connection is released', () => hold.open() === 0 || undefined);
       const metrics = (await request(`${proxy.healthUrl}/metrics`)).body;
       // The rate rule cut it (after one 10 s window), not the 300 s whole-request deadline.
       assert.match(metrics, /reverse_proxy_client_timeouts_total\{phase="body_rate"\} 1/);
@@ -514,11 +515,3 @@ upstream_pool:
     );
   });
 });
-
-async function waitFor(check: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -3,8 +3,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import tls from 'node:tls';
-import { makeCertificate } from '../certs.ts';
+import { makeCertificate, servedName } from '../certs.ts';
 import type { TestCertificate } from '../certs.ts';
 import { startFakeKubeApi } from '../fake-kube-api.ts';
 import type { FakeKubeApi } from '../fake-kube-api.ts';
@@ -14,18 +13,6 @@ import { createKubeletVolume } from '../kubelet-volume.ts';
 import type { KubeletVolume } from '../kubelet-volume.ts';
 import { eventually, startSidecarProcess } from '../sidecar-process.ts';
 import type { SidecarProcess } from '../sidecar-process.ts';
-
-/** The CN of the certificate a new handshake gets. */
-async function servedName(port: number): Promise<string> {
-  const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', () => resolve());
-    socket.once('error', reject);
-  });
-  const cn = String(socket.getPeerCertificate().subject.CN);
-  socket.destroy();
-  return cn;
-}
 
 function metric(text: string, line: string): number {
   const found = text.split('\n').find((l) => l.startsWith(`${line} `));

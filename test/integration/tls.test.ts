@@ -7,31 +7,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
 import { WebSocket, WebSocketServer } from 'ws';
-import { makeCertificate } from '../certs.ts';
+import { makeCertificate, servedName } from '../certs.ts';
 import { startRecordingUpstream } from '../raw-http.ts';
+import { eventually } from '../sidecar-process.ts';
 import type { RecordingUpstream } from '../raw-http.ts';
 import type { TestCertificate } from '../certs.ts';
 import { request, startProxy, startUpstream, tmpDir, writeConfig } from '../helpers.ts';
 import type { ProxyProcess, Upstream } from '../helpers.ts';
 import { checkConfigBytes } from '../../src/config/check.ts';
 import { ConfigInvalidError } from '../../src/errors.ts';
-
-/** Connects over TLS and returns the CN of the certificate the proxy chose. */
-async function servedName(port: number, servername?: string): Promise<string> {
-  const socket = tls.connect({
-    host: '127.0.0.1',
-    port,
-    rejectUnauthorized: false,
-    ...(servername === undefined ? {} : { servername }),
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', () => resolve());
-    socket.once('error', reject);
-  });
-  const cn = String(socket.getPeerCertificate().subject.CN);
-  socket.destroy();
-  return cn;
-}
 
 function httpsGet(
   port: number,
@@ -244,7 +228,7 @@ sites:
       'GET /raw/x HTTP/1.1\r\nHost: a.example\r\nExpect: 100-continue\r\n' +
         `Connection: content-length\r\nContent-Length: ${second.length}\r\n\r\n${second}`,
     );
-    await waitFor(() => /HTTP\/1\.1 200/.test(text));
+    await eventually('the response', () => /HTTP\/1\.1 200/.test(text) || undefined);
     socket.destroy();
     assert.equal(raw.requests.length, before + 1, 'one request upstream');
     assert.equal(raw.requests[before]?.body.toString(), second);
@@ -370,14 +354,6 @@ describe('certificate validation (validate, serve, reload and the sidecar share 
     ]);
   });
 });
-
-async function waitFor(check: () => boolean, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 function pemBody(pem: string): string {
   return pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
