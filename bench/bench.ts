@@ -7,13 +7,22 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
+import { once } from 'node:events';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ratioChart } from './chart.ts';
-import { childPids, cpuSecondsOf, installTraps, rssOf, stopAll, stopChild } from './children.ts';
+import {
+  childPids,
+  cpuSecondsOf,
+  installTraps,
+  rssOf,
+  spawnPinned,
+  stopAll,
+  stopChild,
+} from './children.ts';
 import { freePort } from './free-port.ts';
 import { diffCounters, readListenCounters } from './netstat.ts';
 import { referenceConfig, startNginx, upstreamConfig } from './nginx.ts';
@@ -134,6 +143,7 @@ async function runAll(
   say(`writing the ${settings.sites}-site config`);
   const bigConfigs = [0, 1].map((v) => proxyConfig(upstreamUrl, settings.sites, v));
   const big = await startProxy(dir, 'proxy10k', bigConfigs[0] as string, cli);
+  const floor = await startNodeFloor(upstreamUrl, tls);
   const systems: Record<SystemId, System> = {
     nginx: {
       id: 'nginx',
@@ -145,6 +155,13 @@ async function runAll(
     },
     proxy: systemOf(small),
     proxy10k: systemOf(big, 'proxy10k'),
+    floor: {
+      id: 'floor',
+      port: floor.port,
+      tlsPort: floor.tlsPort,
+      rss: () => rssOf(floor.pid),
+      cpu: () => cpuSecondsOf(floor.pid),
+    },
   };
 
   const load = (
@@ -271,6 +288,34 @@ async function freshMemory(
   } finally {
     await stopChild(fresh.proxy.child);
   }
+}
+
+/** bench/node-floor.ts pinned like the proxy, with the same certificate. */
+async function startNodeFloor(
+  upstreamUrl: string,
+  tls: { cert: string; key: string },
+): Promise<{ pid: number; port: number; tlsPort: number }> {
+  const script = fileURLToPath(new URL('node-floor.ts', import.meta.url));
+  let out = '';
+  let ready: (line: string) => void = () => undefined;
+  const line = new Promise<string>((resolve) => (ready = resolve));
+  const child = spawnPinned(
+    PROXY_CPU,
+    process.execPath,
+    [script, upstreamUrl, tls.cert, tls.key],
+    (chunk) => {
+      out += chunk;
+      if (out.includes('\n')) ready(out.slice(0, out.indexOf('\n')));
+    },
+  );
+  const first = await Promise.race([
+    line,
+    once(child, 'exit').then(([code]) => {
+      throw new Error(`the Node floor exited with ${code} before listening`);
+    }),
+  ]);
+  const { port, tlsPort } = JSON.parse(first) as { port: number; tlsPort: number };
+  return { pid: child.pid as number, port, tlsPort };
 }
 
 interface StartedProxy {

@@ -1,5 +1,8 @@
-/** The systems under load: nginx as the reference proxy, and this proxy on two configs. */
-export type SystemId = 'nginx' | 'proxy' | 'proxy10k';
+/**
+ * The systems under load: nginx as the reference proxy, this proxy on two configs, and the
+ * Node floor (bench/node-floor.ts: node:http + undici with no proxy logic at all).
+ */
+export type SystemId = 'nginx' | 'proxy' | 'proxy10k' | 'floor';
 
 export interface Scenario {
   readonly id: string;
@@ -25,7 +28,7 @@ export const SCENARIOS: readonly Scenario[] = [
     title: '2 KB GET, 64 conns',
     path: '/2k',
     connections: 64,
-    systems: ['nginx', 'proxy', 'proxy10k'],
+    systems: ['nginx', 'proxy', 'proxy10k', 'floor'],
   },
   {
     id: 'get64k',
@@ -56,7 +59,7 @@ export const SCENARIOS: readonly Scenario[] = [
     path: '/2k',
     connections: 64,
     transport: 'tls',
-    systems: ['nginx', 'proxy'],
+    systems: ['nginx', 'proxy', 'floor'],
   },
   {
     id: 'tlsnew',
@@ -73,7 +76,7 @@ export const SCENARIOS: readonly Scenario[] = [
     connections: 16,
     streams: 8,
     transport: 'h2',
-    systems: ['nginx', 'proxy'],
+    systems: ['nginx', 'proxy', 'floor'],
   },
 ];
 
