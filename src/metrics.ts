@@ -3,6 +3,8 @@ import { RequestMetrics } from './request-metrics.ts';
 import type { SeriesKey } from './request-metrics.ts';
 import type { PoolFigures } from './proxy/engine.ts';
 import type { CertificateSet } from './tls/certificates.ts';
+import type { TargetState } from './upstream/target-state.ts';
+import type { UpstreamRegistry } from './upstream/upstream-registry.ts';
 
 const UNMATCHED: SeriesKey = Object.freeze({ site: '', path: '' });
 
@@ -149,6 +151,79 @@ export class ProxyMetrics {
       help: 'upstream_pool.max_connections: the cap on connections per upstream origin',
       registers: [this.registry],
     }).set(maxConnections);
+  }
+
+  /**
+   * Per upstream of each route (labels site, route, upstream = the URL as configured), read
+   * from the registry's plain counters at scrape time, like the pool figures.
+   */
+  observeUpstreams(registry: UpstreamRegistry): void {
+    const labels = ['site', 'route', 'upstream'] as const;
+    const of = (s: TargetState) => ({ site: s.site, route: s.route, upstream: s.target.url });
+    const counter = (name: string, help: string, pick: (s: TargetState) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: labels,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const s of registry.states()) this.inc(of(s), pick(s));
+        },
+      });
+    counter(
+      'reverse_proxy_upstream_requests_total',
+      'Attempts sent to each upstream of each route (retries included)',
+      (s) => s.requests,
+    );
+    counter(
+      'reverse_proxy_upstream_ejections_total',
+      'Times passive health took an upstream out of its route for passive_health.ejection_ms',
+      (s) => s.ejections,
+    );
+    counter(
+      'reverse_proxy_upstream_retries_total',
+      'Retries after a failed attempt at this upstream',
+      (s) => s.retries,
+    );
+    counter(
+      'reverse_proxy_upstream_retries_refused_total',
+      'Retries the route allowed but its budget (retries.budget_percent) refused, by the upstream that failed',
+      (s) => s.retriesRefused,
+    );
+    new Counter({
+      name: 'reverse_proxy_upstream_failures_total',
+      help: 'Failed attempts by upstream and reason (refused, connect_timeout, reset, timeout, dns, protocol, bad_status = it answered 502/503/504, other)',
+      labelNames: [...labels, 'reason'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const s of registry.states()) {
+          for (const [reason, n] of s.failures) this.inc({ ...of(s), reason }, n);
+        }
+      },
+    });
+    new Gauge({
+      name: 'reverse_proxy_upstream_healthy',
+      help: '1 while the upstream takes traffic (active check passing, not ejected), else 0',
+      labelNames: labels,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const s of registry.states()) this.set(of(s), s.available(now) ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'reverse_proxy_route_panic_requests_total',
+      help: 'Requests sent while every upstream of the route was unhealthy (tried anyway)',
+      labelNames: ['site', 'route'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const r of registry.routes()) this.inc({ site: r.site, route: r.route }, r.panics);
+      },
+    });
   }
 
   constructor() {

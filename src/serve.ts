@@ -14,6 +14,7 @@ import { createProxyEngine } from './proxy/engine.ts';
 import { BodyWatch } from './proxy/body-watch.ts';
 import { ProxyListeners } from './proxy/listeners.ts';
 import { TrustBoundary } from './proxy/trust-boundary.ts';
+import { UpstreamRegistry } from './upstream/upstream-registry.ts';
 import { handshakeFailureReason } from './tls/handshake-failures.ts';
 import {
   createRequestHandler,
@@ -52,11 +53,15 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   metrics.lastReloadSuccessTimestamp.set(Date.now() / 1000);
 
   let draining = false;
+  const upstreams = new UpstreamRegistry(log);
+  upstreams.reconcile(store.current().table);
   const engine = createProxyEngine(
     { onError: createUpstreamErrorHandler(metrics, log) },
     config.upstream_pool,
+    upstreams,
   );
   metrics.observePools(() => engine.pools(), config.upstream_pool.max_connections);
+  metrics.observeUpstreams(upstreams);
   const bodies = new BodyWatch(
     {
       idleMs: config.client.body_idle_timeout_ms,
@@ -101,6 +106,7 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
     log,
     metrics,
     onApplied: (next, previous) => {
+      if (next.table !== previous.table) upstreams.reconcile(next.table);
       if (next.certificates !== previous.certificates) listeners.useCertificates(next.certificates);
     },
   });
@@ -123,6 +129,7 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   } catch (err) {
     await listeners.close(0);
     engine.close();
+    upstreams.close();
     bodies.close();
     throw err;
   }
@@ -150,6 +157,7 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
       // Readiness is already 503; the delay lets load balancers notice before we stop accepting.
       if (delay > 0) await sleep(delay);
       const outcome = await listeners.close(grace);
+      upstreams.close();
       engine.close();
       bodies.close();
       // Last: the admin socket answers `status` while draining; closing it removes the file.

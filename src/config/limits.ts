@@ -13,6 +13,7 @@ export const LIMITS = {
   maxTotalRoutes: 200_000,
   maxListeners: 32,
   maxCertificates: 100,
+  maxUpstreamsPerRoute: 64,
   maxPathLength: 1_024,
   /** sun_path holds 108 bytes on Linux including the terminating NUL. */
   maxSocketPathBytes: 107,

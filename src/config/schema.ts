@@ -3,7 +3,7 @@ import type { CustomHelpers } from 'joi';
 import { parseListenAddress } from './address.ts';
 import { parseCidr } from './cidr.ts';
 import { LIMITS } from './limits.ts';
-import { normalizePath } from '../routing/request-path.ts';
+import { routeSchema } from './route-schema.ts';
 
 /**
  * The config schema and the only home of defaults. Per-value rules live here; rules that
@@ -16,25 +16,6 @@ const HOST_PATTERN = new RegExp(`^(?:\\*|(?:\\*\\.)?${HOST_LABEL}(?:\\.${HOST_LA
 function listenAddress(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
   const parsed = parseListenAddress(value);
   return 'error' in parsed ? helpers.message({ custom: parsed.error }) : value;
-}
-
-function upstreamUrl(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return helpers.message({ custom: 'must be an http(s) URL' });
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    return helpers.message({ custom: 'must be an http(s) URL' });
-  }
-  if (url.username !== '' || url.password !== '') {
-    return helpers.message({ custom: 'must not carry credentials (user:password@)' });
-  }
-  if (url.search !== '' || url.hash !== '') {
-    return helpers.message({ custom: 'must not have a query or fragment' });
-  }
-  return value;
 }
 
 /** Seed W3: absolute, no `..`, fits in sun_path, ends in .sock/.socket; "" disables the socket. */
@@ -59,20 +40,6 @@ function cidr(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
   return 'error' in parsed ? helpers.message({ custom: parsed.error }) : value;
 }
 
-/** A route path must be what the data path matches against: its own normal form. */
-function routePath(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
-  const normal = normalizePath(value);
-  if (normal === undefined) {
-    return helpers.message({
-      custom: 'holds an encoded "/", "\\" or control byte, a "\\", or a "." or ".." segment',
-    });
-  }
-  if (normal !== value) {
-    return helpers.message({ custom: `is not in normal form: write "${normal}" (see "Paths")` });
-  }
-  return value;
-}
-
 function absoluteFile(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
   if (!value.startsWith('/')) return helpers.message({ custom: 'must be an absolute path' });
   if (value.includes('\0')) return helpers.message({ custom: 'must not contain NUL bytes' });
@@ -83,17 +50,6 @@ const ms = (min: number, max: number, fallback: number) =>
   Joi.number().integer().min(min).max(max).default(fallback);
 
 const uid = Joi.number().integer().min(0).max(0xfffffffe);
-
-const route = Joi.object({
-  path: Joi.string()
-    .max(LIMITS.maxPathLength)
-    .pattern(/^\/[\x21-\x7e]*$/)
-    .required()
-    .messages({ 'string.pattern.base': 'must start with "/" and hold only visible ASCII' })
-    .custom(routePath),
-  upstream: Joi.string().required().custom(upstreamUrl),
-  timeout_ms: Joi.number().integer().min(1).max(3_600_000).default(30_000),
-});
 
 const site = Joi.object({
   name: Joi.string()
@@ -111,7 +67,7 @@ const site = Joi.object({
     .min(1)
     .max(LIMITS.maxHostsPerSite)
     .required(),
-  routes: Joi.array().items(route).min(1).max(LIMITS.maxRoutesPerSite).required(),
+  routes: Joi.array().items(routeSchema).min(1).max(LIMITS.maxRoutesPerSite).required(),
   https_redirect: Joi.boolean().default(false),
 });
 

@@ -57,10 +57,46 @@ export interface LogConfig {
   readonly access_log: boolean;
 }
 
+export interface UpstreamEntryConfig {
+  readonly url: string;
+  readonly weight: number;
+}
+
+export type BalanceMode = 'round_robin' | 'least_request' | 'random';
+
+export interface HealthCheckConfig {
+  readonly path: string;
+  readonly interval_ms: number;
+  readonly timeout_ms: number;
+  readonly healthy_threshold: number;
+  readonly unhealthy_threshold: number;
+}
+
+export interface HeaderRulesConfig {
+  readonly set?: Readonly<Record<string, string>> | undefined;
+  readonly add?: Readonly<Record<string, string>> | undefined;
+  readonly remove?: readonly string[] | undefined;
+}
+
+/** Exactly one of `upstream` and `upstreams` is set (the schema's xor). */
 export interface RouteConfig {
   readonly path: string;
-  readonly upstream: string;
-  readonly timeout_ms: number;
+  readonly upstream?: string | undefined;
+  readonly upstreams?: readonly UpstreamEntryConfig[] | undefined;
+  readonly balance: BalanceMode;
+  /** `timeout_ms` (the v1 key) is read as `timeouts.response_ms` by the schema. */
+  readonly timeouts: {
+    readonly connect_ms: number;
+    readonly response_ms: number;
+    readonly idle_ms: number;
+  };
+  readonly health_check?: HealthCheckConfig | undefined;
+  /** consecutive_failures 0: off. */
+  readonly passive_health: { readonly consecutive_failures: number; readonly ejection_ms: number };
+  readonly retries: { readonly attempts: number; readonly budget_percent: number };
+  readonly strip_prefix: boolean;
+  readonly request_headers?: HeaderRulesConfig | undefined;
+  readonly response_headers?: HeaderRulesConfig | undefined;
 }
 
 export interface SiteConfig {

@@ -109,14 +109,20 @@ export function createUpgradeHandler(deps: HandlerDeps) {
 
 /** Maps an upstream failure to its response and its metrics; the details go to the log only. */
 export function createUpstreamErrorHandler(metrics: ProxyMetrics, log: Logger) {
-  return (err: Error, req: IncomingMessage, target: ServerResponse | Socket, route: Route) => {
+  return (
+    err: Error,
+    req: IncomingMessage,
+    target: ServerResponse | Socket,
+    route: Route,
+    upstream: string,
+  ) => {
     const failure = classifyUpstreamError(err);
     metrics.upstreamErrors.inc({ site: route.site, route: route.path, reason: failure });
     log.warn(
       {
         site: route.site,
         route: route.path,
-        upstream: route.target.origin,
+        upstream,
         reason: failure,
         code: (err as NodeJS.ErrnoException).code,
         err: err.message,

@@ -3,20 +3,25 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Agent, Dispatcher } from 'undici';
-import type { Route } from '../routing/route-table.ts';
-import { upstreamPath } from '../routing/route-table.ts';
-import { upstreamHeaders } from './forward-headers.ts';
+import { upstreamPath } from '../routing/route.ts';
+import type { Route } from '../routing/route.ts';
+import type { AttemptFailure, TargetState } from '../upstream/target-state.ts';
 import type { ClientHop } from './forward-headers.ts';
 import { connectionTokens, HOP_BY_HOP } from './headers.ts';
 import { ExchangeState } from './exchange-state.ts';
+import { attemptFailureOf } from './upstream-errors.ts';
 import { protocolError } from './upstream-exchange.ts';
+import { forwardedHeaders } from './web-proxy.ts';
 
 /** What an upgrade reports when it ends; one object for the process. */
 export interface UpgradeHooks {
   /** The upstream could not be reached or answered nothing usable: answer on the raw socket. */
   failed(exchange: UpgradeExchange, err: Error): void;
-  /** The handshake is over, whichever way (upgraded, refused, failed, or the client left). */
-  settled(exchange: UpgradeExchange): void;
+  /**
+   * The handshake's one attempt is over (upgraded, answered, failed, or the client left):
+   * `failure` undefined for a usable answer, null when it says nothing about the upstream.
+   */
+  attemptEnded(exchange: UpgradeExchange, failure: AttemptFailure | null | undefined): void;
 }
 
 /** Sends one WebSocket handshake upstream through the engine's Agent (see engine.ts). */
@@ -27,16 +32,17 @@ export function dispatchUpgrade(
   client: Socket,
   head: Buffer,
   route: Route,
+  state: TargetState,
   hop: ClientHop,
 ): void {
-  const exchange = new UpgradeExchange(req, client, head, route, hooks);
+  const exchange = new UpgradeExchange(req, client, head, route, state, hooks);
   const options: Dispatcher.DispatchOptions = {
-    origin: route.origin,
-    path: upstreamPath(route, req.url ?? '/'),
+    origin: state.target.origin,
+    path: upstreamPath(route, state.target, req.url ?? '/'),
     method: 'GET',
-    headers: upstreamHeaders(req.rawHeaders, hop),
+    headers: forwardedHeaders(req, route, hop),
     upgrade: req.headers.upgrade ?? 'websocket',
-    headersTimeout: route.timeoutMs,
+    headersTimeout: route.responseMs,
   };
   try {
     agent.dispatch(options, exchange);
@@ -54,7 +60,9 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
   readonly req: IncomingMessage;
   readonly client: Socket;
   readonly route: Route;
+  readonly state: TargetState;
   readonly #head: Buffer;
+  #failure: AttemptFailure | undefined;
   readonly #hooks: UpgradeHooks;
   readonly #state: ExchangeState;
 
@@ -63,16 +71,18 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
     client: Socket,
     head: Buffer,
     route: Route,
+    state: TargetState,
     hooks: UpgradeHooks,
   ) {
     this.req = req;
     this.client = client;
     this.route = route;
+    this.state = state;
     this.#head = head;
     this.#hooks = hooks;
     // Node hands the socket over with no error listener of its own.
     client.on('error', () => client.destroy());
-    this.#state = new ExchangeState(client, () => hooks.settled(this));
+    this.#state = new ExchangeState(client, () => hooks.attemptEnded(this, this.#failure));
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -112,6 +122,7 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
       controller.abort(protocolError(`upstream answered an upgrade with status ${statusCode}`));
       return;
     }
+    if (statusCode >= 502 && statusCode <= 504) this.#failure = 'bad_status';
     const reason = STATUS_TEXT[statusCode] ?? 'Unknown';
     this.client.write(`HTTP/1.1 ${statusCode} ${reason}\r\n${headerBlock(headers, false)}\r\n`);
   }
@@ -130,6 +141,7 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.#failure = attemptFailureOf(err) ?? undefined;
     this.#state.fail(err, () => this.#hooks.failed(this, err));
   }
 

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { AttemptFailure } from '../upstream/target-state.ts';
 
 /** Why an upstream exchange failed, as counted in metrics. */
 export type UpstreamFailure =
@@ -47,6 +48,18 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
     default:
       return code.startsWith('HPE_') ? 'protocol' : 'other';
   }
+}
+
+/**
+ * What a failed attempt says about the upstream, for passive health and retries: null when it
+ * says nothing (the client left, or the proxy's own pool cap refused the request).
+ */
+export function attemptFailureOf(err: Error): AttemptFailure | null {
+  const code = 'code' in err ? String(err.code) : '';
+  if (code === 'ERR_CLIENT_GONE' || code === UPSTREAM_BUSY_CODE) return null;
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect_timeout';
+  const failure = classifyUpstreamError(err);
+  return failure === 'busy' ? null : failure;
 }
 
 /** The only place that turns a refusal or a failure into a client response. Bodies name no address. */

@@ -1,44 +1,42 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Agent, Dispatcher } from 'undici';
-import type { Route } from '../routing/route-table.ts';
-import { upstreamPath } from '../routing/route-table.ts';
-import type { CompletionHandler } from './engine.ts';
+import { applyToFlatHeaders } from '../routing/header-rules.ts';
+import { upstreamPath } from '../routing/route.ts';
+import type { Route } from '../routing/route.ts';
 import { upstreamHeaders } from './forward-headers.ts';
 import type { ClientHop } from './forward-headers.ts';
-import { UpstreamExchange } from './upstream-exchange.ts';
-import type { ExchangeHooks } from './upstream-exchange.ts';
+import type { Attempt, UpstreamExchange } from './upstream-exchange.ts';
 
 /**
- * Dispatches one plain request (with or without a body; `Expect: 100-continue` ones too, which
- * Node has already answered) through the engine's undici Agent, with a handler that writes
- * into the client's response directly.
+ * Dispatches one attempt of a plain request (with or without a body; `Expect: 100-continue`
+ * ones too, which Node has already answered) through an undici Agent, with a handler that
+ * writes into the client's response directly.
  */
-export function dispatchWeb(
-  agent: Agent,
-  hooks: ExchangeHooks,
-  req: IncomingMessage,
-  res: ServerResponse,
-  route: Route,
-  hop: ClientHop,
-  onComplete: CompletionHandler | undefined,
-): void {
-  const exchange = new UpstreamExchange(req, res, route, performance.now(), hooks, onComplete);
+export function dispatchWeb(agent: Agent, exchange: UpstreamExchange, attempt: Attempt): void {
+  const { req, route } = exchange;
   const options: Dispatcher.DispatchOptions = {
-    origin: route.origin,
-    path: upstreamPath(route, req.url ?? '/'),
+    origin: attempt.state.target.origin,
+    path: upstreamPath(route, attempt.state.target, req.url ?? '/'),
     method: req.method as Dispatcher.HttpMethod,
-    headers: upstreamHeaders(req.rawHeaders, hop),
+    headers: exchange.headers,
     body: requestHasBody(req) ? req : null,
-    // The route's timeout bounds the upstream's silence: before the response headers and
-    // between body chunks (maps to 504).
-    headersTimeout: route.timeoutMs,
-    bodyTimeout: route.timeoutMs,
+    // Until the response headers (504), then the longest silence between body chunks.
+    headersTimeout: route.responseMs,
+    bodyTimeout: route.idleMs,
   };
   try {
-    agent.dispatch(options, exchange);
+    agent.dispatch(options, attempt);
   } catch (err) {
-    exchange.fail(err as Error);
+    exchange.fail(attempt, err as Error);
   }
+}
+
+/** The headers an exchange sends upstream on every attempt: sanitised, then the route's rules. */
+export function forwardedHeaders(req: IncomingMessage, route: Route, hop: ClientHop): string[] {
+  const headers = upstreamHeaders(req.rawHeaders, hop);
+  return route.requestRules === undefined
+    ? headers
+    : applyToFlatHeaders(route.requestRules, headers);
 }
 
 /** An HTTP/2 stream's request (Node's compat Http2ServerRequest), not an HTTP/1 message. */

@@ -3,20 +3,11 @@
  * Matching costs one map lookup per dot in the host and one per distinct prefix length in the
  * site, whatever the number of sites.
  */
+import type { RouteConfig } from '../config/types.ts';
+import { compileRoute } from './route.ts';
+import type { Route } from './route.ts';
 
-/** One route as the data path needs it. */
-export interface Route {
-  readonly site: string;
-  readonly path: string;
-  readonly target: URL;
-  /** `http://host:port`, the key of the engine's connection pool. */
-  readonly origin: string;
-  /** The target's path without its trailing slash ('' for `/`), prepended to the request's. */
-  readonly basePath: string;
-  readonly timeoutMs: number;
-  /** The site's `https_redirect`: plain-HTTP requests get 308 to https:// instead. */
-  readonly httpsRedirect: boolean;
-}
+export type { Route } from './route.ts';
 
 /** The routes of one site, indexed for longest-prefix matching. */
 interface SiteRoutes {
@@ -37,11 +28,7 @@ export interface RouteTableSite {
   readonly name: string;
   readonly hosts: readonly string[];
   readonly https_redirect?: boolean;
-  readonly routes: readonly {
-    readonly path: string;
-    readonly upstream: string;
-    readonly timeout_ms: number;
-  }[];
+  readonly routes: readonly RouteConfig[];
 }
 
 export function buildRouteTable(sites: readonly RouteTableSite[]): RouteTable {
@@ -80,17 +67,7 @@ function buildSiteRoutes(site: RouteTableSite): SiteRoutes {
 function compileSiteRoutes(site: RouteTableSite): SiteRoutes {
   const byPrefix = new Map<string, Route>();
   for (const r of site.routes) {
-    const target = new URL(r.upstream);
-    const route: Route = Object.freeze({
-      site: site.name,
-      path: r.path,
-      target,
-      origin: target.origin,
-      basePath: target.pathname.endsWith('/') ? target.pathname.slice(0, -1) : target.pathname,
-      timeoutMs: r.timeout_ms,
-      httpsRedirect: site.https_redirect === true,
-    });
-    byPrefix.set(r.path, route);
+    byPrefix.set(r.path, compileRoute(site.name, site.https_redirect === true, r));
   }
   const lengths = [...new Set([...byPrefix.keys()].map((p) => p.length))].sort((a, b) => b - a);
   return Object.freeze({ byPrefix, lengths: Object.freeze(lengths) });
@@ -110,16 +87,6 @@ export function matchRoute(table: RouteTable, hostHeader: string, path: string):
     if (route !== undefined) return route;
   }
   return undefined;
-}
-
-/**
- * The upstream path: the target's path, then the request's (`/base` + `/v1/x?q`), joined as
- * proxies conventionally join them (http-proxy did); plain requests and WebSocket upgrades agree: a bare `/`
- * maps to the target's path as written.
- */
-export function upstreamPath(route: Route, url: string): string {
-  if (route.basePath === '') return url;
-  return url === '/' ? route.target.pathname : route.basePath + url;
 }
 
 function matchSite(table: RouteTable, host: string): SiteRoutes | undefined {
@@ -147,4 +114,13 @@ export function normalizeHost(hostHeader: string): string {
   if (end > 0 && hostHeader.charCodeAt(end - 1) === 46 /* . */) end--;
   const host = end === hostHeader.length ? hostHeader : hostHeader.slice(0, end);
   return host.toLowerCase();
+}
+
+/** Every route of the table once (a site's routes are shared by all of its hosts). */
+export function allRoutes(table: RouteTable): Route[] {
+  const sites = new Set<SiteRoutes>([...table.exact.values(), ...table.wildcard.values()]);
+  if (table.catchAll !== undefined) sites.add(table.catchAll);
+  const routes: Route[] = [];
+  for (const site of sites) routes.push(...site.byPrefix.values());
+  return routes;
 }

@@ -6,6 +6,7 @@ import { compileSnapshot } from '../../../src/config/snapshot.ts';
 import { ConfigStore } from '../../../src/config/store.ts';
 import type { ProxyConfig } from '../../../src/config/types.ts';
 import { ConfigInvalidError, ProxyError } from '../../../src/errors.ts';
+import { routeConfig } from '../../route-config.ts';
 
 const config = {
   listeners: [{ address: '127.0.0.1:0', tls: false }],
@@ -27,7 +28,7 @@ const config = {
     {
       name: 'a',
       hosts: ['a.example'],
-      routes: [{ path: '/', upstream: 'http://127.0.0.1:1', timeout_ms: 1000 }],
+      routes: [routeConfig({ path: '/', upstream: 'http://127.0.0.1:1', timeout_ms: 1000 })],
       https_redirect: false,
     },
   ],

@@ -20,7 +20,7 @@ describe('SiteValidator', () => {
     assert.ok(first.value !== undefined && again.value !== undefined);
     assert.equal(again.value, first.value, 'the same object, not a re-validated copy');
     assert.equal(first.value.hosts[0], 'a.example', 'defaults and conversions applied');
-    assert.equal(first.value.routes[0]?.timeout_ms, 30_000);
+    assert.equal(first.value.routes[0]?.timeouts.response_ms, 30_000);
   });
 
   it('validates a changed site anew and never remembers an invalid one', () => {
@@ -60,6 +60,6 @@ describe('reloading an unchanged site', () => {
     );
     const changed = matchRoute(two.table, 'other.example', '/');
     assert.notEqual(changed, matchRoute(one.table, 'other.example', '/'));
-    assert.equal(changed?.target.port, '3');
+    assert.equal(new URL(changed?.upstreams[0]?.url ?? '').port, '3');
   });
 });

@@ -41,7 +41,7 @@ describe('config validation', () => {
     assert.deepEqual(config.admin.allowed_uids, []);
     assert.equal(config.admin.max_connections, 10);
     assert.equal(config.health.address, '127.0.0.1:9900');
-    assert.equal(config.sites[0]?.routes[0]?.timeout_ms, 30_000);
+    assert.equal(config.sites[0]?.routes[0]?.timeouts.response_ms, 30_000);
     assert.equal(config.log.level, 'info');
     assert.deepEqual(config.trusted_proxies, []);
     assert.deepEqual(config.client, {

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildRouteTable, matchRoute, normalizeHost } from '../../../src/routing/route-table.ts';
 import type { RouteTableSite } from '../../../src/routing/route-table.ts';
+import { routeConfig } from '../../route-config.ts';
 
-const r = (path: string, upstream = 'http://127.0.0.1:1') => ({ path, upstream, timeout_ms: 1000 });
+const r = (path: string, upstream = 'http://127.0.0.1:1') =>
+  routeConfig({ path, upstream, timeout_ms: 1000 });
 const SITES: RouteTableSite[] = [
   {
     name: 'api',
@@ -71,7 +73,9 @@ describe('route table', () => {
       'x',
       '/',
     );
-    assert.equal(route?.target.href, 'https://up.internal:8443/base');
+    assert.equal(route?.upstreams[0]?.url, 'https://up.internal:8443/base');
+    assert.equal(route?.upstreams[0]?.origin, 'https://up.internal:8443');
+    assert.equal(route?.upstreams[0]?.basePath, '/base');
     assert.ok(Object.isFrozen(route));
   });
 

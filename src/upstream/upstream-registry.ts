@@ -1,0 +1,191 @@
+import { Agent } from 'undici';
+import type { Logger } from '../log.ts';
+import { allRoutes } from '../routing/route-table.ts';
+import type { RouteTable } from '../routing/route-table.ts';
+import type { Route, UpstreamTarget } from '../routing/route.ts';
+import { HealthProber } from './active-health.ts';
+import { Balancer } from './balancer.ts';
+import { RetryBudget } from './retry-budget.ts';
+import { TargetState } from './target-state.ts';
+import type { AttemptFailure } from './target-state.ts';
+
+/** What one route keeps across reloads that recompile it: its budget, balancer and panics. */
+class RouteShared {
+  readonly site: string;
+  readonly route: string;
+  readonly budget = new RetryBudget();
+  balancer: Balancer;
+  mode: string;
+  panics = 0;
+  lastPanicLog = 0;
+
+  constructor(route: Route) {
+    this.site = route.site;
+    this.route = route.path;
+    this.balancer = new Balancer(route.balance);
+    this.mode = route.balance;
+  }
+}
+
+/** A route's upstreams as they run, found once per Route object. */
+export interface RouteRuntime {
+  readonly route: Route;
+  readonly states: readonly TargetState[];
+  readonly shared: RouteShared;
+}
+
+const PANIC_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * Everything the proxy learns about upstreams at run time (load, passive and active health,
+ * retry budgets, per-upstream counters), outside the frozen config snapshot. State is keyed
+ * by site, route path and upstream URL, so a reload that recompiles a route keeps it; a
+ * reload that removes the route or the upstream drops it (`reconcile`, after every applied
+ * config), and starts or stops the active health probers to match the new config.
+ */
+export class UpstreamRegistry {
+  readonly #runtimes = new WeakMap<Route, RouteRuntime>();
+  readonly #states = new Map<string, TargetState>();
+  readonly #routes = new Map<string, RouteShared>();
+  readonly #probers = new Map<string, { prober: HealthProber; config: string }>();
+  readonly #log: Logger;
+  /** Health probes have their own small pool: they must not wait behind a full one. */
+  readonly #probeAgent = new Agent({ connections: 4, keepAliveTimeout: 10_000 });
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  runtime(route: Route): RouteRuntime {
+    let runtime = this.#runtimes.get(route);
+    if (runtime === undefined) {
+      runtime = {
+        route,
+        states: route.upstreams.map((t) => this.#state(route, t)),
+        shared: this.#shared(route),
+      };
+      this.#runtimes.set(route, runtime);
+    }
+    return runtime;
+  }
+
+  /** The upstream for the next attempt (see Balancer). */
+  pick(runtime: RouteRuntime, tried?: readonly TargetState[]): TargetState {
+    const now = Date.now();
+    return runtime.shared.balancer.pick(runtime.states, now, tried, () =>
+      this.#panicked(runtime, now),
+    );
+  }
+
+  /** Passive health: an attempt's outcome. */
+  failed(runtime: RouteRuntime, state: TargetState, reason: AttemptFailure): void {
+    const passive = runtime.route.passiveHealth;
+    if (!state.failed(reason, Date.now(), passive) || passive === undefined) return;
+    this.#log.warn(
+      {
+        site: state.site,
+        route: state.route,
+        upstream: state.target.url,
+        reason,
+        ejection_ms: passive.ejectionMs,
+      },
+      `upstream ejected after ${passive.consecutiveFailures} failures in a row`,
+    );
+  }
+
+  #panicked(runtime: RouteRuntime, now: number): void {
+    const shared = runtime.shared;
+    shared.panics++;
+    if (now - shared.lastPanicLog < PANIC_LOG_INTERVAL_MS) return;
+    shared.lastPanicLog = now;
+    this.#log.warn(
+      { site: shared.site, route: shared.route, upstreams: runtime.states.length },
+      'every upstream of the route is unhealthy: trying them anyway (panic)',
+    );
+  }
+
+  #state(route: Route, target: UpstreamTarget): TargetState {
+    const key = `${route.site}\0${route.path}\0${target.url}`;
+    let state = this.#states.get(key);
+    if (state === undefined) {
+      state = new TargetState(route.site, route.path, target);
+      this.#states.set(key, state);
+    }
+    state.target = target; // a new weight takes effect; what was learnt stays
+    return state;
+  }
+
+  #shared(route: Route): RouteShared {
+    const key = `${route.site}\0${route.path}`;
+    let shared = this.#routes.get(key);
+    if (shared === undefined) {
+      shared = new RouteShared(route);
+      this.#routes.set(key, shared);
+    } else if (shared.mode !== route.balance) {
+      shared.balancer = new Balancer(route.balance);
+      shared.mode = route.balance;
+    }
+    return shared;
+  }
+
+  /** After a config was applied: drop what it removed, (re)start the probers it configures. */
+  reconcile(table: RouteTable): void {
+    const liveStates = new Set<string>();
+    const liveRoutes = new Set<string>();
+    const probers = new Set<string>();
+    for (const route of allRoutes(table)) {
+      liveRoutes.add(`${route.site}\0${route.path}`);
+      for (const target of route.upstreams) {
+        const key = `${route.site}\0${route.path}\0${target.url}`;
+        liveStates.add(key);
+        if (route.healthCheck === undefined) continue;
+        probers.add(key);
+        this.#ensureProber(key, route, target);
+      }
+    }
+    for (const [key, entry] of this.#probers) {
+      if (!probers.has(key)) {
+        entry.prober.stop();
+        this.#probers.delete(key);
+        const state = this.#states.get(key);
+        if (state !== undefined) state.activeHealthy = true;
+      }
+    }
+    for (const key of this.#states.keys()) if (!liveStates.has(key)) this.#states.delete(key);
+    for (const key of this.#routes.keys()) if (!liveRoutes.has(key)) this.#routes.delete(key);
+  }
+
+  #ensureProber(key: string, route: Route, target: UpstreamTarget): void {
+    const check = route.healthCheck;
+    if (check === undefined) return;
+    const config = JSON.stringify(check);
+    const existing = this.#probers.get(key);
+    if (existing?.config === config) return;
+    existing?.prober.stop();
+    const state = this.#state(route, target);
+    const prober = new HealthProber(state, check, this.#probeAgent, {
+      changed: (s, healthy, detail) =>
+        this.#log[healthy ? 'info' : 'warn'](
+          { site: s.site, route: s.route, upstream: s.target.url, detail },
+          healthy ? 'upstream healthy again (health check)' : 'upstream unhealthy (health check)',
+        ),
+    });
+    this.#probers.set(key, { prober, config });
+    prober.start();
+  }
+
+  /** Every upstream's state, for the metrics at scrape time. */
+  states(): IterableIterator<TargetState> {
+    return this.#states.values();
+  }
+
+  routes(): IterableIterator<RouteShared> {
+    return this.#routes.values();
+  }
+
+  close(): void {
+    for (const { prober } of this.#probers.values()) prober.stop();
+    this.#probers.clear();
+    void this.#probeAgent.destroy().catch(() => undefined);
+  }
+}
