@@ -160,7 +160,8 @@ describe('helm chart', () => {
     // reads them. Only the mount path is rewritten.
     const { dir, cleanup } = await tmpDir('rp-chart-tls-');
     const pair = makeCertificate(dir, 'tls', ['api.example.com']);
-    for (const flags of [[], ['-f', ALL_FEATURES]]) {
+    const tls13 = ['-f', ALL_FEATURES, '--set', 'tls.minVersion=TLSv1.3'];
+    for (const flags of [[], ['-f', ALL_FEATURES], tls13]) {
       const [configMap] = findKind(render(flags), 'ConfigMap');
       const text = String(configMap?.data['proxy.yaml'])
         .replace('/etc/reverse-proxy/tls/tls.crt', pair.certFile)
@@ -177,6 +178,11 @@ describe('helm chart', () => {
         tlsListeners.map((l) => l.address),
         flags.length === 0 ? [] : ['0.0.0.0:8443'],
       );
+      // tls.minVersion lands in the proxy's own `tls.min_version` (TLSv1.2 unless set).
+      if (flags.length > 0) {
+        assert.equal(config.tls.min_version, flags === tls13 ? 'TLSv1.3' : 'TLSv1.2');
+        assert.match(text, flags === tls13 ? /min_version: TLSv1\.3\n/ : /min_version: TLSv1\.2\n/);
+      }
     }
     await cleanup();
   });
@@ -241,6 +247,7 @@ describe('helm chart', () => {
       [['--set', 'sidecar.mode=poll'], /sidecar\.mode/],
       [['--set', 'proxy.gracePeriodSeconds=40'], /must be below terminationGracePeriodSeconds/],
       [['--set', 'tls.enabled=true'], /secretName/],
+      [['--set', 'tls.minVersion=TLSv1.1'], /minVersion.*(must be one of|TLSv1\.2)/],
     ];
     for (const [flags, pattern] of cases) {
       const result = helm(['template', 'rp', CHART, ...flags]);
