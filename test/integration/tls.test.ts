@@ -387,8 +387,8 @@ describe(
         });
       });
       const configPath = join(dir, 'proxy.yaml');
-      // Small body timeouts so the test runs in a couple of seconds; the rate rule (measured
-      // over 10 s) is off here: the idle rule drives the same cut.
+      // A small idle timeout so those tests take a second or two; the rate rule is measured
+      // over a fixed 10 s stretch, so its test takes that long.
       await writeFile(
         configPath,
         `listeners:
@@ -400,7 +400,7 @@ health:
   address: 127.0.0.1:0
 client:
   body_idle_timeout_ms: 1000
-  body_min_rate_bytes_per_s: 0
+  body_min_rate_bytes_per_s: 512
 tls:
   certificates:
     - { cert_file: ${cert.certFile}, key_file: ${cert.keyFile} }
@@ -513,6 +513,25 @@ sites:
         assert.equal(done.status, 200);
         assert.match(done.text, /^got:x+!$/);
         assert.ok(!proxy.logs.some((l) => l.msg === 'upstream request failed'));
+      } finally {
+        session.close();
+      }
+    });
+
+    it('cuts a stream that is never idle but trickles below the minimum rate', async () => {
+      const session = connect();
+      try {
+        const slow = exchange(session, '/trickle', 'x');
+        // A byte every 400 ms: never idle for body_idle_timeout_ms, far below 512 B/s.
+        const trickle = setInterval(() => slow.stream.write('x'), 400);
+        const cut = await slow.done;
+        clearInterval(trickle);
+        assert.equal(cut.status, 408, JSON.stringify(cut));
+        assert.equal(upstreamSeen.get('/trickle')?.complete, false, 'no truncated body upstream');
+        const after = await exchange(session, '/after-trickle', 'fine', '!').done;
+        assert.deepEqual([after.status, after.text], [200, 'got:fine!']);
+        const metrics = (await request(`${proxy.healthUrl}/metrics`)).body;
+        assert.match(metrics, /reverse_proxy_client_timeouts_total\{phase="body_rate"\} [1-9]/);
       } finally {
         session.close();
       }
