@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { defaultServerUids } from '../admin/admin-client.ts';
@@ -175,8 +177,7 @@ function parseSidecarArgs(args: string[]): ParsedFlags {
   ] as const) {
     if (value === '') throw new SidecarUsageError(`${flag} needs a value`);
   }
-  const tlsDirs = v['tls-dir'] ?? [];
-  if (tlsDirs.includes('')) throw new SidecarUsageError('--tls-dir needs a value');
+  const tlsDirs = checkTlsDirs(v['tls-dir'] ?? []);
   if ((v.configmap === undefined) === (v['watch-dir'] === undefined)) {
     throw new SidecarUsageError(
       'give exactly one of --configmap NAME (API) or --watch-dir DIR (volume)',
@@ -229,6 +230,36 @@ function parseSidecarArgs(args: string[]): ParsedFlags {
       integer('--admin-timeout-ms', v['admin-timeout-ms'], 100, 600_000) ?? DEFAULTS.adminTimeoutMs,
     logLevel,
   };
+}
+
+/**
+ * Each --tls-dir must name an existing directory, once. The kubelet mounts a pod's Secret
+ * volumes before any of its containers start, so a missing one is a wrong path (a typo would
+ * otherwise only ever log "cannot watch", and no renewal would be reloaded).
+ */
+function checkTlsDirs(dirs: readonly string[]): string[] {
+  const seen = new Set<string>();
+  for (const dir of dirs) {
+    if (dir === '') throw new SidecarUsageError('--tls-dir needs a value');
+    let stats;
+    try {
+      stats = statSync(dir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new SidecarUsageError(
+        code === 'ENOENT' || code === 'ENOTDIR'
+          ? `--tls-dir ${dir}: no such directory`
+          : `--tls-dir ${dir}: cannot stat it (${code ?? String(err)})`,
+      );
+    }
+    if (!stats.isDirectory()) {
+      throw new SidecarUsageError(`--tls-dir ${dir}: not a directory (a mounted TLS Secret is)`);
+    }
+    const key = resolvePath(dir);
+    if (seen.has(key)) throw new SidecarUsageError(`--tls-dir ${dir}: given twice`);
+    seen.add(key);
+  }
+  return [...dirs];
 }
 
 function required(flag: string, value: string | undefined): string {

@@ -1,4 +1,9 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import http2 from 'node:http2';
+import type { ServerHttp2Stream } from 'node:http2';
+import { Readable } from 'node:stream';
+import { CLIENT_GONE } from './exchange-state.ts';
+import { sendError } from './upstream-errors.ts';
 
 /** How a slow body ended up cut, as counted in reverse_proxy_client_timeouts_total{phase}. */
 export type SlowBody = 'body_idle' | 'body_rate';
@@ -7,6 +12,8 @@ export type SlowBody = 'body_idle' | 'body_rate';
 export const RATE_WINDOW_MS = 10_000;
 
 interface Watched {
+  /** HTTP/2: the request's own stream and its response (the socket is the whole session's). */
+  readonly h2: { stream: CountedStream; res: ServerResponse } | undefined;
   bytes: number;
   /** When bytes last arrived (or the upstream last held bytes back). */
   since: number;
@@ -20,6 +27,20 @@ export interface BodyLimits {
   readonly minRate: number;
 }
 
+/** The DATA bytes an HTTP/2 stream has received: Http2Stream keeps no count of its own. */
+const RECEIVED = Symbol('received');
+type CountedStream = ServerHttp2Stream & { [RECEIVED]: number };
+
+/**
+ * Installed as an HTTP/2 request stream's own `push`, which Node's http2 core calls for every
+ * DATA frame as it arrives, whether or not anyone reads the body yet. A 'data' listener would
+ * switch the stream to flowing before the compatibility layer reads it, and lose chunks.
+ */
+function countingPush(this: CountedStream, chunk: unknown, encoding?: BufferEncoding): boolean {
+  if (chunk !== null && chunk !== undefined) this[RECEIVED] += (chunk as Buffer).length;
+  return Readable.prototype.push.call(this, chunk, encoding);
+}
+
 /**
  * Slow request bodies, the ones that hold an upstream connection while they trickle in (R.U.D.Y.,
  * slow POST). A body is cut, with its connection and the upstream exchange it holds, when
@@ -28,6 +49,12 @@ export interface BodyLimits {
  *   (Apache's mod_reqtimeout MinRate): one byte every 5 s is never idle, and would otherwise
  *   keep its upstream connection until client.request_timeout_ms.
  * Time the body spends waiting for a slow upstream to read it counts for neither.
+ *
+ * HTTP/2 streams are watched too: flow control bounds how much a stream may buffer, not how
+ * slowly it sends, so a trickling stream would hold its upstream exchange just the same. Its
+ * bytes are counted per stream, and only that stream is cut, never the shared session: with a
+ * 408 when no response has started (Envoy's stream_idle_timeout does the same), then
+ * RST_STREAM(NO_ERROR) so the client stops sending (RFC 9113, 8.1); otherwise RST_STREAM(CANCEL).
  *
  * One timer for the process ticks every second over the bodies still arriving and compares the
  * socket's byte count, so a watched request costs one map entry: no listener on the body stream
@@ -45,11 +72,24 @@ export class BodyWatch {
     this.#onCut = onCut;
   }
 
-  watch(req: IncomingMessage): void {
+  /** `res` is needed for HTTP/2 requests only (their violations answer on the stream). */
+  watch(req: IncomingMessage, res?: ServerResponse): void {
     if (req.complete) return;
     const now = performance.now();
-    const bytes = req.socket.bytesRead;
-    this.#watched.set(req, { bytes, since: now, windowStart: now, windowBytes: bytes });
+    const stream = (req as { stream?: ServerHttp2Stream }).stream;
+    let h2: Watched['h2'];
+    let bytes: number;
+    if (stream !== undefined && res !== undefined) {
+      const counted = stream as CountedStream;
+      // What arrived before this point is in the stream's buffer; count it as received.
+      counted[RECEIVED] = stream.readableLength;
+      counted.push = countingPush;
+      h2 = { stream: counted, res };
+      bytes = counted[RECEIVED];
+    } else {
+      bytes = req.socket.bytesRead;
+    }
+    this.#watched.set(req, { h2, bytes, since: now, windowStart: now, windowBytes: bytes });
     this.#timer ??= setInterval(() => this.#tick(), 1_000).unref();
   }
 
@@ -60,6 +100,20 @@ export class BodyWatch {
   #tick(): void {
     const now = performance.now();
     for (const [req, seen] of this.#watched) {
+      if (seen.h2 !== undefined) {
+        const { stream, res } = seen.h2;
+        if (req.complete || stream.destroyed || stream.closed) {
+          this.#watched.delete(req);
+          continue;
+        }
+        const heldBack = req.readableLength > 0 || stream.readableLength > 0;
+        const why = this.#verdict(seen, stream[RECEIVED], heldBack, now);
+        if (why === undefined) continue;
+        this.#watched.delete(req);
+        this.#onCut(req, why);
+        cutStream(req, stream, res);
+        continue;
+      }
       const socket = req.socket;
       if (req.complete || socket === null || socket.destroyed) {
         this.#watched.delete(req);
@@ -104,4 +158,21 @@ export class BodyWatch {
     this.#timer = undefined;
     this.#watched.clear();
   }
+}
+
+/**
+ * Ends one HTTP/2 stream, not its session. The request body is destroyed first, as a client
+ * that left: closing the stream alone would end it cleanly, and the upstream would take a
+ * truncated body for a whole one. The exchange then aborts upstream and frees its connection.
+ */
+function cutStream(req: IncomingMessage, stream: ServerHttp2Stream, res: ServerResponse): void {
+  req.destroy(CLIENT_GONE);
+  if (res.headersSent) {
+    stream.close(http2.constants.NGHTTP2_CANCEL);
+    return;
+  }
+  // The stream's own 'finish' (its writable side is done); the compatibility response's
+  // 'finish' waits for the stream to close, which is what this is about to do.
+  stream.once('finish', () => stream.close(http2.constants.NGHTTP2_NO_ERROR));
+  sendError(res, 'body_timeout');
 }

@@ -1,8 +1,11 @@
 import type { EventEmitter } from 'node:events';
 import type { Dispatcher } from 'undici';
 
-/** The reason given to undici when the client goes away first: not an upstream failure. */
-const CLIENT_GONE = Object.assign(new Error('client closed the connection'), {
+/**
+ * The reason given to undici when the client goes away first: not an upstream failure. Also
+ * what a request body is destroyed with when the proxy cuts a slow one (body-watch.ts).
+ */
+export const CLIENT_GONE = Object.assign(new Error('client closed the connection'), {
   code: 'ERR_CLIENT_GONE',
 });
 

@@ -19,7 +19,7 @@ import {
   statusOf,
 } from './upstream-errors.ts';
 import type { ClientError } from './upstream-errors.ts';
-import { hasBody, isHttp2Stream } from './web-proxy.ts';
+import { hasBody, isHttp2Stream, requestHasBody } from './web-proxy.ts';
 
 export interface HandlerDeps {
   readonly store: ConfigStore;
@@ -48,10 +48,10 @@ export function createRequestHandler(deps: HandlerDeps) {
   );
   return function handleRequest(req: IncomingMessage, res: ServerResponse): void {
     const h2 = isHttp2Stream(req);
-    // HTTP/2 has no Connection header (a draining session sends GOAWAY instead), and its
-    // bodies are paced by flow control, not watched here.
+    // HTTP/2 has no Connection header (a draining session sends GOAWAY instead). Its bodies
+    // are watched per stream: flow control caps what a stream buffers, not how slowly it sends.
     if (isDraining() && !h2) res.setHeader('connection', 'close');
-    if (!h2 && hasBody(req.rawHeaders)) bodies.watch(req);
+    if (h2 ? requestHasBody(req) : hasBody(req.rawHeaders)) bodies.watch(req, res);
     const route = findRoute(store, req);
     if (typeof route === 'string') {
       metrics.countUnmatched(statusOf(route));

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { isDeepStrictEqual } from 'node:util';
 import { makeCertificate } from '../certs.ts';
 import { ROOT, tmpDir } from '../helpers.ts';
 import { CHART, findKind, helm, parseManifests, podContainers, render } from './manifests.ts';
@@ -104,7 +109,8 @@ describe('helm chart', () => {
     const ports = policy?.spec.ingress.flatMap((rule: { ports: { port: string }[] }) =>
       rule.ports.map((p) => p.port),
     );
-    assert.deepEqual(ports.sort(), ['health', 'http', 'https', 'sidecar-health']);
+    // Only these ports come in (https twice: from httpFrom, and from the helm test pod).
+    assert.deepEqual([...new Set(ports)].sort(), ['health', 'http', 'https', 'sidecar-health']);
   });
 
   it('scopes RBAC to get/list/watch on its one ConfigMap and create on events', () => {
@@ -160,7 +166,8 @@ describe('helm chart', () => {
     // reads them. Only the mount path is rewritten.
     const { dir, cleanup } = await tmpDir('rp-chart-tls-');
     const pair = makeCertificate(dir, 'tls', ['api.example.com']);
-    for (const flags of [[], ['-f', ALL_FEATURES]]) {
+    const tls13 = ['-f', ALL_FEATURES, '--set', 'tls.minVersion=TLSv1.3'];
+    for (const flags of [[], ['-f', ALL_FEATURES], tls13]) {
       const [configMap] = findKind(render(flags), 'ConfigMap');
       const text = String(configMap?.data['proxy.yaml'])
         .replace('/etc/reverse-proxy/tls/tls.crt', pair.certFile)
@@ -177,6 +184,11 @@ describe('helm chart', () => {
         tlsListeners.map((l) => l.address),
         flags.length === 0 ? [] : ['0.0.0.0:8443'],
       );
+      // tls.minVersion lands in the proxy's own `tls.min_version` (TLSv1.2 unless set).
+      if (flags.length > 0) {
+        assert.equal(config.tls.min_version, flags === tls13 ? 'TLSv1.3' : 'TLSv1.2');
+        assert.match(text, flags === tls13 ? /min_version: TLSv1\.3\n/ : /min_version: TLSv1\.2\n/);
+      }
     }
     await cleanup();
   });
@@ -234,6 +246,83 @@ describe('helm chart', () => {
     assert.ok(!service?.spec.ports.some((p: { name: string }) => p.name === 'https'));
   });
 
+  it('makes the helm test pod check HTTPS only when TLS is on, and the check works', async () => {
+    const testPod = (flags: string[]) => {
+      const [pod] = findKind(render(flags), 'Pod');
+      assert.ok(pod, 'the helm test pod');
+      const [container] = pod.spec.containers;
+      assert.deepEqual(container.command, ['node', '-e']);
+      // PodSecurity "restricted", like the chart's own containers.
+      assert.equal(pod.spec.securityContext.runAsNonRoot, true);
+      assert.equal(pod.spec.securityContext.seccompProfile.type, 'RuntimeDefault');
+      assert.equal(container.securityContext.allowPrivilegeEscalation, false);
+      assert.deepEqual(container.securityContext.capabilities.drop, ['ALL']);
+      return String(container.args[0]);
+    };
+    const plain = testPod([]);
+    assert.ok(!plain.includes('https'), 'no HTTPS check without TLS');
+    assert.match(testPod(['-f', ALL_FEATURES]), /https:\/\/rp-reverse-proxy:443\//);
+    // With httpFrom set, the NetworkPolicy still lets the test pod reach the HTTPS port.
+    const [policy] = findKind(render(['-f', ALL_FEATURES]), 'NetworkPolicy');
+    assert.ok(
+      policy?.spec.ingress.some(
+        (rule: { ports: { port: string }[]; from: { podSelector?: unknown }[] }) =>
+          rule.ports.some((p) => p.port === 'https') &&
+          rule.from.some((f) =>
+            isDeepStrictEqual(f.podSelector, {
+              matchLabels: {
+                'app.kubernetes.io/component': 'helm-test',
+                'app.kubernetes.io/instance': 'rp',
+              },
+            }),
+          ),
+      ),
+      'the helm test pod may reach https',
+    );
+
+    // The rendered HTTPS check itself, run by node as in the pod, against a real TLS server
+    // on port 0 (standing in for the Service): a 404 passes, a server that is not TLS fails.
+    const { dir, cleanup } = await tmpDir('rp-chart-helm-test-');
+    const pair = makeCertificate(dir, 'tls', ['api.example.com']);
+    const tlsServer = createHttpsServer(
+      { cert: readFileSync(pair.certFile), key: readFileSync(pair.keyFile) },
+      (_req, res) => res.writeHead(404).end('no route'),
+    );
+    const plainServer = createHttpServer((_req, res) => res.writeHead(404).end());
+    const runCheck = async (server: Server) => {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      const script = testPod([
+        '-f',
+        ALL_FEATURES,
+        '--set',
+        'fullnameOverride=localhost',
+        '--set',
+        `service.httpsPort=${port}`,
+      ]);
+      // Only the HTTPS part: the readiness checks before it need the pod's fixed ports.
+      const https = script.slice(script.indexOf('// Any HTTP status'));
+      assert.match(https, /https:\/\/localhost:\d+\//);
+      return new Promise<{ code: number | null; out: string }>((resolve) => {
+        execFile(process.execPath, ['-e', https], { timeout: 20_000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+        );
+      });
+    };
+    try {
+      const ok = await runCheck(tlsServer);
+      assert.equal(ok.code, 0, ok.out);
+      assert.match(ok.out, / 404 TLSv1\.[23]/);
+      const notTls = await runCheck(plainServer);
+      assert.notEqual(notTls.code, 0, notTls.out);
+      assert.match(notTls.out, /failed:/);
+    } finally {
+      tlsServer.close();
+      plainServer.close();
+      await cleanup();
+    }
+  });
+
   it('rejects unknown keys, wrong types and a drain longer than the grace period', () => {
     const cases: [string[], RegExp][] = [
       [['--set', 'replicaCout=3'], /Additional property replicaCout is not allowed/],
@@ -241,6 +330,7 @@ describe('helm chart', () => {
       [['--set', 'sidecar.mode=poll'], /sidecar\.mode/],
       [['--set', 'proxy.gracePeriodSeconds=40'], /must be below terminationGracePeriodSeconds/],
       [['--set', 'tls.enabled=true'], /secretName/],
+      [['--set', 'tls.minVersion=TLSv1.1'], /minVersion.*(must be one of|TLSv1\.2)/],
     ];
     for (const [flags, pattern] of cases) {
       const result = helm(['template', 'rp', CHART, ...flags]);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startFakeKubeApi } from '../fake-kube-api.ts';
@@ -365,6 +365,49 @@ describe('sidecar, API mode: start-up failures', () => {
     assert.match(result.stderr, /ERR_KUBE_CONFIG/);
   });
 });
+
+describe('sidecar --tls-dir usage errors', () => {
+  it('refuses a missing value, a missing path, a file and a repeat with exit 2, naming each', async () => {
+    const { dir, cleanup } = await tmpDir('rp-sidecar-tls-dir-');
+    const file = join(dir, 'tls.crt');
+    await writeFile(file, 'not a directory');
+    const base = ['--socket=/s', '--config-out=/tmp/x', `--watch-dir=${dir}`];
+    const cases: [string[], RegExp][] = [
+      [[...base, '--tls-dir'], /--tls-dir <value>' argument missing/],
+      [[...base, '--tls-dir', '--log-level=info'], /argument for '--tls-dir'/],
+      [[...base, '--tls-dir='], /--tls-dir needs a value/],
+      [
+        [...base, `--tls-dir=${join(dir, 'absent')}`],
+        new RegExp(`--tls-dir ${escape(join(dir, 'absent'))}: no such directory`),
+      ],
+      [
+        [...base, `--tls-dir=${join(file, 'sub')}`],
+        new RegExp(`--tls-dir ${escape(join(file, 'sub'))}: no such directory`),
+      ],
+      [[...base, `--tls-dir=${file}`], new RegExp(`--tls-dir ${escape(file)}: not a directory`)],
+      [
+        [...base, `--tls-dir=${dir}`, `--tls-dir=${dir}/`],
+        new RegExp(`--tls-dir ${escape(dir)}/: given twice`),
+      ],
+    ];
+    try {
+      await Promise.all(
+        cases.map(async ([args, message]) => {
+          const result = await run([CLI, 'sidecar', ...args]);
+          assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+          assert.match(result.stderr, message);
+          assert.match(result.stderr, /^reverse-proxy: sidecar: /);
+        }),
+      );
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
 
 function run(
   args: string[],

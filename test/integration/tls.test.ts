@@ -358,3 +358,183 @@ describe('certificate validation (validate, serve, reload and the sidecar share 
 function pemBody(pem: string): string {
   return pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
 }
+
+describe(
+  'HTTP/2: slow request bodies are cut per stream, not per session',
+  { timeout: 30_000 },
+  () => {
+    let dir: string;
+    let cleanup: () => Promise<void>;
+    let up: Upstream;
+    let proxy: ProxyProcess;
+    /** The upstream's view of each request: did its body complete, did it close? */
+    const upstreamSeen = new Map<string, { complete: boolean; closed: boolean }>();
+
+    before(async () => {
+      ({ dir, cleanup } = await tmpDir());
+      const cert = makeCertificate(dir, 'a', ['a.example']);
+      up = await startUpstream('up', (req, res) => {
+        const entry = { complete: false, closed: false };
+        upstreamSeen.set(String(req.url), entry);
+        req.on('close', () => (entry.closed = true));
+        // /early answers its headers before the body is in: the proxy has then sent a response.
+        if (req.url?.startsWith('/early')) res.writeHead(200).flushHeaders();
+        let body = '';
+        req.on('data', (d: Buffer) => (body += d.toString()));
+        req.on('end', () => {
+          entry.complete = true;
+          res.end(`got:${body}`);
+        });
+      });
+      const configPath = join(dir, 'proxy.yaml');
+      // A small idle timeout so those tests take a second or two; the rate rule is measured
+      // over a fixed 10 s stretch, so its test takes that long.
+      await writeFile(
+        configPath,
+        `listeners:
+  - address: 127.0.0.1:0
+    tls: true
+admin:
+  socket: ''
+health:
+  address: 127.0.0.1:0
+client:
+  body_idle_timeout_ms: 1000
+  body_min_rate_bytes_per_s: 512
+tls:
+  certificates:
+    - { cert_file: ${cert.certFile}, key_file: ${cert.keyFile} }
+sites:
+  - name: a
+    hosts: [a.example]
+    routes:
+      - { path: /, upstream: "${up.url}" }
+`,
+      );
+      proxy = await startProxy(configPath);
+    });
+
+    after(async () => {
+      await proxy.stop();
+      await up.close();
+      await cleanup();
+    });
+
+    interface Outcome {
+      status: number;
+      text: string;
+      rstCode: number | undefined;
+      error: string | undefined;
+    }
+    /** One stream: sends `first`, then the rest only if `rest` is given (else idles). */
+    const exchange = (
+      session: http2.ClientHttp2Session,
+      path: string,
+      first?: string,
+      rest?: string,
+    ): { stream: http2.ClientHttp2Stream; done: Promise<Outcome> } => {
+      const method = first === undefined ? 'GET' : 'POST';
+      const stream = session.request({
+        ':method': method,
+        ':path': path,
+        ':authority': 'a.example',
+      });
+      const done = new Promise<Outcome>((resolve) => {
+        const outcome: Outcome = { status: 0, text: '', rstCode: undefined, error: undefined };
+        stream.on('response', (h) => (outcome.status = Number(h[':status'])));
+        stream.on('data', (d: Buffer) => (outcome.text += d.toString()));
+        stream.on('error', (err) => (outcome.error = (err as NodeJS.ErrnoException).code));
+        stream.on('close', () => resolve({ ...outcome, rstCode: stream.rstCode }));
+      });
+      if (first === undefined) stream.end();
+      else if (rest === undefined) stream.write(first);
+      else {
+        stream.write(first);
+        stream.end(rest);
+      }
+      return { stream, done };
+    };
+
+    const connect = () =>
+      http2.connect(`https://127.0.0.1:${proxy.port}`, {
+        servername: 'a.example',
+        rejectUnauthorized: false,
+      });
+
+    it('answers 408 on an idle stream, frees its upstream exchange, and keeps the session', async () => {
+      const session = connect();
+      try {
+        const slow = exchange(session, '/idle', 'a few bytes');
+        await eventually('the upstream got the slow request', () => upstreamSeen.get('/idle'));
+        const cut = await slow.done;
+        assert.equal(cut.status, 408, JSON.stringify(cut));
+        assert.match(cut.text, /"error":"body_timeout"/);
+        assert.equal(cut.rstCode, http2.constants.NGHTTP2_NO_ERROR);
+        await eventually('the upstream exchange is released', () =>
+          upstreamSeen.get('/idle')?.closed === true ? true : undefined,
+        );
+        assert.equal(upstreamSeen.get('/idle')?.complete, false, 'no truncated body upstream');
+        // The same session carries on: a GET and a POST whose body arrives at once.
+        assert.equal(session.destroyed || session.closed, false, 'the session survived');
+        const [get, post] = await Promise.all([
+          exchange(session, '/after').done,
+          exchange(session, '/post', 'one ', 'two').done,
+        ]);
+        assert.deepEqual([get.status, get.text], [200, 'got:']);
+        assert.deepEqual([post.status, post.text], [200, 'got:one two']);
+        const metrics = (await request(`${proxy.healthUrl}/metrics`)).body;
+        assert.match(metrics, /reverse_proxy_client_timeouts_total\{phase="body_idle"\} [1-9]/);
+        assert.ok(
+          !proxy.logs.some((l) => l.msg === 'upstream request failed'),
+          'a slow client is not an upstream failure',
+        );
+      } finally {
+        session.close();
+      }
+    });
+
+    it('resets just the stream (CANCEL) when its response had already started', async () => {
+      const session = connect();
+      try {
+        const slow = exchange(session, '/early', 'a few bytes');
+        const healthy = exchange(session, '/meanwhile', 'x');
+        // A stream that keeps sending is not cut while the idle one is.
+        const keepSending = setInterval(() => healthy.stream.write('x'), 200);
+        const cut = await slow.done;
+        clearInterval(keepSending);
+        assert.equal(cut.status, 200, 'the upstream headers had gone out');
+        assert.equal(cut.rstCode, http2.constants.NGHTTP2_CANCEL, JSON.stringify(cut));
+        await eventually('the upstream exchange is released', () =>
+          upstreamSeen.get('/early')?.closed === true ? true : undefined,
+        );
+        assert.equal(upstreamSeen.get('/early')?.complete, false, 'no truncated body upstream');
+        healthy.stream.end('!');
+        const done = await healthy.done;
+        assert.equal(done.status, 200);
+        assert.match(done.text, /^got:x+!$/);
+        assert.ok(!proxy.logs.some((l) => l.msg === 'upstream request failed'));
+      } finally {
+        session.close();
+      }
+    });
+
+    it('cuts a stream that is never idle but trickles below the minimum rate', async () => {
+      const session = connect();
+      try {
+        const slow = exchange(session, '/trickle', 'x');
+        // A byte every 400 ms: never idle for body_idle_timeout_ms, far below 512 B/s.
+        const trickle = setInterval(() => slow.stream.write('x'), 400);
+        const cut = await slow.done;
+        clearInterval(trickle);
+        assert.equal(cut.status, 408, JSON.stringify(cut));
+        assert.equal(upstreamSeen.get('/trickle')?.complete, false, 'no truncated body upstream');
+        const after = await exchange(session, '/after-trickle', 'fine', '!').done;
+        assert.deepEqual([after.status, after.text], [200, 'got:fine!']);
+        const metrics = (await request(`${proxy.healthUrl}/metrics`)).body;
+        assert.match(metrics, /reverse_proxy_client_timeouts_total\{phase="body_rate"\} [1-9]/);
+      } finally {
+        session.close();
+      }
+    });
+  },
+);
