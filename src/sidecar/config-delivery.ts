@@ -11,6 +11,8 @@ import type { ConfigMapRef, SourceUpdate } from './config-source.ts';
 import type { EventRecorder } from './events.ts';
 import type { ReloadConfirmation } from './reload-trigger.ts';
 import type { SidecarMetrics } from './sidecar-metrics.ts';
+import { DIRECT_ROLLOUT } from './rollout/rollout.ts';
+import type { ApplyReason, Candidate, Rollout } from './rollout/rollout.ts';
 
 export interface ConfigDeliveryOptions {
   readonly configOut: string;
@@ -29,13 +31,13 @@ export interface ConfigDeliveryOptions {
    * certificate rotation): no write lands between another's read of the file and its reload.
    */
   readonly exclusive?: <T>(work: () => Promise<T>) => Promise<T>;
+  /** What happens to each valid config: applied at once, or guarded (rollout/rollout.ts). */
+  readonly rollout?: Rollout;
+  /** One line saying what changed between two configs, for the ConfigApplied Event. */
+  readonly describeChange?: (from: Buffer, to: Buffer) => string;
 }
 
-interface ValidConfig {
-  readonly bytes: Buffer;
-  readonly sha256: string;
-  readonly object?: ConfigMapRef | undefined;
-}
+type ValidConfig = Candidate;
 
 // Rejection Events carry the first few errors; the log has all of them.
 const EVENT_ERRORS = 5;
@@ -66,6 +68,8 @@ export class ConfigDelivery {
   #supersede: AbortController | undefined;
   #ready = false;
   #notReadyReason = 'waiting for the first config';
+  /** The config last applied and confirmed, to say what the next one changes. */
+  #applied: ValidConfig | undefined;
 
   constructor(options: ConfigDeliveryOptions) {
     this.#options = options;
@@ -150,7 +154,10 @@ export class ConfigDelivery {
         { source: sourceName, detail: update.message },
         'nothing to deliver; the proxy keeps its current config',
       );
-      if (!this.#ready) this.#notReadyReason = update.message;
+      if (!this.#ready) {
+        this.#notReadyReason = update.message;
+        this.#fallback();
+      }
       return;
     }
     if (update.kind === 'invalid') {
@@ -206,7 +213,20 @@ export class ConfigDelivery {
         `the proxy keeps serving its last good config: ${shown}${more}`,
       object,
     );
-    if (!this.#ready) this.#notReadyReason = `the first config was rejected (${code})`;
+    if (!this.#ready) {
+      this.#notReadyReason = `the first config was rejected (${code})`;
+      this.#fallback();
+    }
+  }
+
+  /** Nothing serves yet and the watched config cannot: the rollout may have a last good one. */
+  #fallback(): void {
+    const rollout = this.#options.rollout ?? DIRECT_ROLLOUT;
+    rollout
+      .fallback(this.#apply, this.#stopping.signal)
+      .catch((err: unknown) =>
+        this.#options.log.error({ err: String(err) }, 'cannot fall back to the last good config'),
+      );
   }
 
   #drive(): void {
@@ -227,20 +247,34 @@ export class ConfigDelivery {
     const supersede = new AbortController();
     this.#supersede = supersede;
     const signal = AbortSignal.any([supersede.signal, this.#stopping.signal]);
-    const exclusive = this.#options.exclusive ?? ((work) => work());
-    await exclusive(() => this.#deliverNow(config, signal));
+    const rollout = this.#options.rollout ?? DIRECT_ROLLOUT;
+    try {
+      await rollout.run(config, this.#apply, signal);
+    } catch (err) {
+      this.#options.log.error({ sha256: config.sha256, err: String(err) }, 'rollout failed');
+    }
   }
 
-  async #deliverNow(config: ValidConfig, signal: AbortSignal): Promise<void> {
+  /** One write-reload-confirm, alone with respect to the certificate rotation. */
+  readonly #apply = (
+    config: ValidConfig,
+    signal: AbortSignal,
+    why: ApplyReason,
+  ): Promise<boolean> => {
+    const exclusive = this.#options.exclusive ?? ((work) => work());
+    return exclusive(() => this.#applyNow(config, signal, why));
+  };
+
+  async #applyNow(config: ValidConfig, signal: AbortSignal, why: ApplyReason): Promise<boolean> {
     const { configOut, log, metrics, events, reload } = this.#options;
-    if (signal.aborted) return;
-    if (!(await this.#writeWithRetries(config, signal))) return;
+    if (signal.aborted) return false;
+    if (!(await this.#writeWithRetries(config, signal))) return false;
     this.#ready = true;
     let confirmation;
     try {
       confirmation = await reload(config.sha256, signal);
     } catch (err) {
-      if (signal.aborted) return;
+      if (signal.aborted) return false;
       const code = isProxyError(err) ? err.code : 'ERR_INTERNAL';
       const message = err instanceof Error ? err.message : String(err);
       metrics.reloads.inc({ result: 'failed' });
@@ -256,23 +290,31 @@ export class ConfigDelivery {
           `(${code}: ${message}); it takes effect when the proxy restarts`,
         config.object,
       );
-      return;
+      return false;
     }
     if (confirmation === undefined) {
       log.info({ sha256: config.sha256 }, 'reload superseded by a newer config');
-      return;
+      return false;
     }
+    const previous = this.#applied;
+    this.#applied = config;
     const generation = confirmation.status.generation;
     const restart = confirmation.reload.restart_required;
     metrics.reloads.inc({ result: 'confirmed' });
     metrics.lastReloadSuccessful.set(1);
     metrics.lastReloadTimestamp.set(Date.now() / 1000);
+    const change =
+      previous === undefined || this.#options.describeChange === undefined
+        ? undefined
+        : this.#options.describeChange(previous.bytes, config.bytes);
     log.info(
       {
         sha256: config.sha256,
         generation,
         attempts: confirmation.attempts,
         outcome: confirmation.reload.outcome,
+        why,
+        ...(change === undefined ? {} : { change }),
         ...(restart === undefined ? {} : { restart_required: restart }),
       },
       'config applied: the proxy confirmed it serves the delivered sha256',
@@ -280,12 +322,17 @@ export class ConfigDelivery {
     const note = Array.isArray(restart)
       ? `; static fields changed and need a proxy restart: ${restart.join(', ')}`
       : '';
-    events.record(
-      'Normal',
-      'ConfigApplied',
-      `config sha256 ${config.sha256.slice(0, 12)} applied (proxy generation ${String(generation)})${note}`,
-      config.object,
-    );
+    // A rollback and a fallback post their own Events (rollout.ts).
+    if (why === 'new' || why === 'promoted') {
+      events.record(
+        'Normal',
+        'ConfigApplied',
+        `config sha256 ${config.sha256.slice(0, 12)} applied (proxy generation ${String(generation)})` +
+          `${change === undefined ? '' : `: ${change}`}${note}`,
+        config.object,
+      );
+    }
+    return true;
   }
 
   /** True once --config-out holds the bytes; false when superseded or stopping first. */

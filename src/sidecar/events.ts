@@ -15,7 +15,12 @@ export type EventReason =
   | 'ConfigApplied'
   | 'ReloadFailed'
   | 'CertificatesRejected'
-  | 'CertificatesReloaded';
+  | 'CertificatesReloaded'
+  | 'ConfigBaking'
+  | 'ConfigPromoted'
+  | 'ConfigRolledBack'
+  | 'ConfigHeld'
+  | 'ConfigFallback';
 
 /** Posts Kubernetes Events; never throws and never blocks a delivery. */
 export interface EventRecorder {

@@ -23,6 +23,26 @@ export class SidecarMetrics {
     registers: [this.registry],
   });
 
+  readonly bakes = new Counter({
+    name: 'reverse_proxy_sidecar_bakes_total',
+    help: 'Guarded rollout bakes by result (clean: promoted; regressed: rolled back; interrupted: a newer config or shutdown came first)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rollbacks = new Counter({
+    name: 'reverse_proxy_sidecar_rollbacks_total',
+    help: 'Configs rolled back after a regression, by the figure that regressed (error_ratio, upstream_error_ratio, p99)',
+    labelNames: ['figure'] as const,
+    registers: [this.registry],
+  });
+
+  readonly servingLastGood = new Gauge({
+    name: 'reverse_proxy_sidecar_serving_last_good',
+    help: '1 while the proxy serves the last good config because the watched one cannot be served (invalid, rolled back, or baking on another pod)',
+    registers: [this.registry],
+  });
+
   readonly rejections = new Counter({
     name: 'reverse_proxy_sidecar_rejections_total',
     help: 'Configs refused before delivery, by reason (invalid, parse, too_large, key_missing)',
