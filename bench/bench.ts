@@ -118,16 +118,19 @@ async function runAll(
   await writeWrkScripts(dir);
   const tls = makeCertificate(tools.openssl, dir);
   const upstreamPort = await freePort();
+  // The 3-upstream scenario's pool: the upstream's own port and two more of the same server.
+  const poolPorts = [upstreamPort, await freePort(), await freePort()];
   const upstreamDir = join(dir, 'upstream');
   await mkdir(upstreamDir);
   await startNginx(
     tools.nginx,
     upstreamDir,
-    await upstreamConfig(upstreamDir, upstreamPort),
+    await upstreamConfig(upstreamDir, upstreamPort, poolPorts),
     upstreamPort,
     LOAD_CPU,
   );
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+  const pool = poolPorts.map((p) => `http://127.0.0.1:${p}`);
 
   const nginxPort = await freePort();
   const nginxTlsPort = await freePort();
@@ -135,13 +138,15 @@ async function runAll(
   const nginx = await startNginx(
     tools.nginx,
     nginxDir,
-    referenceConfig(nginxDir, nginxPort, upstreamPort, { port: nginxTlsPort, ...tls }),
+    referenceConfig(nginxDir, nginxPort, upstreamPort, { port: nginxTlsPort, ...tls }, poolPorts),
     nginxPort,
     PROXY_CPU,
   );
-  const small = await startProxy(dir, 'proxy', proxyConfig(upstreamUrl, 0, 0, tls), cli);
+  const small = await startProxy(dir, 'proxy', proxyConfig(upstreamUrl, 0, 0, tls, pool), cli);
   say(`writing the ${settings.sites}-site config`);
-  const bigConfigs = [0, 1].map((v) => proxyConfig(upstreamUrl, settings.sites, v));
+  const bigConfigs = [0, 1].map((v) =>
+    proxyConfig(upstreamUrl, settings.sites, v, undefined, pool),
+  );
   const big = await startProxy(dir, 'proxy10k', bigConfigs[0] as string, cli);
   const floor = await startNodeFloor(upstreamUrl, tls);
   const systems: Record<SystemId, System> = {
@@ -170,6 +175,7 @@ async function runAll(
     connections: number,
     seconds: number,
     post1m = false,
+    headers: readonly string[] = [],
   ) =>
     runWrk(tools.wrk, dir, {
       url: `http://127.0.0.1:${system.port}${path}`,
@@ -177,12 +183,20 @@ async function runAll(
       connections,
       seconds,
       post1m,
+      headers,
     });
 
   /** A scenario's load: wrk on plain HTTP or HTTPS, h2load for HTTP/2. */
   const loadScenario = (system: System, scenario: Scenario, seconds: number) => {
     if (scenario.transport === undefined) {
-      return load(system, scenario.path, scenario.connections, seconds, scenario.post1m);
+      return load(
+        system,
+        scenario.path,
+        scenario.connections,
+        seconds,
+        scenario.post1m,
+        scenario.headers,
+      );
     }
     if (system.tlsPort === undefined) throw new Error(`${system.id} has no TLS listener`);
     if (scenario.transport === 'h2') {
@@ -206,8 +220,11 @@ async function runAll(
   say(`${mode}: warming up`);
   for (const system of Object.values(systems))
     await load(system, '/2k', 64, settings.warmupSeconds);
-  // TLS and HTTP/2 have their own code paths to warm (handshakes, the h2 session).
-  for (const scenario of SCENARIOS.filter((sc) => sc.transport !== undefined)) {
+  // TLS and HTTP/2 have their own code paths to warm (handshakes, the h2 session), and so do
+  // the routes over three upstreams and with header rules.
+  const ownPaths = (sc: Scenario) =>
+    sc.transport !== undefined || sc.id === 'rr3' || sc.id === 'rules';
+  for (const scenario of SCENARIOS.filter(ownPaths)) {
     for (const id of scenario.systems) await loadScenario(systems[id], scenario, 1);
   }
 
@@ -245,11 +262,17 @@ async function runAll(
   }
 
   say('memory: a fresh proxy under 256 connections');
-  const memory = await freshMemory(dir, proxyConfig(upstreamUrl, 0), cli, settings, load);
+  const memory = await freshMemory(
+    dir,
+    proxyConfig(upstreamUrl, 0, 0, undefined, pool),
+    cli,
+    settings,
+    load,
+  );
   say(`reload every 100 ms for ${settings.reloadSeconds} s on ${settings.sites} sites`);
   const reload = await reloadUnderLoad(big, bigConfigs, systems.proxy10k, settings, load);
   say(`soak: ${settings.soakReloads} reloads under 256 connections, then the same load alone`);
-  const smallConfigs = [1, 2].map((v) => proxyConfig(upstreamUrl, 0, v));
+  const smallConfigs = [1, 2].map((v) => proxyConfig(upstreamUrl, 0, v, undefined, pool));
   const soak = await soak256(dir, smallConfigs, cli, settings, load);
 
   return {

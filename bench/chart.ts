@@ -11,7 +11,7 @@ const escape = (text: string) =>
 
 /**
  * A horizontal bar chart of ratios to nginx, as a small hand-written SVG: no chart library
- * for eight bars. The dashed line is nginx (1.0x); a red tick marks each target.
+ * for a dozen bars. The dashed line is nginx (1.0x); a red tick marks each target.
  */
 export function ratioChart(title: string, bars: readonly Bar[]): string {
   const width = 720;

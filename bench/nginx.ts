@@ -27,11 +27,25 @@ function tempPaths(dir: string): string {
  * The upstream: fixed 2 KB and 64 KB bodies, and a POST sink. The sink reads the whole body
  * before it answers (request buffering on, then an internal hop to /ok that drops the body),
  * so every proxy really streams the full megabyte upstream.
+ *
+ * `poolPorts`: the ports of the 3-upstream scenario's pool (`port` may be one of them); the
+ * same server (same root, same worker) listens on each, so there are three real upstreams. Its file is `/rr/2k`, answered with an
+ * `X-Upstream-Port` header that says which of them served it. The header-rules scenario's
+ * file is `/rules/2k`, answered with an `X-Powered-By` header for the proxies to remove.
  */
-export async function upstreamConfig(dir: string, port: number): Promise<string> {
-  await mkdir(join(dir, 'www'), { recursive: true });
+export async function upstreamConfig(
+  dir: string,
+  port: number,
+  poolPorts: readonly number[] = [],
+): Promise<string> {
+  for (const sub of ['', 'rr', 'rules']) await mkdir(join(dir, 'www', sub), { recursive: true });
   await writeFile(join(dir, 'www', '2k'), 'a'.repeat(2048));
+  await writeFile(join(dir, 'www', 'rr', '2k'), 'a'.repeat(2048));
+  await writeFile(join(dir, 'www', 'rules', '2k'), 'a'.repeat(2048));
   await writeFile(join(dir, 'www', '64k'), 'b'.repeat(64 * 1024));
+  const listens = [...new Set([port, ...poolPorts])]
+    .map((p) => `listen 127.0.0.1:${p} backlog=4096;`)
+    .join('\n    ');
   return `${preamble(dir)}
 http {
   ${tempPaths(dir)}
@@ -39,8 +53,10 @@ http {
   sendfile on;
   upstream self { server 127.0.0.1:${port}; keepalive 64; }
   server {
-    listen 127.0.0.1:${port} backlog=4096;
+    ${listens}
     root ${dir}/www;
+    location /rr/ { add_header X-Upstream-Port $server_port; }
+    location /rules/ { add_header X-Powered-By bench-upstream; }
     client_max_body_size 4m;
     client_body_buffer_size 2m;
     location = /ok { return 200 "ok\\n"; }
@@ -60,24 +76,52 @@ http {
 /**
  * nginx as the reference proxy: one worker, upstream keep-alive sized to the largest
  * connection count in the benchmark (256), HTTP/1.1 upstream, bodies streamed both ways.
+ *
+ * `poolPorts` (the upstream's pool): `location /rr/` goes to `upstream backend3` with the
+ * three of them (nginx's default balancing, round robin). `location /rules/` applies the same
+ * header rules as the proxy's `/rules/` route.
  */
 export function referenceConfig(
   dir: string,
   port: number,
   upstreamPort: number,
   tls?: { port: number; cert: string; key: string },
+  poolPorts: readonly number[] = [],
 ): string {
-  const location = `location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $host;
-      proxy_request_buffering off;
-      proxy_read_timeout 30s;
-    }`;
+  const location = (prefix: string, backend: string, extra: readonly string[] = []) =>
+    [
+      `location ${prefix} {`,
+      `      proxy_pass http://${backend};`,
+      '      proxy_http_version 1.1;',
+      '      proxy_set_header Connection "";',
+      '      proxy_set_header Host $host;',
+      '      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+      '      proxy_set_header X-Forwarded-Proto $scheme;',
+      '      proxy_set_header X-Forwarded-Host $host;',
+      '      proxy_request_buffering off;',
+      '      proxy_read_timeout 30s;',
+      ...extra.map((line) => `      ${line}`),
+      '    }',
+    ].join('\n');
+  const root = location('/', 'backend');
+  // The header rules of bench/proxy.ts's /rules/ route: request set X-Env and remove X-Debug
+  // (an empty value is how nginx drops a header), response set Strict-Transport-Security and
+  // remove X-Powered-By.
+  const rules = location('/rules/', 'backend', [
+    'proxy_set_header X-Env bench;',
+    'proxy_set_header X-Debug "";',
+    'proxy_hide_header X-Powered-By;',
+    'add_header Strict-Transport-Security "max-age=63072000" always;',
+  ]);
+  const pool = poolPorts.length === 0 ? '' : `\n    ${location('/rr/', 'backend3')}`;
+  const backend3 =
+    poolPorts.length === 0
+      ? ''
+      : `
+  upstream backend3 {
+    ${poolPorts.map((p) => `server 127.0.0.1:${p};`).join(' ')}
+    keepalive 256; keepalive_requests 1000000;
+  }`;
   // TLS: the proxy's defaults (TLS 1.2 minimum), nginx's own session settings (tickets on, no
   // shared cache); HTTP/2 by ALPN on the same port, as the proxy's TLS listener does.
   const https =
@@ -91,17 +135,18 @@ export function referenceConfig(
     ssl_certificate_key ${tls.key};
     ssl_protocols TLSv1.2 TLSv1.3;
     client_max_body_size 4m;
-    ${location}
+    ${root}
   }`;
   return `${preamble(dir)}
 http {
   ${tempPaths(dir)}
-  upstream backend { server 127.0.0.1:${upstreamPort}; keepalive 256; keepalive_requests 1000000; }
+  upstream backend { server 127.0.0.1:${upstreamPort}; keepalive 256; keepalive_requests 1000000; }${backend3}
   server {
     listen 127.0.0.1:${port} backlog=4096;
     server_name bench.local;
     client_max_body_size 4m;
-    ${location}
+    ${root}
+    ${rules}${pool}
   }${https}
 }
 `;

@@ -19,12 +19,16 @@ export const BENCH_HOST = 'bench.local';
  * A realistic config: several sites (exact, wildcard, catch-all), routes of several prefix
  * lengths, per-route timeouts, metrics on (always), access log off. `extraSites` pads it to
  * the 10,000-site case; `variant` changes one route's timeout so that each reload is real.
+ * `pool` (three upstream URLs) adds two routes to the bench site, for the scenarios of issue 12:
+ * `/rr/` over the three, round robin, and `/rules/` with header rules (the same as nginx's in
+ * bench/nginx.ts). Without it the config has only keys that predate them (bench/hostile-load.ts).
  */
 export function proxyConfig(
   upstreamUrl: string,
   extraSites: number,
   variant = 0,
   tls?: { cert: string; key: string },
+  pool: readonly string[] = [],
 ): string {
   const lines = [
     'listeners:',
@@ -65,6 +69,20 @@ export function proxyConfig(
     `      - { path: /, upstream: "${upstreamUrl}", timeout_ms: ${30_000 + variant} }`,
     `      - { path: /api/, upstream: "${upstreamUrl}", timeout_ms: 5000 }`,
     `      - { path: /static/assets/, upstream: "${upstreamUrl}" }`,
+    ...(pool.length === 0
+      ? []
+      : [
+          '      - path: /rules/',
+          `        upstream: "${upstreamUrl}"`,
+          '        request_headers: { set: { X-Env: bench }, remove: [X-Debug] }',
+          '        response_headers:',
+          '          set: { Strict-Transport-Security: max-age=63072000 }',
+          '          remove: [X-Powered-By]',
+          '      - path: /rr/',
+          '        upstreams:',
+          ...pool.map((url) => `          - { url: "${url}" }`),
+          '        balance: round_robin',
+        ]),
     '  - name: wildcard',
     `    hosts: ["*.${BENCH_HOST}"]`,
     '    routes:',

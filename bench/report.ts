@@ -88,6 +88,11 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       measured: x(ratio(get2k.proxy.rps, get2k.nginx.rps)),
       ok: ratio(get2k.proxy.rps, get2k.nginx.rps) >= 0.45,
     },
+    ...(['rr3', 'rules'] as const).map((id) => {
+      const r = ratio(s(id, 'proxy').rps, s(id, 'nginx').rps);
+      const title = SCENARIOS.find((sc) => sc.id === id)?.title ?? id;
+      return { target: `${title}: >= 0.45x nginx`, measured: x(r), ok: r >= 0.45 };
+    }),
     ...floorChecks(s),
     {
       target: '1 conn p50: <= 2x nginx',
@@ -219,6 +224,8 @@ export function chartBars(results: BenchResults): Bar[] {
   return [
     { label: '2 KB GET, 64 conns', ratio: rps('get2k'), target: 0.45 },
     { label: `2 KB GET, ${results.reload.sites} sites`, ratio: rps('get2k', 'proxy10k') },
+    { label: '2 KB GET, 3 upstreams RR', ratio: rps('rr3'), target: 0.45 },
+    { label: '2 KB GET, header rules', ratio: rps('rules'), target: 0.45 },
     { label: '64 KB GET, 64 conns', ratio: rps('get64k') },
     { label: '1 MB POST streamed', ratio: rps('post1m'), target: 0.5 },
     { label: '2 KB GET, 256 conns', ratio: rps('c256') },

@@ -18,6 +18,8 @@ export interface Scenario {
   readonly transport?: 'tls' | 'tls-new' | 'h2';
   /** h2: concurrent streams on each connection. */
   readonly streams?: number;
+  /** More request headers wrk sends (plain HTTP only), such as one a header rule removes. */
+  readonly headers?: readonly string[];
   readonly systems: readonly SystemId[];
 }
 
@@ -29,6 +31,25 @@ export const SCENARIOS: readonly Scenario[] = [
     path: '/2k',
     connections: 64,
     systems: ['nginx', 'proxy', 'proxy10k', 'floor'],
+  },
+  {
+    // Issue 12: a route over three upstreams (three ports of the upstream nginx), round robin;
+    // nginx with the same three in one `upstream` block.
+    id: 'rr3',
+    title: '2 KB GET, 3 upstreams round robin, 64 conns',
+    path: '/rr/2k',
+    connections: 64,
+    systems: ['nginx', 'proxy'],
+  },
+  {
+    // Issue 12: header rules both ways (set X-Env and remove X-Debug on the request, which wrk
+    // sends; set Strict-Transport-Security and remove the upstream's X-Powered-By on the response).
+    id: 'rules',
+    title: '2 KB GET, header rules, 64 conns',
+    path: '/rules/2k',
+    connections: 64,
+    headers: ['X-Debug: 1'],
+    systems: ['nginx', 'proxy'],
   },
   {
     id: 'get64k',

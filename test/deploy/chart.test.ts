@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
+import { parse } from 'yaml';
 import { makeCertificate } from '../certs.ts';
 import { ROOT, tmpDir } from '../helpers.ts';
 import { CHART, findKind, helm, parseManifests, podContainers, render } from './manifests.ts';
@@ -319,6 +320,86 @@ describe('helm chart', () => {
     } finally {
       tlsServer.close();
       plainServer.close();
+      await cleanup();
+    }
+  });
+
+  it('accepts the route keys of several upstreams and route rules, and refuses mixing upstream and upstreams', async () => {
+    const { dir, cleanup } = await tmpDir('rp-chart-routes-');
+    try {
+      const pool = {
+        path: '/v1/',
+        upstreams: [
+          { url: 'http://api-a.default.svc.cluster.local:8080', weight: 2 },
+          { url: 'http://api-b.default.svc.cluster.local:8080' },
+        ],
+        balance: 'least_request',
+        health_check: {
+          path: '/healthz',
+          interval_ms: 5000,
+          timeout_ms: 1000,
+          healthy_threshold: 2,
+          unhealthy_threshold: 3,
+        },
+        passive_health: { consecutive_failures: 5, ejection_ms: 30000 },
+        timeouts: { connect_ms: 5000, response_ms: 30000, idle_ms: 60000 },
+        retries: { attempts: 2, budget_percent: 20 },
+        strip_prefix: true,
+        request_headers: { set: { 'X-Env': 'prod' }, add: { Via: 'rp' }, remove: ['X-Debug'] },
+        response_headers: {
+          set: { 'Strict-Transport-Security': 'max-age=63072000' },
+          remove: ['X-Powered-By'],
+        },
+      };
+      const single = { path: '/', upstream: 'http://api.default.svc.cluster.local:8080' };
+      const values = (routes: object[]) => {
+        const file = join(dir, `values-${Math.random().toString(36).slice(2)}.yaml`);
+        // JSON is YAML: helm reads it as a values file.
+        writeFileSync(
+          file,
+          JSON.stringify({
+            config: { sites: [{ name: 'api', hosts: ['api.example.com'], routes }] },
+          }),
+        );
+        return ['-f', file];
+      };
+      const [configMap] = findKind(render(values([single, pool])), 'ConfigMap');
+      const config = parse(String(configMap?.data['proxy.yaml'])) as {
+        sites: { routes: object[] }[];
+      };
+      assert.deepEqual(config.sites[0]?.routes, [single, pool], 'rendered as given');
+      // And the proxy itself takes the rendered config, with the keys as written.
+      const { checkConfigBytes } = await import('../../src/config/check.ts');
+      const checked = checkConfigBytes(Buffer.from(String(configMap?.data['proxy.yaml'])), 'cm', {
+        allowWildcardBind: true,
+      });
+      const route = checked.sites[0]?.routes.find((r) => r.path === '/v1/');
+      assert.equal(route?.balance, 'least_request');
+      assert.deepEqual(route?.retries, { attempts: 2, budget_percent: 20 });
+      assert.equal(route?.strip_prefix, true);
+      assert.deepEqual(
+        route?.upstreams?.map((u) => u.weight),
+        [2, 1],
+      );
+
+      const ONE_OF = /routes\.0: Must validate one and only one schema \(oneOf\)/;
+      const refused: [object, RegExp][] = [
+        [{ ...pool, upstream: single.upstream }, ONE_OF],
+        [{ path: '/x/' }, ONE_OF],
+        [{ ...pool, balance: 'fastest' }, /balance/],
+        [{ ...pool, retries: { attempts: 2, budget_percent: 101 } }, /budget_percent/],
+        [{ ...pool, timeouts: { connect_ms: 0 } }, /connect_ms/],
+        [{ ...pool, upstreams: [{ url: 'http://a:1', weight: 0 }] }, /weight/],
+        [{ ...pool, strip_prefix: 'yes' }, /strip_prefix/],
+        [{ ...pool, request_headers: { set: { 'Bad Name': 'x' } } }, /Property name of "Bad Name"/],
+        [{ ...pool, response_headers: { replace: { A: 'b' } } }, /replace/],
+      ];
+      for (const [route, pattern] of refused) {
+        const result = helm(['template', 'rp', CHART, ...values([route])]);
+        assert.notEqual(result.code, 0, `${JSON.stringify(route)} must be refused`);
+        assert.match(result.stderr, pattern, JSON.stringify(route));
+      }
+    } finally {
       await cleanup();
     }
   });
