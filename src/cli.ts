@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runValidate } from './commands/validate.ts';
 import { CtlUsageError, runCtl } from './commands/ctl.ts';
+import { DIFF_USAGE, DiffUsageError, runDiff } from './commands/diff.ts';
 import { runSidecar, SIDECAR_USAGE } from './commands/sidecar.ts';
 import { ProxyError } from './errors.ts';
 
@@ -22,7 +23,7 @@ Commands:
                                              /run/reverse-proxy/admin.sock; token from
                                              ADMIN_SOCKET_TOKEN); prints the JSON reply; exit 0
                                              ok, 1 error reply, 3 unreachable, 4 untrusted owner
-${SIDECAR_USAGE}
+${DIFF_USAGE}${SIDECAR_USAGE}
 Options:
   -h, --help      show this help
   -v, --version   print the version
@@ -49,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
     },
     validate: (args) => runValidate(parseConfigFlags('validate', args)),
     ctl: runCtl,
+    diff: runDiff,
     sidecar: runSidecar,
   };
   const run = commands[command];
@@ -95,7 +97,11 @@ main(process.argv.slice(2)).then(
   // keep it alive. stdout/stderr are synchronous for files and pipes on Linux, so nothing is lost.
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof UsageError || err instanceof CtlUsageError) {
+    if (
+      err instanceof UsageError ||
+      err instanceof CtlUsageError ||
+      err instanceof DiffUsageError
+    ) {
       process.stderr.write(
         `reverse-proxy: ${err.message}\nRun "reverse-proxy --help" for usage.\n`,
       );

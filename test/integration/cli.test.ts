@@ -101,3 +101,142 @@ describe('reverse-proxy CLI', () => {
     assert.match(missing.stderr, /-c FILE is required/);
   });
 });
+
+describe('reverse-proxy diff', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => ({ dir, cleanup } = await tmpDir()));
+  after(() => cleanup());
+
+  const OLD = `listeners:
+  - address: 127.0.0.1:8080
+sites:
+  - name: api
+    hosts: [api.example.com]
+    routes:
+      - path: /v1/
+        upstream: http://10.0.0.1:9001
+      - path: /old/
+        upstream: http://10.0.0.1:9001
+  - name: legacy
+    hosts: [legacy.example.com]
+    routes:
+      - path: /
+        upstream: http://10.0.0.9:80
+`;
+  const NEW = `listeners:
+  - address: 127.0.0.1:8080
+sites:
+  - name: api
+    hosts: [api.example.com]
+    routes:
+      - path: /v1/
+        upstream: http://10.0.0.2:9002
+        timeouts: { response_ms: 5000 }
+      - path: /v2/
+        upstreams:
+          - url: http://10.0.0.3:9001
+            weight: 2
+          - url: http://10.0.0.4:9001
+`;
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+
+  it('prints the changes route by route and exits 1', () => {
+    const result = run('diff', file('old.yaml', OLD), file('new.yaml', NEW));
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.stderr, '');
+    assert.deepEqual(result.stdout.split('\n'), [
+      '~ site api',
+      '  ~ route /v1/: upstream http://10.0.0.1:9001 -> http://10.0.0.2:9002; timeouts.response_ms 30000 -> 5000',
+      '  + route /v2/ -> http://10.0.0.3:9001 (weight 2), http://10.0.0.4:9001',
+      '  - route /old/',
+      '- site legacy (1 route)',
+      '',
+    ]);
+  });
+
+  it('exits 0 with "no change" for the same bytes, and for formatting and defaults', () => {
+    const old = file('same.yaml', OLD);
+    const same = run('diff', old, file('same-copy.yaml', OLD));
+    assert.equal(same.code, 0, same.stderr);
+    assert.equal(same.stdout, 'no change\n');
+    const restyled = `# the same config, written differently
+listeners: [{address: "127.0.0.1:8080"}]
+sites:
+  - {name: legacy, hosts: [legacy.example.com], routes: [{path: /, upstream: "http://10.0.0.9:80"}]}
+  - name: api
+    hosts: [api.example.com]
+    https_redirect: false
+    routes:
+      - path: /old/
+        upstreams: [{url: "http://10.0.0.1:9001", weight: 1}]
+      - path: /v1/
+        upstream: http://10.0.0.1:9001
+        timeouts: {connect_ms: 5000, response_ms: 30000}
+        retries: {attempts: 0}
+        strip_prefix: false
+`;
+    const result = run('diff', old, file('restyled.yaml', restyled));
+    assert.equal(result.code, 0, result.stdout);
+    assert.equal(result.stdout, 'no change\n');
+  });
+
+  it('exits 2 with the errors validate prints when a file is invalid or unreadable', () => {
+    const bad = file(
+      'bad.yaml',
+      OLD.replace('upstream: http://10.0.0.9:80', 'upstream: ftp://x\n        timeuot_ms: 5'),
+    );
+    const result = run('diff', file('good.yaml', OLD), bad);
+    assert.equal(result.code, 2);
+    assert.equal(result.stdout, '');
+    const validate = run('validate', '-c', bad);
+    assert.equal(validate.code, 1);
+    assert.equal(result.stderr, validate.stderr);
+    assert.match(
+      result.stderr,
+      /bad\.yaml: sites\[1\]\.routes\[0\]\.upstream: must be an http\(s\) URL \(line 15\)/,
+    );
+    const missing = run('diff', join(dir, 'missing.yaml'), bad);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /missing\.yaml: cannot read \(ENOENT\)/);
+    assert.ok(missing.stderr.endsWith(validate.stderr), 'both files are checked');
+  });
+
+  it('needs --allow-wildcard-bind for a wildcard listener, like validate', () => {
+    const wild = OLD.replace('127.0.0.1:8080', '0.0.0.0:8080');
+    const a = file('wild-a.yaml', wild);
+    const b = file('wild-b.yaml', wild.replace('10.0.0.9:80', '10.0.0.9:81'));
+    const refused = run('diff', a, b);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /listens on every interface; pass --allow-wildcard-bind/);
+    const allowed = run('diff', '--allow-wildcard-bind', a, b);
+    assert.equal(allowed.code, 1, allowed.stderr);
+    assert.equal(
+      allowed.stdout,
+      '~ site legacy\n  ~ route /: upstream http://10.0.0.9:80 -> http://10.0.0.9:81\n',
+    );
+  });
+
+  it('exits 2 on a wrong command line, and is in --help', () => {
+    const a = file('usage.yaml', OLD);
+    for (const args of [[], [a], [a, a, a], ['--colour', a, a]]) {
+      const result = run('diff', ...args);
+      assert.equal(result.code, 2, args.join(' '));
+      assert.equal(result.stdout, '');
+      assert.match(
+        result.stderr,
+        /^reverse-proxy: diff: .*\nRun "reverse-proxy --help" for usage\.\n$/,
+      );
+    }
+    assert.match(run('diff', a).stderr, /expected two files, OLD and NEW/);
+    assert.match(run('diff', '--colour', a, a).stderr, /Unknown option '--colour'/);
+    assert.match(
+      run('--help').stdout,
+      /\n {2}diff \[--allow-wildcard-bind\] OLD NEW {7}what changes/,
+    );
+  });
+});
