@@ -8,6 +8,9 @@ import { parseListenAddress } from '../config/address.ts';
 import type { ListenAddress } from '../config/address.ts';
 import { isProxyError } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import { integer, SidecarUsageError } from './flag-values.ts';
+import { GUARD_OPTIONS, parseGuardFlags } from './sidecar-guard-flags.ts';
+import type { GuardFlags } from './sidecar-guard-flags.ts';
 import type { SidecarMode, SidecarOptions } from '../sidecar/sidecar.ts';
 
 export const SIDECAR_USAGE = `  sidecar --socket PATH --config-out FILE (--configmap NAME [--namespace NS] | --watch-dir DIR)
@@ -15,11 +18,18 @@ export const SIDECAR_USAGE = `  sidecar --socket PATH --config-out FILE (--confi
           [--allow-wildcard-bind] [--stall-timeout-ms 120000] [--resync-ms 60000]
           [--reload-attempts 12] [--admin-timeout-ms 10000] [--events-configmap NAME]
           [--tls-dir DIR ...] [--log-level info]
+          [--guard on|off] [--bake-ms 120000] [--baseline-ms 300000] [--sample-ms 5000]
+          [--min-requests 50] [--error-ratio-increase 0.05] [--error-ratio-factor 2]
+          [--p99-increase-ms 250] [--p99-factor 2] [--proxy-metrics URL]
+          [--rollout-lease NAME --last-good-configmap NAME] [--lease-duration-s 15]
+          [--rollout-poll-ms 1000]
                                              the Kubernetes admin sidecar: watch a ConfigMap
                                              (API) or a mounted volume, validate, write
                                              --config-out atomically, reload over --socket;
                                              a change in a --tls-dir (a mounted TLS Secret)
-                                             re-validates the config and reloads
+                                             re-validates the config and reloads; a new
+                                             config bakes, and rolls back on a regression
+                                             (docs/operations.md, "Guarded rollout")
 `;
 
 /** Defaults; the flags above override them. */
@@ -33,8 +43,6 @@ const DEFAULTS = {
   adminTimeoutMs: 10_000,
   logLevel: 'info',
 } as const;
-
-class SidecarUsageError extends Error {}
 
 /**
  * `reverse-proxy sidecar`: runs until SIGTERM or SIGINT, then stops its watch and exits 0.
@@ -94,6 +102,7 @@ interface ParsedFlags {
   readonly reloadAttempts: number;
   readonly adminTimeoutMs: number;
   readonly logLevel: string;
+  readonly guard: GuardFlags | undefined;
 }
 
 async function buildOptions(flags: ParsedFlags): Promise<SidecarOptions> {
@@ -132,6 +141,7 @@ async function buildOptions(flags: ParsedFlags): Promise<SidecarOptions> {
         ? undefined
         : { namespace, name: eventsName },
     tlsDirs: flags.tlsDirs,
+    guard: flags.guard,
   };
 }
 
@@ -160,6 +170,7 @@ function parseSidecarArgs(args: string[]): ParsedFlags {
         'reload-attempts': { type: 'string' },
         'admin-timeout-ms': { type: 'string' },
         'log-level': { type: 'string' },
+        ...GUARD_OPTIONS,
       },
     });
   } catch (err) {
@@ -229,6 +240,7 @@ function parseSidecarArgs(args: string[]): ParsedFlags {
     adminTimeoutMs:
       integer('--admin-timeout-ms', v['admin-timeout-ms'], 100, 600_000) ?? DEFAULTS.adminTimeoutMs,
     logLevel,
+    guard: parseGuardFlags(v, v.configmap !== undefined),
   };
 }
 
@@ -264,14 +276,5 @@ function checkTlsDirs(dirs: readonly string[]): string[] {
 
 function required(flag: string, value: string | undefined): string {
   if (value === undefined || value === '') throw new SidecarUsageError(`${flag} is required`);
-  return value;
-}
-
-function integer(flag: string, text: string | undefined, min: number, max: number) {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min || value > max) {
-    throw new SidecarUsageError(`${flag} must be an integer from ${min} to ${max}`);
-  }
   return value;
 }

@@ -11,6 +11,7 @@ import type { ConfigMapRef, SourceUpdate } from './config-source.ts';
 import type { EventRecorder } from './events.ts';
 import type { ReloadConfirmation } from './reload-trigger.ts';
 import type { SidecarMetrics } from './sidecar-metrics.ts';
+import type { ChangeDescription } from './rollout/change-summary.ts';
 import { DIRECT_ROLLOUT } from './rollout/rollout.ts';
 import type { ApplyReason, Candidate, Rollout } from './rollout/rollout.ts';
 
@@ -34,7 +35,7 @@ export interface ConfigDeliveryOptions {
   /** What happens to each valid config: applied at once, or guarded (rollout/rollout.ts). */
   readonly rollout?: Rollout;
   /** One line saying what changed between two configs, for the ConfigApplied Event. */
-  readonly describeChange?: (from: Buffer, to: Buffer) => string;
+  readonly describeChange?: (from: Buffer, to: Buffer) => ChangeDescription;
 }
 
 type ValidConfig = Candidate;
@@ -314,7 +315,7 @@ export class ConfigDelivery {
         attempts: confirmation.attempts,
         outcome: confirmation.reload.outcome,
         why,
-        ...(change === undefined ? {} : { change }),
+        ...(change === undefined ? {} : { change: change.summary, diff: change.lines }),
         ...(restart === undefined ? {} : { restart_required: restart }),
       },
       'config applied: the proxy confirmed it serves the delivered sha256',
@@ -328,7 +329,7 @@ export class ConfigDelivery {
         'Normal',
         'ConfigApplied',
         `config sha256 ${config.sha256.slice(0, 12)} applied (proxy generation ${String(generation)})` +
-          `${change === undefined ? '' : `: ${change}`}${note}`,
+          `${change === undefined ? '' : `: ${change.summary}`}${note}`,
         config.object,
       );
     }

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { GuardFlags } from '../commands/sidecar-guard-flags.ts';
 import type { ListenAddress } from '../config/address.ts';
 import type { ValidateOptions } from '../config/validate.ts';
 import { listenHealth } from '../health/health-server.ts';
@@ -16,6 +17,15 @@ import { SidecarMetrics } from './sidecar-metrics.ts';
 import { watchTlsDirs } from './tls-watcher.ts';
 import type { TlsWatcher } from './tls-watcher.ts';
 import { watchVolume } from './volume-watcher.ts';
+import { BakeGuard } from './rollout/bake-guard.ts';
+import { describeChange } from './rollout/change-summary.ts';
+import { fetchFigures } from './rollout/figures.ts';
+import { LastGoodStore } from './rollout/last-good-store.ts';
+import { LeaseStore } from './rollout/lease-store.ts';
+import { DIRECT_ROLLOUT, GuardedRollout } from './rollout/rollout.ts';
+import type { Rollout } from './rollout/rollout.ts';
+import type { EventRecorder } from './events.ts';
+import { hostname } from 'node:os';
 
 /** Where changes come from. */
 export type SidecarMode =
@@ -39,6 +49,8 @@ export interface SidecarOptions {
   readonly eventsObject?: ConfigMapRef | undefined;
   /** Mounted TLS Secret directories: a change re-validates --config-out and reloads. */
   readonly tlsDirs?: readonly string[] | undefined;
+  /** The guarded rollout's settings; undefined: every valid config is applied at once. */
+  readonly guard?: GuardFlags | undefined;
 }
 
 export interface RunningSidecar {
@@ -88,8 +100,11 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     turn = run.catch(() => undefined);
     return run;
   };
+  const rollout = guardedRollout(options, events, log, metrics);
   const delivery = new ConfigDelivery({
     exclusive,
+    rollout: rollout.rollout,
+    describeChange: (from, to) => describeChange(from, to, options.validateOptions),
     configOut: options.configOut,
     sourceName:
       mode.kind === 'configmap'
@@ -181,6 +196,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
       socket: options.admin.socketPath,
       health: bound,
       events: events === noEvents ? 'off' : 'on',
+      guard: rollout.description,
     },
     'sidecar started',
   );
@@ -189,6 +205,8 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     healthAddress: bound,
     stop: async () => {
       stopping.abort();
+      rollout.rollout.stop();
+      rollout.guard?.stop();
       await running.stop();
       await tlsWatcher?.stop();
       await delivery.stop();
@@ -196,6 +214,57 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
       await closeServer(server);
     },
   };
+}
+
+/**
+ * The guarded rollout the flags ask for: none (--guard off), this pod alone (volume mode, or
+ * API mode without --rollout-lease), or coordinated through the Lease and the last good
+ * ConfigMap (API mode). Figures come from the proxy's health listener on the pod's loopback.
+ */
+function guardedRollout(
+  options: SidecarOptions,
+  events: EventRecorder,
+  log: Logger,
+  metrics: SidecarMetrics,
+): { rollout: Rollout; guard: BakeGuard | undefined; description: string } {
+  const flags = options.guard;
+  if (flags === undefined) return { rollout: DIRECT_ROLLOUT, guard: undefined, description: 'off' };
+  const guard = new BakeGuard(
+    (signal) => fetchFigures(flags.proxyMetrics, signal),
+    {
+      bakeMs: flags.bakeMs,
+      baselineMs: flags.baselineMs,
+      sampleMs: flags.sampleMs,
+      thresholds: flags.thresholds,
+    },
+    log,
+  );
+  guard.start();
+  const { mode, kubeConfig } = options;
+  const coordinated =
+    mode.kind === 'configmap' &&
+    kubeConfig !== undefined &&
+    flags.lease !== undefined &&
+    flags.lastGood !== undefined;
+  const rollout = new GuardedRollout({
+    guard,
+    lease: coordinated
+      ? new LeaseStore(kubeConfig, mode.namespace, flags.lease as string, flags.leaseDurationS)
+      : undefined,
+    lastGood: coordinated
+      ? new LastGoodStore(kubeConfig, mode.namespace, flags.lastGood as string, options.key)
+      : undefined,
+    pod: process.env.POD_NAME ?? hostname(),
+    pollMs: flags.pollMs,
+    describeChange: (from, to) => describeChange(from, to, options.validateOptions),
+    events,
+    log,
+    metrics,
+  });
+  const description = coordinated
+    ? `bake ${flags.bakeMs} ms, one pod first (lease ${flags.lease}, last good ${flags.lastGood})`
+    : `bake ${flags.bakeMs} ms on this pod`;
+  return { rollout, guard, description };
 }
 
 function closeServer(server: Server): Promise<void> {

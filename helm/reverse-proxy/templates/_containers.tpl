@@ -23,10 +23,37 @@
     # A renewed Secret (kubelet ..data swap) is validated with the config, then reloaded.
     - --tls-dir={{ include "reverse-proxy.tlsDir" . }}
     {{- end }}
+    {{- with .Values.sidecar.guard }}
+    {{- if .enabled }}
+    - --guard=on
+    - --bake-ms={{ mul .bakeSeconds 1000 }}
+    - --baseline-ms={{ mul .baselineSeconds 1000 }}
+    - --sample-ms={{ mul .sampleSeconds 1000 }}
+    - --min-requests={{ .minRequests }}
+    - --error-ratio-increase={{ .errorRatioIncrease }}
+    - --error-ratio-factor={{ .errorRatioFactor }}
+    - --p99-increase-ms={{ .p99IncreaseMs }}
+    - --p99-factor={{ .p99Factor }}
+    # The proxy's own figures, from its health listener on the pod's loopback.
+    - --proxy-metrics=http://127.0.0.1:9900/metrics
+    {{- else }}
+    - --guard=off
+    {{- end }}
+    {{- end }}
+    {{- if eq (include "reverse-proxy.coordinatedRollout" .) "true" }}
+    # One pod bakes each revision (this Lease elects it); the last promoted config is kept here.
+    - --rollout-lease={{ include "reverse-proxy.rolloutLeaseName" . }}
+    - --last-good-configmap={{ include "reverse-proxy.lastGoodName" . }}
+    - --lease-duration-s={{ .Values.sidecar.guard.leaseDurationSeconds }}
+    {{- end }}
   env:
     {{- include "reverse-proxy.commonEnv" . | nindent 4 }}
     - name: LOG_LEVEL
       value: {{ .Values.sidecar.logLevel }}
+    # The identity the rollout Lease and the Events name.
+    - name: POD_NAME
+      valueFrom:
+        fieldRef: { fieldPath: metadata.name }
   ports:
     - name: sidecar-health
       containerPort: 9901

@@ -35,6 +35,19 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* The guarded rollout's Lease and last good ConfigMap (API mode with the guard on). */}}
+{{- define "reverse-proxy.rolloutLeaseName" -}}
+{{- printf "%s-rollout" (include "reverse-proxy.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "reverse-proxy.lastGoodName" -}}
+{{- printf "%s-last-good" (include "reverse-proxy.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "reverse-proxy.coordinatedRollout" -}}
+{{- and (eq .Values.sidecar.mode "api") .Values.sidecar.guard.enabled -}}
+{{- end }}
+
 {{- define "reverse-proxy.configMapName" -}}
 {{- printf "%s-config" (include "reverse-proxy.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}

@@ -1,4 +1,4 @@
-import { ApiException, CoordinationV1Api } from '@kubernetes/client-node';
+import { ApiException, CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
 import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
 import { ANNOTATIONS, parseHistory, withRecord } from './revision-record.ts';
 import type { RevisionRecord, RevisionState } from './revision-record.ts';
@@ -84,7 +84,10 @@ export class LeaseStore {
 
   async #replace(change: (lease: V1Lease, now: Date) => RevisionRecord | undefined): Promise<void> {
     const lease = structuredClone(this.#last ?? (await this.#readRaw()));
-    const now = new Date();
+    // MicroTime: the API server refuses a time without exactly six fractional digits, which a
+    // plain Date would send (kubernetes-client/javascript#828). Made after the clone, which
+    // would turn it back into a plain Date.
+    const now = new V1MicroTime();
     const record = change(lease, now);
     if (record !== undefined) {
       const annotations = { ...(lease.metadata?.annotations ?? {}) };

@@ -3,6 +3,7 @@ import type { ConfigMapRef } from '../config-source.ts';
 import type { EventRecorder } from '../events.ts';
 import type { SidecarMetrics } from '../sidecar-metrics.ts';
 import type { BakeGuard, BakeVerdict } from './bake-guard.ts';
+import type { ChangeDescription } from './change-summary.ts';
 import type { Figures } from './figures.ts';
 import type { LastGoodStore } from './last-good-store.ts';
 import { LeaseConflict } from './lease-store.ts';
@@ -48,7 +49,7 @@ export interface GuardedRolloutOptions {
   /** How often a waiting pod reads the Lease again. */
   readonly pollMs: number;
   /** One line saying what changed between two configs (the `diff` summary). */
-  readonly describeChange: (from: Buffer, to: Buffer) => string;
+  readonly describeChange: (from: Buffer, to: Buffer) => ChangeDescription;
   readonly events: EventRecorder;
   readonly log: Logger;
   readonly metrics: SidecarMetrics;
@@ -194,7 +195,7 @@ export class GuardedRollout implements Rollout {
     lease: LeaseStore | undefined,
   ): Promise<void> {
     const { guard, log, events, metrics, pod } = this.#o;
-    const change = this.#o.describeChange(lastGood.bytes, config.bytes);
+    const { summary: change } = this.#o.describeChange(lastGood.bytes, config.bytes);
     const baseline = (await guard.baseline()) ?? { figures: new Map() as Figures, at: Date.now() };
     if (!(await apply(config, signal, 'new'))) {
       await lease?.finish(config.sha256, pod, 'superseded', 'not applied').catch(() => undefined);
