@@ -217,10 +217,12 @@ class HttpError extends Error {
  * A Kubernetes API server at the HTTP protocol level, enough for @kubernetes/client-node:
  * ConfigMaps (list, watch with fieldSelector=metadata.name=NAME, get, create, update, merge
  * patch), core/v1 Event creates, and coordination.k8s.io/v1 Leases (get, list, create, update,
- * merge patch). One global resourceVersion counter; update and patch take the body's
- * metadata.resourceVersion as a precondition (409 Conflict when stale, unconditional when
- * absent, as the real server allows for these kinds); a change to a ConfigMap by any route goes
- * into the history watches resume from. Bearer-token auth, and knobs for the failures a real
+ * merge or JSON patch). One global resourceVersion counter; update and patch take the body's
+ * metadata.resourceVersion as a precondition (409 Conflict when stale). As each kind's strategy
+ * in the real server: a ConfigMap update without a resourceVersion is unconditional and one to
+ * an absent ConfigMap is 404, while a Lease update without one is 422 Invalid and one to an
+ * absent Lease creates it (201). A no-op update keeps the resourceVersion. A change to a
+ * ConfigMap by any route goes into the history watches resume from. Bearer-token auth, and knobs for the failures a real
  * cluster produces.
  */
 export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeApi> {
@@ -301,6 +303,11 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
       detailsOf(resource, name),
     );
   const badRequest = (message: string) => new HttpError(400, 'BadRequest', message);
+  /** 422 Invalid, worded like apierrors.NewInvalid. */
+  const invalid = (resource: Resource, name: string, field: string, why: string) =>
+    new HttpError(422, 'Invalid', `${qualified(resource)} "${name}" is invalid: ${field}: ${why}`, {
+      ...detailsOf(resource, name),
+    });
   const kindOf = (resource: Resource) => (resource === 'leases' ? 'Lease' : 'ConfigMap');
 
   /**
@@ -358,6 +365,26 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
         default: // unknown fields are dropped, as the server does without strict validation
       }
     }
+    // ValidateLeaseSpec.
+    const leaseInvalid = (field: string, value: number, why: string) =>
+      new HttpError(
+        422,
+        'Invalid',
+        `Lease.coordination.k8s.io "${base.name}" is invalid: spec.${field}: Invalid value: ${value}: ${why}`,
+        { name: base.name, group: 'coordination.k8s.io', kind: 'Lease' },
+      );
+    if (spec.leaseDurationSeconds !== undefined && spec.leaseDurationSeconds <= 0)
+      throw leaseInvalid(
+        'leaseDurationSeconds',
+        spec.leaseDurationSeconds,
+        'must be greater than 0',
+      );
+    if (spec.leaseTransitions !== undefined && spec.leaseTransitions < 0)
+      throw leaseInvalid(
+        'leaseTransitions',
+        spec.leaseTransitions,
+        'must be greater than or equal to 0',
+      );
     return { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata, spec };
   };
 
@@ -406,6 +433,14 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
     body: unknown,
   ) => {
     const meta = isRecord(body) && isRecord(body.metadata) ? body.metadata : {};
+    // The body is decoded (400 on a malformed MicroTime) before any precondition is checked.
+    decodeObject(resource, body, {
+      name,
+      namespace,
+      uid: '',
+      resourceVersion: '',
+      creationTimestamp: '',
+    });
     if (meta.name !== name) {
       throw badRequest(
         `the name of the object (${String(meta.name ?? '')}) does not match the name on the URL (${name})`,
@@ -417,7 +452,11 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
       );
     }
     const existing = lookup(resource, namespace, name);
-    if (existing === undefined) throw notFound(resource, name);
+    if (existing === undefined) {
+      // Leases allow create on update (their strategy's AllowCreateOnUpdate); ConfigMaps do not.
+      if (resource === 'leases') return { status: 201, object: create(resource, namespace, body) };
+      throw notFound(resource, name);
+    }
     const conflict = (why: string) =>
       new HttpError(
         409,
@@ -431,6 +470,15 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
       );
     }
     const wanted = meta.resourceVersion;
+    if ((wanted === undefined || wanted === '') && resource === 'leases') {
+      // ConfigMaps allow an unconditional update (no resourceVersion); Leases do not.
+      throw invalid(
+        resource,
+        name,
+        'metadata.resourceVersion',
+        'Invalid value: 0: must be specified for an update',
+      );
+    }
     if (wanted !== undefined && wanted !== '' && wanted !== existing.metadata.resourceVersion) {
       throw conflict(
         'the object has been modified; please apply your changes to the latest version and try again',
@@ -444,8 +492,11 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
       creationTimestamp: existing.metadata.creationTimestamp,
     });
     // A no-op update writes nothing: same resourceVersion, no watch event (as etcd3 storage).
-    if (isDeepStrictEqual(object, existing)) return copy(existing);
-    return object.kind === 'ConfigMap' ? storeConfigMap(object, true) : storeLease(object);
+    if (isDeepStrictEqual(object, existing)) return { status: 200, object: copy(existing) };
+    return {
+      status: 200,
+      object: object.kind === 'ConfigMap' ? storeConfigMap(object, true) : storeLease(object),
+    };
   };
 
   const readBody = (req: http.IncomingMessage) =>
@@ -621,8 +672,8 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
           }
           if (verb === 'update') {
             const updated = update(resource, namespace, name ?? '', parseJson(text));
-            record(200);
-            return sendJson(res, 200, updated);
+            record(updated.status);
+            return sendJson(res, updated.status, updated.object);
           }
           const existing = lookup(resource, namespace, name ?? '');
           if (existing === undefined) throw notFound(resource, name ?? '');
@@ -647,7 +698,7 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
           // A resourceVersion in the patch is a precondition, checked like an update's.
           const updated = update(resource, namespace, name ?? '', patched);
           record(200);
-          return sendJson(res, 200, updated);
+          return sendJson(res, 200, updated.object);
         } catch (error) {
           if (error instanceof HttpError) return fail(error);
           throw error;

@@ -235,6 +235,68 @@ describe('fake Kubernetes API, driven by the real client library', () => {
     assert.equal(statusOf(stale).reason, 'Conflict');
   });
 
+  it('Lease update rules of the real server: 422 without resourceVersion, PUT creates', async () => {
+    api.setLease(NS, 'strict', { holderIdentity: 'pod-a' });
+    const unconditional = await rejection(
+      coordination.replaceNamespacedLease({
+        name: 'strict',
+        namespace: NS,
+        body: { metadata: { name: 'strict' }, spec: { holderIdentity: 'pod-b' } },
+      }),
+    );
+    assert.equal(unconditional.code, 422);
+    assert.equal(statusOf(unconditional).reason, 'Invalid');
+    assert.match(statusOf(unconditional).message, /metadata\.resourceVersion: .*must be specified/);
+
+    const put = await coordination.replaceNamespacedLease({
+      name: 'put-created',
+      namespace: NS,
+      body: { metadata: { name: 'put-created' }, spec: { holderIdentity: 'pod-a' } },
+    });
+    assert.equal(put.spec?.holderIdentity, 'pod-a');
+    assert.equal(api.requests.at(-1)?.status, 201);
+
+    const zero = await rejection(
+      coordination.createNamespacedLease({
+        namespace: NS,
+        body: { metadata: { name: 'zero' }, spec: { leaseDurationSeconds: 0 } },
+      }),
+    );
+    assert.equal(zero.code, 422);
+    assert.match(statusOf(zero).message, /spec\.leaseDurationSeconds: Invalid value: 0/);
+
+    // A MicroTime with an offset is stored and returned in UTC, microseconds kept.
+    const lease = api.setLease(NS, 'offset', { renewTime: '2026-12-01T13:00:00.123456+01:00' });
+    assert.equal(lease.spec.renewTime, '2026-12-01T12:00:00.123456Z');
+    assert.throws(() => api.setLease(NS, 'offset', { renewTime: '2026-12-01T12:00:00Z' }));
+  });
+
+  it("JSON patch (client-node's default patch type), with a resourceVersion test", async () => {
+    const pre = api.setLease(NS, 'json-patched', { holderIdentity: 'pod-a' });
+    const patched = (await coordination.patchNamespacedLease({
+      name: 'json-patched',
+      namespace: NS,
+      body: [
+        { op: 'test', path: '/metadata/resourceVersion', value: pre.metadata.resourceVersion },
+        { op: 'replace', path: '/spec/holderIdentity', value: 'pod-b' },
+      ],
+    })) as V1Lease;
+    assert.equal(patched.spec?.holderIdentity, 'pod-b');
+    assert.equal(api.requests.at(-1)?.verb, 'patch');
+    const stale = await rejection(
+      coordination.patchNamespacedLease({
+        name: 'json-patched',
+        namespace: NS,
+        body: [
+          { op: 'test', path: '/metadata/resourceVersion', value: pre.metadata.resourceVersion },
+          { op: 'replace', path: '/spec/holderIdentity', value: 'pod-c' },
+        ],
+      }),
+    );
+    assert.equal(stale.code, 422);
+    assert.equal(api.getLease(NS, 'json-patched')?.spec.holderIdentity, 'pod-b');
+  });
+
   it('forbid() answers 403 to the next get or update, and requests record the verbs', async () => {
     api.setLease(NS, 'guarded');
     api.forbid('get', 1, 'leases');
@@ -303,6 +365,23 @@ describe('fake Kubernetes API, driven by the real client library', () => {
     assert.equal(statusOf(stale).reason, 'Conflict');
     assert.match(statusOf(stale).message, /^Operation cannot be fulfilled on configmaps /);
 
+    // Unlike a Lease, a ConfigMap may be replaced without a resourceVersion (unconditionally),
+    // and a PUT does not create one.
+    const blind = await core.replaceNamespacedConfigMap({
+      name: 'rp-last-good',
+      namespace: NS,
+      body: { metadata: { name: 'rp-last-good' }, data: { 'proxy.yaml': 'sites: [b]\n' } },
+    });
+    assert.notEqual(blind.metadata?.resourceVersion, replaced.metadata?.resourceVersion);
+    assert.equal(blind.metadata?.annotations, undefined, 'a full replacement drops them');
+    const absent = await rejection(
+      core.replaceNamespacedConfigMap({
+        name: 'not-there',
+        namespace: NS,
+        body: { metadata: { name: 'not-there' }, data: {} },
+      }),
+    );
+    assert.equal(absent.code, 404);
     const missing = await rejection(
       core.readNamespacedConfigMap({ name: 'nothing', namespace: NS }),
     );
@@ -310,9 +389,10 @@ describe('fake Kubernetes API, driven by the real client library', () => {
     assert.equal(statusOf(missing).message, 'configmaps "nothing" not found');
 
     // setConfigMap keeps annotations unless given new ones.
-    api.setConfigMap(NS, 'rp-last-good', { 'proxy.yaml': 'sites: [c]\n' });
+    api.setConfigMap(NS, 'rp-last-good', { 'proxy.yaml': 'sites: [c]\n' }, { 'rp/sha256': 'ccc' });
+    api.setConfigMap(NS, 'rp-last-good', { 'proxy.yaml': 'sites: [d]\n' });
     assert.deepEqual(api.getConfigMap(NS, 'rp-last-good')?.metadata.annotations, {
-      'rp/sha256': 'bbb',
+      'rp/sha256': 'ccc',
     });
   });
 
