@@ -3,10 +3,20 @@ import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+
+/** The verbs the fake tells apart, as RBAC names them. */
+export type Verb = 'list' | 'watch' | 'get' | 'create' | 'update' | 'patch';
+/** The resources the fake serves. */
+export type Resource = 'configmaps' | 'events' | 'leases';
 
 /** What the fake answered, for assertions on how the client behaved. */
 export interface RecordedRequest {
-  readonly verb: 'list' | 'watch' | 'create' | 'other';
+  readonly verb: Verb | 'other';
+  /** Undefined for a path the fake does not serve. */
+  readonly resource?: Resource;
+  /** The object's name for get, update and patch (and create, once the body is read). */
+  readonly name?: string;
   readonly method: string;
   readonly path: string;
   readonly query: Readonly<Record<string, string>>;
@@ -22,12 +32,50 @@ export interface RecordedEvent {
   readonly [field: string]: unknown;
 }
 
-interface ConfigMapObject {
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid: string;
+  resourceVersion: string;
+  /** metav1.Time: RFC 3339, whole seconds, UTC. */
+  creationTimestamp: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface ConfigMapObject {
   apiVersion: 'v1';
   kind: 'ConfigMap';
-  metadata: { name: string; namespace: string; uid: string; resourceVersion: string };
+  metadata: ObjectMeta;
   data: Record<string, string>;
 }
+
+/**
+ * The spec of a coordination.k8s.io/v1 Lease as the server stores and returns it: acquireTime
+ * and renewTime are metav1.MicroTime, always `YYYY-MM-DDTHH:MM:SS.ffffffZ` (six digits, UTC).
+ */
+export interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+  preferredHolder?: string;
+  strategy?: string;
+}
+
+export interface LeaseObject {
+  apiVersion: 'coordination.k8s.io/v1';
+  kind: 'Lease';
+  metadata: ObjectMeta;
+  spec: LeaseSpec;
+}
+
+/** What setLease takes: times as a Date or a MicroTime string. */
+export type LeaseSpecInput = Omit<LeaseSpec, 'acquireTime' | 'renewTime'> & {
+  acquireTime?: string | Date;
+  renewTime?: string | Date;
+};
 
 interface HistoryEntry {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -46,9 +94,32 @@ export interface FakeKubeApi {
   readonly token: string;
   readonly requests: RecordedRequest[];
   readonly events: RecordedEvent[];
-  /** Creates or modifies a ConfigMap; open watches get ADDED or MODIFIED. */
-  setConfigMap(namespace: string, name: string, data: Record<string, string>): void;
+  /**
+   * Creates or modifies a ConfigMap; open watches get ADDED or MODIFIED. Annotations left
+   * undefined keep the ones the ConfigMap has (an edit of its data only).
+   */
+  setConfigMap(
+    namespace: string,
+    name: string,
+    data: Record<string, string>,
+    annotations?: Record<string, string>,
+  ): void;
   deleteConfigMap(namespace: string, name: string): void;
+  /** A copy of the stored ConfigMap, as a GET would return it; undefined if absent. */
+  getConfigMap(namespace: string, name: string): ConfigMapObject | undefined;
+  /**
+   * Creates or replaces a Lease the way the Helm chart pre-creates it (a new resourceVersion
+   * either way) and returns a copy of it. Times may be Dates or MicroTime strings; a string in
+   * another format throws, as the real server would refuse it.
+   */
+  setLease(
+    namespace: string,
+    name: string,
+    spec?: LeaseSpecInput,
+    annotations?: Record<string, string>,
+  ): LeaseObject;
+  /** A copy of the stored Lease, as a GET would return it; undefined if absent. */
+  getLease(namespace: string, name: string): LeaseObject | undefined;
   /**
    * Expires every resourceVersion seen so far, like an etcd compaction: open watches get an
    * ERROR event with a 410 Status and are closed; a watch resuming from an older version gets
@@ -57,8 +128,12 @@ export interface FakeKubeApi {
   compact(mode?: 'event' | 'http'): void;
   /** Destroys the connections of open watches without a word (a load balancer's idle cut). */
   dropWatches(): void;
-  /** The next `times` requests with this verb get 403 Forbidden with a Status body. */
-  forbid(verb: 'list' | 'watch' | 'create', times: number): void;
+  /**
+   * The next `times` requests with this verb (on this resource, or on any when it is left out)
+   * get 403 Forbidden with a Status body, as RBAC would answer. Setting it again replaces the
+   * count for that verb and resource; times 0 clears it.
+   */
+  forbid(verb: Verb, times: number, resource?: Resource): void;
   /** While on, such requests are accepted and never answered (a silent stall). */
   stall(verbs: { list?: boolean; watch?: boolean }): void;
   openWatches(): number;
@@ -67,11 +142,88 @@ export interface FakeKubeApi {
   close(): Promise<void>;
 }
 
+const API_GROUP: Record<Resource, string> = {
+  configmaps: '',
+  events: '',
+  leases: 'coordination.k8s.io',
+};
+/** How the server names a resource in messages: `leases.coordination.k8s.io`, `configmaps`. */
+const qualified = (resource: Resource) =>
+  API_GROUP[resource] === '' ? resource : `${resource}.${API_GROUP[resource]}`;
+
+const RFC3339_MICRO = '2006-01-02T15:04:05.000000Z07:00';
+const MICRO_TIME = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.(\d{6})(Z|[+-]\d{2}:\d{2})$/;
+
 /**
- * A Kubernetes API server at the HTTP protocol level, enough for @kubernetes/client-node's
- * list, watch and Event calls on ConfigMaps: one global resourceVersion counter, a change
- * history to resume watches from, fieldSelector=metadata.name=NAME, bearer-token auth, and
- * knobs for the failures a real cluster produces.
+ * metav1.MicroTime as the API server parses it: Go's time.Parse with RFC3339Micro, which wants
+ * exactly six fractional digits (a Date's toISOString(), with three, is refused), and written
+ * back in UTC. Returns the canonical string, or an error message worded like the server's.
+ */
+function parseMicroTime(value: unknown): { time: string } | { error: string } {
+  if (typeof value !== 'string') return { error: `expected a string, got ${typeof value}` };
+  const m = MICRO_TIME.exec(value);
+  const seconds = m === null ? Number.NaN : Date.parse(`${m[1]}${m[3]}`);
+  if (m === null || Number.isNaN(seconds)) {
+    return { error: `parsing time ${JSON.stringify(value)} as ${JSON.stringify(RFC3339_MICRO)}` };
+  }
+  return { time: `${new Date(seconds).toISOString().slice(0, 19)}.${m[2]}Z` };
+}
+
+/** A Date as MicroTime (what client-node's V1MicroTime.toISOString() sends). */
+const microTimeOf = (date: Date) => `${date.toISOString().slice(0, -1)}000Z`;
+/** metav1.Time: whole seconds. */
+const timeNow = () => `${new Date().toISOString().slice(0, 19)}Z`;
+
+/** RFC 7386 JSON merge patch. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const result: Record<string, unknown> =
+    target !== null && typeof target === 'object' && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
+  for (const [key, value] of Object.entries(patch as Record<string, unknown>)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/** A map of strings, or undefined when empty (the server omits empty maps). */
+function stringMap(value: unknown, field: string): Record<string, string> | undefined | Error {
+  if (value === undefined || value === null) return undefined;
+  if (!isRecord(value)) return new Error(`${field}: expected an object`);
+  for (const [k, v] of Object.entries(value))
+    if (typeof v !== 'string') return new Error(`${field}.${k}: expected a string`);
+  return Object.keys(value).length === 0 ? undefined : { ...(value as Record<string, string>) };
+}
+
+type Stored = ConfigMapObject | LeaseObject;
+class HttpError extends Error {
+  readonly code: number;
+  readonly reason: string;
+  readonly details: Record<string, string> | undefined;
+  constructor(code: number, reason: string, message: string, details?: Record<string, string>) {
+    super(message);
+    this.code = code;
+    this.reason = reason;
+    this.details = details;
+  }
+}
+
+/**
+ * A Kubernetes API server at the HTTP protocol level, enough for @kubernetes/client-node:
+ * ConfigMaps (list, watch with fieldSelector=metadata.name=NAME, get, create, update, merge
+ * patch), core/v1 Event creates, and coordination.k8s.io/v1 Leases (get, list, create, update,
+ * merge or JSON patch). One global resourceVersion counter; update and patch take the body's
+ * metadata.resourceVersion as a precondition (409 Conflict when stale). As each kind's strategy
+ * in the real server: a ConfigMap update without a resourceVersion is unconditional and one to
+ * an absent ConfigMap is 404, while a Lease update without one is 422 Invalid and one to an
+ * absent Lease creates it (201). A no-op update keeps the resourceVersion. A change to a
+ * ConfigMap by any route goes into the history watches resume from. Bearer-token auth, and knobs for the failures a real
+ * cluster produces.
  */
 export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeApi> {
   let rv = 100;
@@ -79,26 +231,35 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
   let compactMode: 'event' | 'http' = 'event';
   let uidCounter = 0;
   const stalled = { list: false, watch: false };
-  const objects = new Map<string, ConfigMapObject>();
+  const configMaps = new Map<string, ConfigMapObject>();
+  const leases = new Map<string, LeaseObject>();
   const history: HistoryEntry[] = [];
   const watches = new Set<OpenWatch>();
   const stalledResponses = new Set<http.ServerResponse>();
-  const forbidden = { list: 0, watch: 0, create: 0 };
+  /** Keyed `verb` (any resource) or `verb/resource`. */
+  const forbidden = new Map<string, number>();
   const requests: RecordedRequest[] = [];
   const events: RecordedEvent[] = [];
   const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
+  const newUid = () => `uid-${++uidCounter}`;
 
   const sendJson = (res: http.ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
   };
-  const statusBody = (code: number, reason: string, message: string) => ({
+  const statusBody = (
+    code: number,
+    reason: string,
+    message: string,
+    details?: Record<string, string>,
+  ) => ({
     kind: 'Status',
     apiVersion: 'v1',
     metadata: {},
     status: 'Failure',
     message,
     reason,
+    ...(details === undefined ? {} : { details }),
     code,
   });
   const writeEvent = (res: http.ServerResponse, type: string, object: unknown) => {
@@ -114,49 +275,354 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
         writeEvent(watch.res, entry.type, entry.object);
       }
   };
+  const copy = <T>(object: T): T => structuredClone(object);
+
+  /** Stores a ConfigMap (new or replacing one) with a new resourceVersion and publishes it. */
+  const storeConfigMap = (object: ConfigMapObject, existed: boolean) => {
+    object.metadata.resourceVersion = String(++rv);
+    configMaps.set(keyOf(object.metadata.namespace, object.metadata.name), object);
+    publish({ type: existed ? 'MODIFIED' : 'ADDED', object: copy(object), rv });
+    return copy(object);
+  };
+  const storeLease = (object: LeaseObject) => {
+    object.metadata.resourceVersion = String(++rv);
+    leases.set(keyOf(object.metadata.namespace, object.metadata.name), object);
+    return copy(object);
+  };
+
+  const detailsOf = (resource: Resource, name: string) => ({
+    name,
+    ...(API_GROUP[resource] === '' ? {} : { group: API_GROUP[resource] }),
+    kind: resource,
+  });
+  const notFound = (resource: Resource, name: string) =>
+    new HttpError(
+      404,
+      'NotFound',
+      `${qualified(resource)} "${name}" not found`,
+      detailsOf(resource, name),
+    );
+  const badRequest = (message: string) => new HttpError(400, 'BadRequest', message);
+  /** 422 Invalid, worded like apierrors.NewInvalid. */
+  const invalid = (resource: Resource, name: string, field: string, why: string) =>
+    new HttpError(422, 'Invalid', `${qualified(resource)} "${name}" is invalid: ${field}: ${why}`, {
+      ...detailsOf(resource, name),
+    });
+  const kindOf = (resource: Resource) => (resource === 'leases' ? 'Lease' : 'ConfigMap');
+
+  /**
+   * The user-settable part of a ConfigMap or Lease body, validated and normalised as the server
+   * decodes it (MicroTime strictly). `base` supplies the server-managed metadata.
+   */
+  const decodeObject = (
+    resource: 'configmaps' | 'leases',
+    body: unknown,
+    base: ObjectMeta,
+  ): Stored => {
+    const kind = kindOf(resource);
+    const cannot = (why: string) =>
+      badRequest(`${kind} in version "v1" cannot be handled as a ${kind}: ${why}`);
+    if (!isRecord(body)) throw cannot('expected a JSON object');
+    const meta = isRecord(body.metadata) ? body.metadata : {};
+    const labels = stringMap(meta.labels, 'metadata.labels');
+    const annotations = stringMap(meta.annotations, 'metadata.annotations');
+    if (labels instanceof Error) throw cannot(labels.message);
+    if (annotations instanceof Error) throw cannot(annotations.message);
+    const metadata: ObjectMeta = {
+      ...base,
+      ...(labels === undefined ? {} : { labels }),
+      ...(annotations === undefined ? {} : { annotations }),
+    };
+    if (resource === 'configmaps') {
+      const data = stringMap(body.data, 'data');
+      if (data instanceof Error) throw cannot(data.message);
+      return { apiVersion: 'v1', kind: 'ConfigMap', metadata, data: data ?? {} };
+    }
+    const rawSpec = body.spec ?? {};
+    if (!isRecord(rawSpec)) throw cannot('spec: expected an object');
+    const spec: LeaseSpec = {};
+    for (const [field, value] of Object.entries(rawSpec)) {
+      if (value === null) continue;
+      switch (field) {
+        case 'acquireTime':
+        case 'renewTime': {
+          const parsed = parseMicroTime(value);
+          if ('error' in parsed) throw cannot(parsed.error);
+          spec[field] = parsed.time;
+          break;
+        }
+        case 'leaseDurationSeconds':
+        case 'leaseTransitions':
+          if (!Number.isInteger(value)) throw cannot(`spec.${field}: expected an integer`);
+          spec[field] = value as number;
+          break;
+        case 'holderIdentity':
+        case 'preferredHolder':
+        case 'strategy':
+          if (typeof value !== 'string') throw cannot(`spec.${field}: expected a string`);
+          spec[field] = value;
+          break;
+        default: // unknown fields are dropped, as the server does without strict validation
+      }
+    }
+    // ValidateLeaseSpec.
+    const leaseInvalid = (field: string, value: number, why: string) =>
+      new HttpError(
+        422,
+        'Invalid',
+        `Lease.coordination.k8s.io "${base.name}" is invalid: spec.${field}: Invalid value: ${value}: ${why}`,
+        { name: base.name, group: 'coordination.k8s.io', kind: 'Lease' },
+      );
+    if (spec.leaseDurationSeconds !== undefined && spec.leaseDurationSeconds <= 0)
+      throw leaseInvalid(
+        'leaseDurationSeconds',
+        spec.leaseDurationSeconds,
+        'must be greater than 0',
+      );
+    if (spec.leaseTransitions !== undefined && spec.leaseTransitions < 0)
+      throw leaseInvalid(
+        'leaseTransitions',
+        spec.leaseTransitions,
+        'must be greater than or equal to 0',
+      );
+    return { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata, spec };
+  };
+
+  const lookup = (resource: 'configmaps' | 'leases', namespace: string, name: string) =>
+    (resource === 'configmaps' ? configMaps : leases).get(keyOf(namespace, name));
+
+  const create = (resource: 'configmaps' | 'leases', namespace: string, body: unknown) => {
+    const meta = isRecord(body) && isRecord(body.metadata) ? body.metadata : {};
+    const name = typeof meta.name === 'string' ? meta.name : '';
+    if (name === '') {
+      throw new HttpError(
+        422,
+        'Invalid',
+        `${kindOf(resource)} "" is invalid: metadata.name: Required value: name or generateName is required`,
+        { kind: kindOf(resource) },
+      );
+    }
+    if (meta.namespace !== undefined && meta.namespace !== namespace) {
+      throw badRequest(
+        'the namespace of the provided object does not match the namespace sent on the request',
+      );
+    }
+    if (lookup(resource, namespace, name) !== undefined) {
+      throw new HttpError(
+        409,
+        'AlreadyExists',
+        `${qualified(resource)} "${name}" already exists`,
+        detailsOf(resource, name),
+      );
+    }
+    const object = decodeObject(resource, body, {
+      name,
+      namespace,
+      uid: newUid(),
+      resourceVersion: '',
+      creationTimestamp: timeNow(),
+    });
+    return object.kind === 'ConfigMap' ? storeConfigMap(object, false) : storeLease(object);
+  };
+
+  /** PUT semantics: a full replacement, conditional on metadata.resourceVersion when set. */
+  const update = (
+    resource: 'configmaps' | 'leases',
+    namespace: string,
+    name: string,
+    body: unknown,
+  ) => {
+    const meta = isRecord(body) && isRecord(body.metadata) ? body.metadata : {};
+    // The body is decoded (400 on a malformed MicroTime) before any precondition is checked.
+    decodeObject(resource, body, {
+      name,
+      namespace,
+      uid: '',
+      resourceVersion: '',
+      creationTimestamp: '',
+    });
+    if (meta.name !== name) {
+      throw badRequest(
+        `the name of the object (${String(meta.name ?? '')}) does not match the name on the URL (${name})`,
+      );
+    }
+    if (meta.namespace !== undefined && meta.namespace !== namespace) {
+      throw badRequest(
+        'the namespace of the provided object does not match the namespace sent on the request',
+      );
+    }
+    const existing = lookup(resource, namespace, name);
+    if (existing === undefined) {
+      // Leases allow create on update (their strategy's AllowCreateOnUpdate); ConfigMaps do not.
+      if (resource === 'leases') return { status: 201, object: create(resource, namespace, body) };
+      throw notFound(resource, name);
+    }
+    const conflict = (why: string) =>
+      new HttpError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${qualified(resource)} "${name}": ${why}`,
+        detailsOf(resource, name),
+      );
+    if (meta.uid !== undefined && meta.uid !== '' && meta.uid !== existing.metadata.uid) {
+      throw conflict(
+        `Precondition failed: UID in precondition: ${String(meta.uid)}, UID in object meta: ${existing.metadata.uid}`,
+      );
+    }
+    const wanted = meta.resourceVersion;
+    if ((wanted === undefined || wanted === '') && resource === 'leases') {
+      // ConfigMaps allow an unconditional update (no resourceVersion); Leases do not.
+      throw invalid(
+        resource,
+        name,
+        'metadata.resourceVersion',
+        'Invalid value: 0: must be specified for an update',
+      );
+    }
+    if (wanted !== undefined && wanted !== '' && wanted !== existing.metadata.resourceVersion) {
+      throw conflict(
+        'the object has been modified; please apply your changes to the latest version and try again',
+      );
+    }
+    const object = decodeObject(resource, body, {
+      name,
+      namespace,
+      uid: existing.metadata.uid,
+      resourceVersion: existing.metadata.resourceVersion,
+      creationTimestamp: existing.metadata.creationTimestamp,
+    });
+    // A no-op update writes nothing: same resourceVersion, no watch event (as etcd3 storage).
+    if (isDeepStrictEqual(object, existing)) return { status: 200, object: copy(existing) };
+    return {
+      status: 200,
+      object: object.kind === 'ConfigMap' ? storeConfigMap(object, true) : storeLease(object),
+    };
+  };
+
+  const readBody = (req: http.IncomingMessage) =>
+    new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => resolve(Buffer.concat(chunks).toString()));
+      req.on('error', reject);
+    });
+  const parseJson = (text: string): unknown => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (error) {
+      throw badRequest(`invalid JSON in the request body: ${(error as Error).message}`);
+    }
+  };
+
+  /** RFC 6902 JSON patch: add, remove, replace and test (what clients send in practice). */
+  const jsonPatch = (target: unknown, ops: unknown): unknown => {
+    if (!Array.isArray(ops)) throw badRequest('a JSON patch must be an array of operations');
+    const doc = { root: copy(target) } as Record<string, unknown>;
+    for (const op of ops as unknown[]) {
+      if (!isRecord(op) || typeof op.path !== 'string' || typeof op.op !== 'string') {
+        throw badRequest('a JSON patch operation needs "op" and "path"');
+      }
+      const tokens = op.path === '' ? [] : op.path.slice(1).split('/');
+      const keys = ['root', ...tokens.map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~'))];
+      const last = keys.pop() as string;
+      let parent: unknown = doc;
+      for (const key of keys) parent = isRecord(parent) ? parent[key] : undefined;
+      const invalid = (why: string) => new HttpError(422, 'Invalid', `${op.op} ${op.path}: ${why}`);
+      if (!isRecord(parent)) throw invalid('missing path');
+      switch (op.op) {
+        case 'add':
+          parent[last] = copy(op.value);
+          break;
+        case 'replace':
+        case 'remove':
+          if (!(last in parent)) throw invalid('missing path');
+          if (op.op === 'remove') delete parent[last];
+          else parent[last] = copy(op.value);
+          break;
+        case 'test':
+          if (!isDeepStrictEqual(parent[last], op.value)) throw invalid('test failed');
+          break;
+        default:
+          throw invalid('unsupported operation');
+      }
+    }
+    return doc.root;
+  };
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://fake');
     const query = Object.fromEntries(url.searchParams);
     const isWatch = query.watch === 'true' || query.watch === '1';
-    const listMatch = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps$/.exec(url.pathname);
-    const eventsMatch = /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(url.pathname);
+    const route =
+      /^\/api\/v1\/namespaces\/([^/]+)\/(configmaps|events)(?:\/([^/]+))?$/.exec(url.pathname) ??
+      /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/(leases)(?:\/([^/]+))?$/.exec(
+        url.pathname,
+      );
+    const resource = route?.[2] as Resource | undefined;
+    const namespace = decodeURIComponent(route?.[1] ?? '');
+    const name = route?.[3] === undefined ? undefined : decodeURIComponent(route[3]);
     const verb: RecordedRequest['verb'] =
-      listMatch && req.method === 'GET'
-        ? isWatch
-          ? 'watch'
-          : 'list'
-        : eventsMatch && req.method === 'POST'
-          ? 'create'
-          : 'other';
+      route === null || (resource === 'events' && name !== undefined)
+        ? 'other'
+        : name === undefined
+          ? req.method === 'POST'
+            ? 'create'
+            : req.method === 'GET' && resource !== 'events'
+              ? isWatch
+                ? 'watch'
+                : 'list'
+              : 'other'
+          : req.method === 'GET'
+            ? 'get'
+            : req.method === 'PUT'
+              ? 'update'
+              : req.method === 'PATCH'
+                ? 'patch'
+                : 'other';
+    let recordedName = name;
     const record = (status: number) =>
-      requests.push({ verb, method: req.method ?? '', path: url.pathname, query, status });
+      requests.push({
+        verb,
+        ...(resource === undefined ? {} : { resource }),
+        ...(recordedName === undefined ? {} : { name: recordedName }),
+        method: req.method ?? '',
+        path: url.pathname,
+        query,
+        status,
+      });
+    const fail = (error: HttpError) => {
+      record(error.code);
+      sendJson(res, error.code, statusBody(error.code, error.reason, error.message, error.details));
+    };
 
     if (req.headers.authorization !== `Bearer ${token}`) {
       record(401);
       return sendJson(res, 401, statusBody(401, 'Unauthorized', 'Unauthorized'));
     }
-    if (verb !== 'other' && forbidden[verb] > 0) {
-      forbidden[verb]--;
-      record(403);
-      const namespace = (listMatch ?? eventsMatch)?.[1] ?? '';
-      const resource = verb === 'create' ? 'events' : 'configmaps';
-      return sendJson(
-        res,
-        403,
-        statusBody(
-          403,
-          'Forbidden',
-          `${resource} is forbidden: User "system:serviceaccount:${namespace}:reverse-proxy" ` +
-            `cannot ${verb} resource "${resource}" in API group "" in the namespace "${namespace}"`,
-        ),
-      );
+    if (verb !== 'other' && resource !== undefined) {
+      const key = [`${verb}/${resource}`, verb].find((k) => (forbidden.get(k) ?? 0) > 0);
+      if (key !== undefined) {
+        forbidden.set(key, (forbidden.get(key) ?? 0) - 1);
+        const what = name === undefined ? qualified(resource) : `${qualified(resource)} "${name}"`;
+        return fail(
+          new HttpError(
+            403,
+            'Forbidden',
+            `${what} is forbidden: User "system:serviceaccount:${namespace}:reverse-proxy" ` +
+              `cannot ${verb} resource "${resource}" in API group "${API_GROUP[resource]}" ` +
+              `in the namespace "${namespace}"`,
+            {
+              ...(name === undefined ? {} : { name }),
+              ...(API_GROUP[resource] === '' ? {} : { group: API_GROUP[resource] }),
+              kind: resource,
+            },
+          ),
+        );
+      }
     }
-    if (verb === 'create' && eventsMatch) {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const body = JSON.parse(Buffer.concat(chunks).toString()) as RecordedEvent & {
+    if (verb === 'create' && resource === 'events') {
+      void readBody(req).then((text) => {
+        const body = JSON.parse(text) as RecordedEvent & {
           metadata?: Record<string, unknown>;
         };
         events.push(body);
@@ -172,30 +638,95 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
       });
       return;
     }
-    if (listMatch === null || req.method !== 'GET') {
-      record(404);
-      return sendJson(
-        res,
-        404,
-        statusBody(404, 'NotFound', 'the server could not find the requested resource'),
+    if (verb === 'other' || resource === undefined || resource === 'events') {
+      if (route !== null) {
+        return fail(
+          new HttpError(
+            405,
+            'MethodNotAllowed',
+            'the server does not allow this method on the requested resource',
+          ),
+        );
+      }
+      return fail(
+        new HttpError(404, 'NotFound', 'the server could not find the requested resource'),
       );
     }
-    const namespace = decodeURIComponent(listMatch[1] ?? '');
+    if (verb === 'get') {
+      const object = lookup(resource, namespace, name ?? '');
+      if (object === undefined) return fail(notFound(resource, name ?? ''));
+      record(200);
+      return sendJson(res, 200, object);
+    }
+    if (verb === 'create' || verb === 'update' || verb === 'patch') {
+      const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+      void readBody(req).then((text) => {
+        try {
+          if (verb === 'create') {
+            const body = parseJson(text);
+            if (isRecord(body) && isRecord(body.metadata) && typeof body.metadata.name === 'string')
+              recordedName = body.metadata.name;
+            const created = create(resource, namespace, body);
+            record(201);
+            return sendJson(res, 201, created);
+          }
+          if (verb === 'update') {
+            const updated = update(resource, namespace, name ?? '', parseJson(text));
+            record(updated.status);
+            return sendJson(res, updated.status, updated.object);
+          }
+          const existing = lookup(resource, namespace, name ?? '');
+          if (existing === undefined) throw notFound(resource, name ?? '');
+          let patched: unknown;
+          if (
+            contentType === 'application/merge-patch+json' ||
+            // For ConfigMaps and Leases (maps and scalars only) a strategic merge is a merge.
+            contentType === 'application/strategic-merge-patch+json'
+          ) {
+            patched = mergePatch(copy(existing), parseJson(text));
+          } else if (contentType === 'application/json-patch+json') {
+            patched = jsonPatch(existing, parseJson(text));
+          } else {
+            throw new HttpError(
+              415,
+              'UnsupportedMediaType',
+              `the body of the request was in an unknown format - accepted media types include: ` +
+                `application/json-patch+json, application/merge-patch+json, ` +
+                `application/strategic-merge-patch+json`,
+            );
+          }
+          // A resourceVersion in the patch is a precondition, checked like an update's.
+          const updated = update(resource, namespace, name ?? '', patched);
+          record(200);
+          return sendJson(res, 200, updated.object);
+        } catch (error) {
+          if (error instanceof HttpError) return fail(error);
+          throw error;
+        }
+      });
+      return;
+    }
+    if (resource === 'leases') {
+      if (isWatch) return fail(badRequest('the fake API does not watch leases'));
+      record(200);
+      return sendJson(res, 200, {
+        kind: 'LeaseList',
+        apiVersion: 'coordination.k8s.io/v1',
+        metadata: { resourceVersion: String(rv) },
+        items: [...leases.values()].filter((o) => o.metadata.namespace === namespace),
+      });
+    }
     const selector = query.fieldSelector ?? '';
     const nameMatch = /^metadata\.name=(.+)$/.exec(selector);
-    const name = nameMatch?.[1];
-    if (selector !== '' && name === undefined) {
-      record(400);
-      return sendJson(
-        res,
-        400,
-        statusBody(400, 'BadRequest', `unsupported fieldSelector ${selector}`),
-      );
+    const selected = nameMatch?.[1];
+    if (selector !== '' && selected === undefined) {
+      return fail(badRequest(`unsupported fieldSelector ${selector}`));
     }
     const current = () =>
-      [...objects.values()].filter(
+      [...configMaps.values()].filter(
         (o) =>
-          o.metadata.namespace === namespace && (name === undefined || o.metadata.name === name),
+          o.metadata.namespace === namespace &&
+          (selected === undefined || o.metadata.name === selected),
       );
 
     if ((isWatch && stalled.watch) || (!isWatch && stalled.list)) {
@@ -220,11 +751,8 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
         ? undefined
         : Number(query.resourceVersion);
     if (from !== undefined && from < compactedRv && compactMode === 'http') {
-      record(410);
-      return sendJson(
-        res,
-        410,
-        statusBody(410, 'Expired', `too old resource version: ${from} (${compactedRv})`),
+      return fail(
+        new HttpError(410, 'Expired', `too old resource version: ${from} (${compactedRv})`),
       );
     }
     record(200);
@@ -244,7 +772,7 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
       from === undefined
         ? current().map((object) => ({ type: 'ADDED' as const, object }))
         : history.filter((entry) => entry.rv > from);
-    const watch: OpenWatch = { namespace, name, res };
+    const watch: OpenWatch = { namespace, name: selected, res };
     for (const entry of backlog)
       if (matches(watch, entry.object)) writeEvent(res, entry.type, entry.object);
     watches.add(watch);
@@ -260,33 +788,65 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
     token,
     requests,
     events,
-    setConfigMap(namespace, name, data) {
-      const key = keyOf(namespace, name);
-      const existing = objects.get(key);
+    setConfigMap(namespace, name, data, annotations) {
+      const existing = configMaps.get(keyOf(namespace, name));
+      const kept = annotations === undefined ? existing?.metadata.annotations : annotations;
       const object: ConfigMapObject = {
         apiVersion: 'v1',
         kind: 'ConfigMap',
         metadata: {
           name,
           namespace,
-          uid: existing?.metadata.uid ?? `uid-${++uidCounter}`,
-          resourceVersion: String(++rv),
+          uid: existing?.metadata.uid ?? newUid(),
+          resourceVersion: '',
+          creationTimestamp: existing?.metadata.creationTimestamp ?? timeNow(),
+          ...(existing?.metadata.labels === undefined ? {} : { labels: existing.metadata.labels }),
+          ...(kept === undefined || Object.keys(kept).length === 0
+            ? {}
+            : { annotations: { ...kept } }),
         },
         data: { ...data },
       };
-      objects.set(key, object);
-      publish({ type: existing === undefined ? 'ADDED' : 'MODIFIED', object, rv });
+      storeConfigMap(object, existing !== undefined);
     },
     deleteConfigMap(namespace, name) {
       const key = keyOf(namespace, name);
-      const existing = objects.get(key);
+      const existing = configMaps.get(key);
       if (existing === undefined) return;
-      objects.delete(key);
+      configMaps.delete(key);
       const object = {
         ...existing,
         metadata: { ...existing.metadata, resourceVersion: String(++rv) },
       };
       publish({ type: 'DELETED', object, rv });
+    },
+    getConfigMap(namespace, name) {
+      const object = configMaps.get(keyOf(namespace, name));
+      return object === undefined ? undefined : copy(object);
+    },
+    setLease(namespace, name, spec = {}, annotations = {}) {
+      const existing = leases.get(keyOf(namespace, name));
+      const wire: Record<string, unknown> = { ...spec };
+      for (const field of ['acquireTime', 'renewTime'] as const) {
+        const value = spec[field];
+        if (value instanceof Date) wire[field] = microTimeOf(value);
+      }
+      const object = decodeObject(
+        'leases',
+        { metadata: { annotations }, spec: wire },
+        {
+          name,
+          namespace,
+          uid: existing?.metadata.uid ?? newUid(),
+          resourceVersion: '',
+          creationTimestamp: existing?.metadata.creationTimestamp ?? timeNow(),
+        },
+      ) as LeaseObject;
+      return storeLease(object);
+    },
+    getLease(namespace, name) {
+      const object = leases.get(keyOf(namespace, name));
+      return object === undefined ? undefined : copy(object);
     },
     compact(mode = 'event') {
       compactMode = mode;
@@ -310,8 +870,8 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
       watches.clear();
       stalledResponses.clear();
     },
-    forbid(verb, times) {
-      forbidden[verb] = times;
+    forbid(verb, times, resource) {
+      forbidden.set(resource === undefined ? verb : `${verb}/${resource}`, times);
     },
     stall(verbs) {
       Object.assign(stalled, verbs);
