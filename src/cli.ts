@@ -7,6 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runValidate } from './commands/validate.ts';
+import { instanceOverrideProblem } from './config/instance-overrides.ts';
+import type { ServeFlags } from './serve.ts';
 import { CtlUsageError, runCtl } from './commands/ctl.ts';
 import { DIFF_USAGE, DiffUsageError, runDiff } from './commands/diff.ts';
 import { runSidecar, SIDECAR_USAGE } from './commands/sidecar.ts';
@@ -15,7 +17,9 @@ import { ProxyError } from './errors.ts';
 const USAGE = `Usage: reverse-proxy <command> [options]
 
 Commands:
-  serve -c FILE [--allow-wildcard-bind]      run the proxy
+  serve -c FILE [--allow-wildcard-bind] [--admin-socket PATH] [--health-address HOST:PORT]
+                                             run the proxy; the two flags replace admin.socket
+                                             and health.address of the file for this process
   validate -c FILE [--allow-wildcard-bind]   check a config; exit 0 valid, 1 invalid, 2 unreadable
   ctl [-s SOCKET] [-c FILE] [--expect-uid UID] [--timeout MS] reload|status
                                              talk to a running proxy over its admin socket
@@ -44,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
     // Loaded on demand: the proxy's dependencies (express, the proxy engine, metrics) would
     // otherwise slow every `ctl` call, which is what probes and `kubectl exec` run.
     serve: async (args) => {
-      const flags = parseConfigFlags('serve', args);
+      const flags = parseServeFlags(args);
       const { runServe } = await import('./commands/serve.ts');
       return runServe(flags);
     },
@@ -85,6 +89,33 @@ function parseConfigFlags(command: string, args: string[]) {
     throw new UsageError(`${command}: -c FILE is required`);
   }
   return { configPath, allowWildcardBind: parsed.values['allow-wildcard-bind'] === true };
+}
+
+/**
+ * `serve`'s flags: the config flags, plus per-process replacements for the two static keys
+ * that name host resources (several proxies from one config file on one host: a blue/green
+ * pair on a VM, or tests that run three pods' worth of proxies side by side).
+ */
+function parseServeFlags(args: string[]): ServeFlags {
+  const rest: string[] = [];
+  const overrides: { adminSocket?: string; healthAddress?: string } = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const [name, inline] = arg.includes('=')
+      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+      : [arg, undefined];
+    if (name !== '--admin-socket' && name !== '--health-address') {
+      rest.push(arg);
+      continue;
+    }
+    const value = inline ?? args[++i];
+    if (value === undefined) throw new UsageError(`serve: ${name} needs a value`);
+    if (name === '--admin-socket') overrides.adminSocket = value;
+    else overrides.healthAddress = value;
+  }
+  const problem = instanceOverrideProblem(overrides);
+  if (problem !== undefined) throw new UsageError(`serve: ${problem}`);
+  return { ...parseConfigFlags('serve', rest), overrides };
 }
 
 function readVersion(): string {

@@ -3,6 +3,8 @@ import { parseListenAddress } from './config/address.ts';
 import type { ListenAddress } from './config/address.ts';
 import { checkConfig } from './config/check.ts';
 import { loadConfigBytes } from './config/load.ts';
+import { applyInstanceOverrides } from './config/instance-overrides.ts';
+import type { InstanceOverrides } from './config/instance-overrides.ts';
 import { Reloader } from './config/reloader.ts';
 import { compileSnapshot } from './config/snapshot.ts';
 import { ConfigStore } from './config/store.ts';
@@ -25,7 +27,11 @@ import {
 export interface ServeOptions {
   readonly configPath: string;
   readonly allowWildcardBind: boolean;
+  /** `--admin-socket`, `--health-address`: this process's own values for two static keys. */
+  readonly overrides?: InstanceOverrides | undefined;
 }
+
+export type ServeFlags = ServeOptions;
 
 /** A running proxy: what `main` needs to stop it. */
 export interface RunningProxy {
@@ -115,7 +121,9 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
     // After the listeners: readiness then already reflects them, and the admin socket is only
     // offered by a proxy that serves.
     management = await startManagement({
-      config,
+      // Only the admin socket and health listener use the per-process values; reloads still
+      // compare the file's static keys with the file's, so an override is no "restart needed".
+      config: applyInstanceOverrides(config, options.overrides ?? {}),
       store,
       reloader,
       metrics,

@@ -1,13 +1,13 @@
 import { isProxyError } from '../errors.ts';
 import { startProxy } from '../serve.ts';
-import type { ConfigFlags } from './validate.ts';
+import type { ServeFlags } from '../serve.ts';
 import { describeConfigError, exitCodeFor } from './validate.ts';
 
 /**
  * `reverse-proxy serve`: start, then live until a signal. SIGHUP reloads; SIGTERM and SIGINT
  * drain and exit 0; a second SIGINT exits at once (a person at a terminal means it).
  */
-export async function runServe(flags: ConfigFlags): Promise<number> {
+export async function runServe(flags: ServeFlags): Promise<number> {
   let proxy;
   try {
     proxy = await startProxy(flags);
