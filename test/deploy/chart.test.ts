@@ -81,7 +81,9 @@ describe('helm chart', () => {
     assertSecurePod(objects);
     assert.deepEqual(objects.map((o) => o.kind).sort(), [
       'ConfigMap',
+      'ConfigMap',
       'Deployment',
+      'Lease',
       'Pod',
       'PodDisruptionBudget',
       'Role',
@@ -114,23 +116,63 @@ describe('helm chart', () => {
     assert.deepEqual([...new Set(ports)].sort(), ['health', 'http', 'https', 'sidecar-health']);
   });
 
-  it('scopes RBAC to get/list/watch on its one ConfigMap and create on events', () => {
+  it('scopes RBAC to its own objects by name: the ConfigMap, Events, the rollout Lease and last good ConfigMap', () => {
     const objects = render();
     const [role] = findKind(objects, 'Role');
-    const [configMap] = findKind(objects, 'ConfigMap');
+    const configMaps = findKind(objects, 'ConfigMap').map((c) => c.metadata.name);
+    const [lease] = findKind(objects, 'Lease');
+    const watched = configMaps.find((n: string) => n.endsWith('-config'));
+    const lastGood = configMaps.find((n: string) => n.endsWith('-last-good'));
+    assert.ok(watched && lastGood && lease, `objects: ${configMaps.join(', ')}`);
+    assert.equal(lease.apiVersion, 'coordination.k8s.io/v1');
+    assert.equal(lease.spec, undefined, 'the sidecars fill it; Helm leaves it alone on upgrade');
+    const lastGoodObject = findKind(objects, 'ConfigMap').find((c) => c.metadata.name === lastGood);
+    assert.equal(lastGoodObject?.data, undefined);
     assert.deepEqual(role?.rules, [
       {
         apiGroups: [''],
         resources: ['configmaps'],
-        resourceNames: [configMap?.metadata.name],
+        resourceNames: [watched],
         verbs: ['get', 'list', 'watch'],
       },
       { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        resourceNames: [lease.metadata.name],
+        verbs: ['get', 'update'],
+      },
+      {
+        apiGroups: [''],
+        resources: ['configmaps'],
+        resourceNames: [lastGood],
+        verbs: ['get', 'update'],
+      },
     ]);
+    const admin = (rendered: K8sObject[]) =>
+      podContainers(findKind(rendered, 'Deployment')[0] as K8sObject).find(
+        (c) => c.name === 'admin',
+      );
+    const args = admin(objects).args;
+    assert.ok(args.includes(`--rollout-lease=${lease.metadata.name}`));
+    assert.ok(args.includes(`--last-good-configmap=${lastGood}`));
+    assert.ok(args.includes('--guard=on'));
+    assert.ok(args.includes('--bake-ms=120000'));
+
+    const off = render(['--set', 'sidecar.guard.enabled=false']);
+    assert.equal(findKind(off, 'Lease').length, 0);
+    assert.equal(findKind(off, 'Role')[0]?.rules.length, 2, 'guard off: v1 RBAC only');
+    const offArgs = admin(off).args;
+    assert.ok(offArgs.includes('--guard=off'));
+    assert.ok(!offArgs.some((a: string) => a.startsWith('--rollout-lease')));
+
     const volume = render(['--set', 'sidecar.mode=volume']);
     assert.equal(findKind(volume, 'Role').length, 0, 'volume mode needs no API access');
+    assert.equal(findKind(volume, 'Lease').length, 0, 'volume mode bakes each pod alone');
     const [deployment] = findKind(volume, 'Deployment');
     assert.equal(deployment?.spec.template.spec.automountServiceAccountToken, false);
+    const volumeArgs = admin(volume).args;
+    assert.ok(volumeArgs.includes('--guard=on'));
   });
 
   it('puts the sidecar in initContainers with restartPolicy Always from Kubernetes 1.29', () => {
