@@ -116,11 +116,19 @@ export function normalizeHost(hostHeader: string): string {
   return host.toLowerCase();
 }
 
-/** Every route of the table once (a site's routes are shared by all of its hosts). */
-export function allRoutes(table: RouteTable): Route[] {
-  const sites = new Set<SiteRoutes>([...table.exact.values(), ...table.wildcard.values()]);
+/**
+ * Every site's compiled routes once (a site's routes are shared by all of its hosts). A site
+ * that did not change between two configs is the same object in both tables (the compile
+ * cache above), so comparing two such sets finds what a reload changed without looking
+ * inside the sites that did not.
+ */
+export function compiledSites(table: RouteTable): Set<CompiledSite> {
+  const sites = new Set<SiteRoutes>();
+  for (const site of table.exact.values()) sites.add(site);
+  for (const site of table.wildcard.values()) sites.add(site);
   if (table.catchAll !== undefined) sites.add(table.catchAll);
-  const routes: Route[] = [];
-  for (const site of sites) routes.push(...site.byPrefix.values());
-  return routes;
+  return sites;
 }
+
+/** One site's routes, as compiledSites hands them out. */
+export type CompiledSite = SiteRoutes;
