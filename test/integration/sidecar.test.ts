@@ -405,6 +405,42 @@ describe('sidecar --tls-dir usage errors', () => {
   });
 });
 
+describe('sidecar guard flag usage errors', () => {
+  it('refuses inconsistent or out-of-range guard flags with exit 2, naming the flag', async () => {
+    const volume = ['--socket=/s', '--config-out=/tmp/x', '--watch-dir=/tmp'];
+    const api = ['--socket=/s', '--config-out=/tmp/x', '--configmap=cm'];
+    const cases: [string[], RegExp][] = [
+      [[...volume, '--guard=maybe'], /--guard must be on or off/],
+      [[...api, '--rollout-lease=l'], /--rollout-lease and --last-good-configmap go together/],
+      [
+        [...volume, '--rollout-lease=l', '--last-good-configmap=g'],
+        /--rollout-lease is for API mode \(--configmap\)/,
+      ],
+      [
+        [...api, '--guard=off', '--rollout-lease=l', '--last-good-configmap=g'],
+        /--rollout-lease needs the guard on/,
+      ],
+      [[...volume, '--bake-ms=5'], /--bake-ms must be an integer from 100 to/],
+      [
+        [...volume, '--error-ratio-increase=2'],
+        /--error-ratio-increase must be a number from 0 to 1/,
+      ],
+      [[...volume, '--p99-factor=0.5'], /--p99-factor must be a number from 1 to/],
+      [
+        [...volume, '--proxy-metrics=https://x/metrics'],
+        /--proxy-metrics must be an http:\/\/ URL/,
+      ],
+    ];
+    await Promise.all(
+      cases.map(async ([args, message]) => {
+        const result = await run([CLI, 'sidecar', ...args]);
+        assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+        assert.match(result.stderr, message);
+      }),
+    );
+  });
+});
+
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
