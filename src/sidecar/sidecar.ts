@@ -2,6 +2,8 @@ import type { Server } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { GuardFlags } from '../commands/sidecar-guard-flags.ts';
 import type { ListenAddress } from '../config/address.ts';
+import { checkConfigBytes } from '../config/check.ts';
+import { ConfigInvalidError, formatIssue } from '../errors.ts';
 import type { ValidateOptions } from '../config/validate.ts';
 import { listenHealth } from '../health/health-server.ts';
 import type { Logger } from '../log.ts';
@@ -257,6 +259,7 @@ function guardedRollout(
     pod: process.env.POD_NAME ?? hostname(),
     pollMs: flags.pollMs,
     describeChange: (from, to) => describeChange(from, to, options.validateOptions),
+    validate: (bytes) => validationProblem(bytes, options.validateOptions),
     events,
     log,
     metrics,
@@ -265,6 +268,18 @@ function guardedRollout(
     ? `bake ${flags.bakeMs} ms, one pod first (lease ${flags.lease}, last good ${flags.lastGood})`
     : `bake ${flags.bakeMs} ms on this pod`;
   return { rollout, guard, description };
+}
+
+/** What the shared validator says is wrong with `bytes` (first lines), or undefined. */
+function validationProblem(bytes: Buffer, validateOptions: SidecarOptions['validateOptions']) {
+  try {
+    checkConfigBytes(bytes, 'last good config', validateOptions);
+    return undefined;
+  } catch (err) {
+    return err instanceof ConfigInvalidError
+      ? err.issues.slice(0, 5).map(formatIssue).join('; ')
+      : (err as Error).message;
+  }
 }
 
 function closeServer(server: Server): Promise<void> {

@@ -7,9 +7,9 @@ import { request, sha256Hex, startUpstream, tmpDir } from '../helpers.ts';
 import { createKubeletVolume } from '../kubelet-volume.ts';
 import type { KubeletVolume } from '../kubelet-volume.ts';
 import type { Upstream } from '../helpers.ts';
-import { drive, startPair } from '../rollout-pair.ts';
+import { drive, startPair, TEST_GUARD_FLAGS } from '../rollout-pair.ts';
 import type { Pair } from '../rollout-pair.ts';
-import { eventually } from '../sidecar-process.ts';
+import { eventually, startSidecarProcess } from '../sidecar-process.ts';
 
 const NS = 'rp-test';
 const CM = 'proxy-config';
@@ -215,6 +215,38 @@ describe('guarded rollout, three pods on one ConfigMap', () => {
     assert.match(metrics, /reverse_proxy_sidecar_serving_last_good 1/);
     const status = (await request(`${fresh.proxy.healthUrl}/metrics`)).status;
     assert.equal(status, 200);
+  });
+
+  it('never serves a stored last good config that fails validation', async () => {
+    api.setConfigMap(NS, LAST_GOOD, { 'proxy.yaml': 'sites: []\n' });
+    publish('sites: [still not a site]\n');
+    const { dir, cleanup: rm } = await tmpDir('rp-rollout-bad-last-good-');
+    const sidecar = await startSidecarProcess(
+      [
+        `--socket=${join(dir, 'admin.sock')}`,
+        `--config-out=${join(dir, 'proxy.yaml')}`,
+        '--health-address=127.0.0.1:0',
+        ...TEST_GUARD_FLAGS,
+        ...pairArgs('pod-9').sidecarArgs,
+      ],
+      { KUBECONFIG: kubeconfig, POD_NAME: 'pod-9' },
+    );
+    try {
+      const line = await sidecar.waitForLog(
+        (l) => String(l.msg).startsWith('the stored last good config is invalid'),
+        { includePast: true },
+      );
+      assert.match(String(line.errors), /listeners: is required/);
+      const ready = await request(`${sidecar.healthUrl}/readyz`);
+      assert.equal(ready.status, 503, 'nothing valid to serve: not ready');
+      assert.equal(
+        sidecar.logs.some((l) => l.msg === 'config written'),
+        false,
+      );
+    } finally {
+      await sidecar.stop();
+      await rm();
+    }
   });
 });
 

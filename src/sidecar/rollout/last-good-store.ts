@@ -1,6 +1,7 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { configSha256 } from '../../config/load.ts';
+import type { Logger } from '../../log.ts';
 import { ANNOTATIONS } from './revision-record.ts';
 
 export interface StoredConfig {
@@ -59,5 +60,49 @@ export class LastGoodStore {
       namespace: this.namespace,
       body: cm,
     });
+  }
+}
+
+/**
+ * The stored last good config as the rollout may serve it: read once, and only if the shared
+ * validator still accepts it (it may predate this version, or have been edited by hand); an
+ * invalid one is logged and ignored until the next promotion replaces it.
+ */
+export class LastGoodSource {
+  readonly #store: LastGoodStore | undefined;
+  readonly #validate: (bytes: Buffer) => string | undefined;
+  readonly #log: Logger;
+
+  constructor(
+    store: LastGoodStore | undefined,
+    validate: (bytes: Buffer) => string | undefined,
+    log: Logger,
+  ) {
+    this.#store = store;
+    this.#validate = validate;
+    this.#log = log;
+  }
+
+  async read(): Promise<StoredConfig | undefined> {
+    if (this.#store === undefined) return undefined;
+    let stored;
+    try {
+      stored = await this.#store.read();
+    } catch (err) {
+      this.#log.error({ err: String(err) }, 'cannot read the last good config');
+      return undefined;
+    }
+    if (stored === undefined) return undefined;
+    const problem = this.#validate(stored.bytes);
+    if (problem === undefined) return stored;
+    this.#log.error(
+      {
+        configmap: `${this.#store.namespace}/${this.#store.name}`,
+        sha256: stored.sha256,
+        errors: problem,
+      },
+      'the stored last good config is invalid: ignored (the next promotion replaces it)',
+    );
+    return undefined;
   }
 }

@@ -17,6 +17,9 @@ export interface LeaseView {
 /** Someone else changed the Lease first: read it again and decide again. */
 export class LeaseConflict extends Error {}
 
+/** A promotion refused: the Lease already records the revision as rolled back. */
+export class RolledBackElsewhere extends Error {}
+
 /**
  * The rollout's Lease (coordination.k8s.io/v1, pre-created by the chart, named after the
  * release): who bakes which revision, until when, and the recent revisions' states in its
@@ -30,6 +33,8 @@ export class LeaseStore {
   readonly name: string;
   readonly #durationS: number;
   #last: V1Lease | undefined;
+  /** Writes run one at a time: two in flight from one read would conflict with each other. */
+  #writing: Promise<unknown> = Promise.resolve();
 
   constructor(kubeConfig: KubeConfig, namespace: string, name: string, durationS: number) {
     this.#api = kubeConfig.makeApiClient(CoordinationV1Api);
@@ -64,25 +69,78 @@ export class LeaseStore {
     });
   }
 
-  /** Keeps the Lease while baking. */
+  /**
+   * Keeps the Lease while baking. A renewal that finds another write of its own in flight is
+   * skipped (the next one comes soon); one that conflicts reads the Lease again and retries
+   * once while this pod still holds it.
+   */
   async renew(pod: string): Promise<void> {
-    await this.#replace((lease, now) => {
-      if (lease.spec?.holderIdentity !== pod)
+    // Our own last write let it go (finish ran first): nothing to keep.
+    if (this.#busy || (this.#last !== undefined && this.#last.spec?.holderIdentity !== pod)) return;
+    const change = (lease: V1Lease, now: V1MicroTime) => {
+      if (lease.spec?.holderIdentity !== pod) {
         throw new LeaseConflict('the Lease has another holder');
+      }
       lease.spec = { ...lease.spec, renewTime: now };
       return undefined;
-    });
+    };
+    try {
+      await this.#replace(change);
+    } catch (err) {
+      if (!(err instanceof LeaseConflict)) throw err;
+      await this.#replace(change);
+    }
   }
 
   /** Records the bake's outcome and lets the Lease go. */
   async finish(sha256: string, pod: string, state: RevisionState, detail: string): Promise<void> {
-    await this.#replace((lease, now) => {
-      lease.spec = { ...lease.spec, holderIdentity: undefined, renewTime: now };
+    const change = (lease: V1Lease, now: V1MicroTime): RevisionRecord => {
+      // A rollback is final: a pod whose own bake came out clean (it may have judged fewer
+      // requests, or lost the Lease and baked on) never turns it into a promotion.
+      const recorded = parseHistory(lease.metadata?.annotations?.[ANNOTATIONS.history]).find(
+        (r) => r.sha256 === sha256,
+      );
+      if (state === 'promoted' && recorded?.state === 'rolled-back') {
+        throw new RolledBackElsewhere(
+          `${recorded.pod} rolled this revision back: ${recorded.detail ?? ''}`,
+        );
+      }
+      // Let go only of our own hold: after an expiry another pod may hold it by now.
+      if (lease.spec?.holderIdentity === pod) {
+        lease.spec = { ...lease.spec, holderIdentity: undefined, renewTime: now };
+      }
       return { sha256, state, pod, at: now.toISOString(), detail };
-    });
+    };
+    // The outcome must be recorded: the other pods decide by it. A conflict reads again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#replace(change);
+      } catch (err) {
+        if (!(err instanceof LeaseConflict) || attempt >= 5) throw err;
+      }
+    }
   }
 
-  async #replace(change: (lease: V1Lease, now: Date) => RevisionRecord | undefined): Promise<void> {
+  #busy = false;
+
+  #replace(
+    change: (lease: V1Lease, now: V1MicroTime) => RevisionRecord | undefined,
+  ): Promise<void> {
+    const run = this.#writing.then(async () => {
+      this.#busy = true;
+      try {
+        await this.#replaceNow(change);
+      } finally {
+        this.#busy = false;
+      }
+    });
+    this.#writing = run.catch(() => undefined);
+    return run;
+  }
+
+  async #replaceNow(
+    change: (lease: V1Lease, now: V1MicroTime) => RevisionRecord | undefined,
+  ): Promise<void> {
     const lease = structuredClone(this.#last ?? (await this.#readRaw()));
     // MicroTime: the API server refuses a time without exactly six fractional digits, which a
     // plain Date would send (kubernetes-client/javascript#828). Made after the clone, which

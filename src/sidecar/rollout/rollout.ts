@@ -1,44 +1,17 @@
 import type { Logger } from '../../log.ts';
-import type { ConfigMapRef } from '../config-source.ts';
+export { DIRECT_ROLLOUT } from './rollout-types.ts';
+export type { Apply, ApplyReason, Candidate, Rollout } from './rollout-types.ts';
+import type { Apply, Candidate, Rollout } from './rollout-types.ts';
 import type { EventRecorder } from '../events.ts';
 import type { SidecarMetrics } from '../sidecar-metrics.ts';
 import type { BakeGuard, BakeVerdict } from './bake-guard.ts';
 import type { ChangeDescription } from './change-summary.ts';
 import type { Figures } from './figures.ts';
+import { LastGoodSource } from './last-good-store.ts';
 import type { LastGoodStore } from './last-good-store.ts';
-import { LeaseConflict } from './lease-store.ts';
+import { LeaseConflict, RolledBackElsewhere } from './lease-store.ts';
 import type { LeaseStore } from './lease-store.ts';
 import { describeRegression } from './regression.ts';
-
-/** A validated config the watcher saw. */
-export interface Candidate {
-  readonly bytes: Buffer;
-  readonly sha256: string;
-  readonly object?: ConfigMapRef | undefined;
-}
-
-/** Why a config is applied: the delivery's log line and Event say so. */
-export type ApplyReason = 'new' | 'promoted' | 'rollback' | 'fallback';
-
-/** Writes, reloads and confirms (ConfigDelivery); true once the proxy confirmed the sha256. */
-export type Apply = (config: Candidate, signal: AbortSignal, why: ApplyReason) => Promise<boolean>;
-
-/** What the delivery does with each valid config: apply it, or guard it first. */
-export interface Rollout {
-  run(config: Candidate, apply: Apply, signal: AbortSignal): Promise<void>;
-  /** The watched config cannot be used and nothing serves yet: boot on the last good one. */
-  fallback(apply: Apply, signal: AbortSignal): Promise<void>;
-  stop(): void;
-}
-
-/** No guard: every valid config is applied as it comes (the v1 behaviour, `--guard off`). */
-export const DIRECT_ROLLOUT: Rollout = {
-  run: async (config, apply, signal) => {
-    await apply(config, signal, 'new');
-  },
-  fallback: async () => undefined,
-  stop: () => undefined,
-};
 
 export interface GuardedRolloutOptions {
   readonly guard: BakeGuard;
@@ -48,6 +21,12 @@ export interface GuardedRolloutOptions {
   readonly pod: string;
   /** How often a waiting pod reads the Lease again. */
   readonly pollMs: number;
+  /**
+   * The validator every delivery uses: a config read back from the cluster is checked again
+   * before it is served (it may predate this version, or have been edited by hand).
+   * Returns what is wrong, or undefined.
+   */
+  readonly validate: (bytes: Buffer) => string | undefined;
   /** One line saying what changed between two configs (the `diff` summary). */
   readonly describeChange: (from: Buffer, to: Buffer) => ChangeDescription;
   readonly events: EventRecorder;
@@ -74,9 +53,11 @@ export class GuardedRollout implements Rollout {
   readonly #rolledBack = new Set<string>();
   readonly #said = new Set<string>();
   readonly #stopping = new AbortController();
+  readonly #stored: LastGoodSource;
 
   constructor(options: GuardedRolloutOptions) {
     this.#o = options;
+    this.#stored = new LastGoodSource(options.lastGood, options.validate, options.log);
   }
 
   stop(): void {
@@ -228,8 +209,17 @@ export class GuardedRollout implements Rollout {
       return;
     }
     if (verdict.kind === 'clean') {
-      this.#lastGood = config;
-      await this.#promote(config, lease, `baked ${bakeS} s, ${verdict.judged} requests judged`);
+      try {
+        await this.#promote(config, lease, `baked ${bakeS} s, ${verdict.judged} requests judged`);
+      } catch (err) {
+        if (!(err instanceof RolledBackElsewhere)) throw err;
+        this.#rolledBack.add(config.sha256);
+        log.warn(
+          { sha256: config.sha256, back_to: lastGood.sha256, detail: err.message },
+          'not promoting: another pod rolled this revision back; going back to the last good config',
+        );
+        await apply(lastGood, this.#stopping.signal, 'rollback');
+      }
       return;
     }
     const why = describeRegression(verdict.regression);
@@ -253,8 +243,15 @@ export class GuardedRollout implements Rollout {
       );
   }
 
+  /** Records the promotion first (RolledBackElsewhere when the Lease says otherwise), then says so. */
   async #promote(config: Candidate, lease: LeaseStore | undefined, detail: string): Promise<void> {
     const { log, events, pod } = this.#o;
+    try {
+      await lease?.finish(config.sha256, pod, 'promoted', detail);
+    } catch (err) {
+      if (err instanceof RolledBackElsewhere) throw err;
+      log.error({ err: String(err) }, 'cannot record the promotion on the Lease');
+    }
     this.#lastGood = config;
     log.info({ sha256: config.sha256, detail }, 'config promoted');
     events.record(
@@ -263,14 +260,6 @@ export class GuardedRollout implements Rollout {
       `config sha256 ${short(config.sha256)} promoted (${detail})`,
       config.object,
     );
-    try {
-      await lease?.finish(config.sha256, pod, 'promoted', detail);
-    } catch (err) {
-      if (!(err instanceof LeaseConflict)) throw err;
-      // Recorded by a racing pod in the meantime: read again, then record.
-      await lease?.read();
-      await lease?.finish(config.sha256, pod, 'promoted', detail);
-    }
     await this.#o.lastGood
       ?.write(config, pod)
       .catch((err: unknown) =>
@@ -293,12 +282,7 @@ export class GuardedRollout implements Rollout {
   }
 
   async #clusterLastGood(): Promise<Candidate | undefined> {
-    if (this.#lastGood !== undefined || this.#o.lastGood === undefined) return this.#lastGood;
-    try {
-      this.#lastGood = await this.#o.lastGood.read();
-    } catch (err) {
-      this.#o.log.error({ err: String(err) }, 'cannot read the last good config');
-    }
+    this.#lastGood ??= await this.#stored.read();
     return this.#lastGood;
   }
 
