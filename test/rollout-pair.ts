@@ -42,50 +42,75 @@ export const TEST_GUARD_FLAGS = [
   '--reload-attempts=100',
 ];
 
+/**
+ * The health port is chosen before the proxy binds it (the sidecar must know it first), so
+ * another test's listener can take it in between: then the pair starts again on a new port.
+ * Whatever fails, nothing started here is left running.
+ */
 export async function startPair(options: PairOptions): Promise<Pair> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startPairOnce(options);
+    } catch (err) {
+      if (attempt >= 5 || !String(err).includes('EADDRINUSE')) throw err;
+    }
+  }
+}
+
+async function startPairOnce(options: PairOptions): Promise<Pair> {
   const { dir, cleanup } = await tmpDir(`rp-${options.pod}-`);
   const run = join(dir, 'run');
   await mkdir(run, { mode: 0o700 });
   const socket = join(run, 'admin.sock');
   const configOut = join(run, 'proxy.yaml');
   const healthPort = await freePort();
-  const sidecar = await startSidecarProcess(
-    [
-      `--socket=${socket}`,
-      `--config-out=${configOut}`,
-      '--health-address=127.0.0.1:0',
-      `--proxy-metrics=http://127.0.0.1:${healthPort}/metrics`,
-      ...TEST_GUARD_FLAGS,
-      ...options.sidecarArgs,
-    ],
-    { ...options.env, POD_NAME: options.pod },
-  );
-  await eventually(
-    `${options.pod} sidecar ready`,
-    async () => ((await request(`${sidecar.healthUrl}/readyz`)).status === 200 ? true : undefined),
-    15_000,
-  );
-  const proxy = await startProxy(configOut, [
-    `--admin-socket=${socket}`,
-    `--health-address=127.0.0.1:${healthPort}`,
-  ]);
+  let sidecar: SidecarProcess | undefined;
+  let proxy: ProxyProcess;
+  try {
+    sidecar = await startSidecarProcess(
+      [
+        `--socket=${socket}`,
+        `--config-out=${configOut}`,
+        '--health-address=127.0.0.1:0',
+        `--proxy-metrics=http://127.0.0.1:${healthPort}/metrics`,
+        ...TEST_GUARD_FLAGS,
+        ...options.sidecarArgs,
+      ],
+      { ...options.env, POD_NAME: options.pod },
+    );
+    const ready = sidecar;
+    await eventually(
+      `${options.pod} sidecar ready`,
+      async () => ((await request(`${ready.healthUrl}/readyz`)).status === 200 ? true : undefined),
+      15_000,
+    );
+    proxy = await startProxy(configOut, [
+      `--admin-socket=${socket}`,
+      `--health-address=127.0.0.1:${healthPort}`,
+    ]);
+  } catch (err) {
+    await sidecar?.stop();
+    await cleanup();
+    throw err;
+  }
+  const started = sidecar;
   const served: string[] = [];
   let dead = false;
   return {
     pod: options.pod,
-    sidecar,
+    sidecar: started,
     proxy,
     served,
     stop: async () => {
       if (!dead) {
-        await sidecar.stop();
+        await started.stop();
         await proxy.stop();
       }
       await cleanup();
     },
     kill: async () => {
       dead = true;
-      for (const child of [sidecar.child, proxy.child]) {
+      for (const child of [started.child, proxy.child]) {
         if (child.exitCode === null && child.signalCode === null) {
           const exited = new Promise((resolve) => child.once('exit', resolve));
           child.kill('SIGKILL');
