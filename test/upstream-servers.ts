@@ -2,8 +2,9 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type http from 'node:http';
-import { connect, createServer } from 'node:net';
-import type { AddressInfo, Socket } from 'node:net';
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+import { freePort } from '../bench/free-port.ts';
 import { startUpstream } from './helpers.ts';
 import type { Upstream } from './helpers.ts';
 
@@ -54,14 +55,8 @@ export async function startCounting(
   };
 }
 
-/** A port nothing listens on: bound once to learn a free number, then closed. */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+/** A port nothing listens on: bound once to learn a free number, then closed (freePort). */
+export const closedPort = freePort;
 
 /**
  * A listening socket that never accepts, with its accept queue already full: the kernel drops

@@ -2,22 +2,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { configYaml, request, sha256Hex, startProxy, startUpstream, tmpDir } from '../helpers.ts';
 import type { ProxyProcess, Upstream } from '../helpers.ts';
-
-/** A port that nothing listens on: bound once to learn a free number, then closed. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { closedPort } from '../upstream-servers.ts';
 
 describe('proxying', () => {
   let proxy: ProxyProcess;
