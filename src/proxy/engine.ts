@@ -5,7 +5,8 @@ import type { UpstreamPoolConfig } from '../config/types.ts';
 import type { Route } from '../routing/route.ts';
 import { replayable } from '../upstream/retry-policy.ts';
 import { RotatingPool } from '../upstream/rotating-pool.ts';
-import type { UpstreamRegistry } from '../upstream/upstream-registry.ts';
+import type { AttemptFailure, TargetState } from '../upstream/target-state.ts';
+import type { RouteRuntime, UpstreamRegistry } from '../upstream/upstream-registry.ts';
 import type { ClientHop } from './forward-headers.ts';
 import { dispatchUpgrade } from './upgrade-exchange.ts';
 import type { UpgradeHooks } from './upgrade-exchange.ts';
@@ -70,25 +71,33 @@ export function createProxyEngine(
   const agents = new Agents(pool.max_connections);
   const load = new OriginLoad(pool.max_connections + pool.max_queued);
   const seconds = (x: UpstreamExchange) => (performance.now() - x.startedAt) / 1000;
+  /** An attempt (plain or upgrade) takes its place in the origin's load; false: it is full. */
+  const begin = (state: TargetState): boolean => {
+    if (!load.take(state.target.origin)) return false;
+    state.inFlight++;
+    state.requests++;
+    return true;
+  };
+  /** ...and gives it back, telling passive health what the attempt said of the upstream. */
+  const end = (
+    runtime: RouteRuntime,
+    state: TargetState,
+    failure: AttemptFailure | null | undefined,
+  ) => {
+    state.inFlight--;
+    load.release(state.target.origin);
+    if (failure === undefined) state.succeeded();
+    else if (failure !== null) registry.failed(runtime, state, failure);
+  };
   const webHooks: ExchangeHooks = {
     dispatch(x, attempt) {
-      const { state } = attempt;
-      if (!load.take(state.target.origin)) {
-        return x.fail(attempt, busy(state.target.origin));
-      }
+      if (!begin(attempt.state)) return x.fail(attempt, busy(attempt.state.target.origin));
       attempt.holdsLoad = true;
-      state.inFlight++;
-      state.requests++;
       dispatchWeb(agents.for(x.route.connectMs), x, attempt);
     },
     attemptEnded(x, attempt, failure) {
-      const { state } = attempt;
       // A refusal by the pool cap never reached the upstream: nothing to release.
-      if (!attempt.holdsLoad) return;
-      state.inFlight--;
-      load.release(state.target.origin);
-      if (failure === undefined) state.succeeded();
-      else if (failure !== null) registry.failed(x.runtime, state, failure);
+      if (attempt.holdsLoad) end(x.runtime, attempt.state, failure);
     },
     retry(x, failed, failure) {
       const route = x.route;
@@ -107,16 +116,10 @@ export function createProxyEngine(
       events.onError(err, x.req, x.res, x.route, x.current?.state.target.url ?? '');
       x.onComplete?.(x.res, x.route, seconds(x));
     },
-    settled: () => undefined,
   };
   const upgradeHooks: UpgradeHooks = {
     failed: (x, err) => events.onError(err, x.req, x.client, x.route, x.state.target.url),
-    attemptEnded: (x, failure) => {
-      x.state.inFlight--;
-      load.release(x.state.target.origin);
-      if (failure === undefined) x.state.succeeded();
-      else if (failure !== null) registry.failed(registry.runtime(x.route), x.state, failure);
-    },
+    attemptEnded: (x, failure) => end(registry.runtime(x.route), x.state, failure),
   };
   return {
     web(req, res, route, hop, onComplete) {
@@ -135,9 +138,7 @@ export function createProxyEngine(
     upgrade(req, socket, head, route, hop) {
       const state = registry.pick(registry.runtime(route));
       const { origin, url } = state.target;
-      if (!load.take(origin)) return events.onError(busy(origin), req, socket, route, url);
-      state.inFlight++;
-      state.requests++;
+      if (!begin(state)) return events.onError(busy(origin), req, socket, route, url);
       dispatchUpgrade(
         agents.for(route.connectMs),
         upgradeHooks,

@@ -29,8 +29,6 @@ export interface ExchangeHooks {
   complete(exchange: UpstreamExchange): void;
   /** The exchange failed for good (never after `complete`, nor for a client that left). */
   failed(exchange: UpstreamExchange, err: Error): void;
-  /** The exchange is over, whichever way (after complete or failed, or once the client left). */
-  settled(exchange: UpstreamExchange): void;
 }
 
 export function protocolError(message: string): Error {
@@ -142,7 +140,8 @@ export class UpstreamExchange {
     this.headers = headers;
     this.startedAt = performance.now();
     this.hooks = hooks;
-    this.#state = new ExchangeState(res, () => hooks.settled(this));
+    // Each attempt reports its own end (attemptEnded); the exchange's needs no hook.
+    this.#state = new ExchangeState(res, () => undefined);
   }
 
   /** Starts an attempt at `state`. */
