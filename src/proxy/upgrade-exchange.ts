@@ -62,7 +62,8 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
   readonly route: Route;
   readonly state: TargetState;
   readonly #head: Buffer;
-  #failure: AttemptFailure | undefined;
+  /** What the attempt said of the upstream: null when nothing (the client left first). */
+  #failure: AttemptFailure | null | undefined;
   readonly #hooks: UpgradeHooks;
   readonly #state: ExchangeState;
 
@@ -141,7 +142,7 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.#failure = attemptFailureOf(err) ?? undefined;
+    this.#failure = attemptFailureOf(err);
     this.#state.fail(err, () => this.#hooks.failed(this, err));
   }
 

@@ -55,11 +55,18 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.state = state;
   }
 
-  /** Reports the attempt's end once. */
+  /**
+   * Reports the attempt's end once: `failure` as given, null (the client left: nothing said
+   * about the upstream) included; undefined takes what the answer said (a 502-504).
+   */
   end(failure: AttemptFailure | null | undefined): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.exchange.hooks.attemptEnded(this.exchange, this, failure ?? this.#failure);
+    this.exchange.hooks.attemptEnded(
+      this.exchange,
+      this,
+      failure === undefined ? this.#failure : failure,
+    );
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {

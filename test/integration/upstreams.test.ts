@@ -73,6 +73,12 @@ describe('upstream pools', () => {
         return true;
       });
     }
+    ups.flaky = await startCounting('flaky', (req, res) => {
+      if (req.url === '/reset') req.socket.destroy();
+      else if (req.url === '/slow') setTimeout(() => res.end('late'), 1_000);
+      else return false;
+      return true;
+    });
     const silent = await startUpstream('silent', () => undefined);
     const stalling = await startUpstream('stalling', (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
@@ -155,6 +161,10 @@ response_headers:
   remove: [X-Powered-By]`,
       ),
       routeSite('ws.test', list(ws1, ws2)),
+      routeSite(
+        'flaky.test',
+        `upstream: ${(ups.flaky as CountingUpstream).url}\npassive_health: { consecutive_failures: 2, ejection_ms: 60000 }`,
+      ),
     ];
     const { dir, cleanup: rm } = await tmpDir();
     cleanup = rm;
@@ -361,6 +371,29 @@ response_headers:
     assert.deepEqual(reply.headers['x-upstream'], 'kept, rule');
     assert.equal(reply.headers['x-powered-by'], undefined);
     assert.equal(reply.headers.server, 'upstream/1.0', 'untouched headers pass');
+  });
+
+  it('a client that leaves says nothing about the upstream: failures around it still count in a row', async () => {
+    const [flaky] = pick('flaky');
+    assert.equal((await get('flaky.test', '/reset')).status, 502);
+    // The client gives up while the upstream still works on it: neither a failure nor a success.
+    await new Promise<void>((resolve) => {
+      const req = http.request(`${proxy.url}/slow`, { headers: { host: 'flaky.test' } });
+      req.on('error', () => resolve());
+      req.end();
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 200);
+    });
+    await eventually('the slow one reached the upstream', () =>
+      flaky.served() >= 2 ? true : undefined,
+    );
+    assert.equal((await get('flaky.test', '/reset')).status, 502);
+    const ejections = metricSum(await metrics(), 'reverse_proxy_upstream_ejections_total', {
+      upstream: flaky.url,
+    });
+    assert.equal(ejections, 1, 'two failures in a row, the abandoned request between them');
   });
 
   it('WebSocket upgrades use the same balancing', async () => {
