@@ -23,12 +23,12 @@ export class Balancer {
     states: readonly TargetState[],
     now: number,
     tried: readonly TargetState[] | undefined,
-    panicked: () => void,
+    panicked: (now: number) => void,
   ): TargetState {
     if (states.length === 1) return states[0] as TargetState;
     let candidates = states.filter((s) => s.available(now) && tried?.includes(s) !== true);
     if (candidates.length === 0) {
-      if (!states.some((s) => s.available(now))) panicked();
+      if (!states.some((s) => s.available(now))) panicked(now);
       candidates = states.filter((s) => tried?.includes(s) !== true);
       if (candidates.length === 0) candidates = [...states];
     }

@@ -32,6 +32,8 @@ export interface RouteRuntime {
   readonly route: Route;
   readonly states: readonly TargetState[];
   readonly shared: RouteShared;
+  /** Told by the balancer when no upstream was available (made once, not per request). */
+  readonly panicked: (now: number) => void;
 }
 
 const PANIC_LOG_INTERVAL_MS = 10_000;
@@ -61,11 +63,13 @@ export class UpstreamRegistry {
   runtime(route: Route): RouteRuntime {
     let runtime = this.#runtimes.get(route);
     if (runtime === undefined) {
-      runtime = {
+      const made: RouteRuntime = {
         route,
         states: route.upstreams.map((t) => this.#state(route, t)),
         shared: this.#shared(route),
+        panicked: (now) => this.#panicked(made, now),
       };
+      runtime = made;
       this.#runtimes.set(route, runtime);
     }
     return runtime;
@@ -73,10 +77,7 @@ export class UpstreamRegistry {
 
   /** The upstream for the next attempt (see Balancer). */
   pick(runtime: RouteRuntime, tried?: readonly TargetState[]): TargetState {
-    const now = Date.now();
-    return runtime.shared.balancer.pick(runtime.states, now, tried, () =>
-      this.#panicked(runtime, now),
-    );
+    return runtime.shared.balancer.pick(runtime.states, Date.now(), tried, runtime.panicked);
   }
 
   /** Passive health: an attempt's outcome. */
