@@ -20,7 +20,8 @@ import { watchTlsDirs } from './tls-watcher.ts';
 import type { TlsWatcher } from './tls-watcher.ts';
 import { watchVolume } from './volume-watcher.ts';
 import { BakeGuard } from './rollout/bake-guard.ts';
-import { describeChange } from './rollout/change-summary.ts';
+import { changeDescriber } from './rollout/change-summary.ts';
+import type { ChangeDescription } from './rollout/change-summary.ts';
 import { fetchFigures } from './rollout/figures.ts';
 import { LastGoodStore } from './rollout/last-good-store.ts';
 import { LeaseStore } from './rollout/lease-store.ts';
@@ -102,11 +103,12 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     turn = run.catch(() => undefined);
     return run;
   };
-  const rollout = guardedRollout(options, events, log, metrics);
+  const describeChange = changeDescriber(options.validateOptions);
+  const rollout = guardedRollout(options, describeChange, events, log, metrics);
   const delivery = new ConfigDelivery({
     exclusive,
     rollout: rollout.rollout,
-    describeChange: (from, to) => describeChange(from, to, options.validateOptions),
+    describeChange,
     configOut: options.configOut,
     sourceName:
       mode.kind === 'configmap'
@@ -225,6 +227,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
  */
 function guardedRollout(
   options: SidecarOptions,
+  describeChange: (from: Buffer, to: Buffer) => ChangeDescription,
   events: EventRecorder,
   log: Logger,
   metrics: SidecarMetrics,
@@ -258,7 +261,7 @@ function guardedRollout(
       : undefined,
     pod: process.env.POD_NAME ?? hostname(),
     pollMs: flags.pollMs,
-    describeChange: (from, to) => describeChange(from, to, options.validateOptions),
+    describeChange,
     validate: (bytes) => validationProblem(bytes, options.validateOptions),
     events,
     log,

@@ -28,3 +28,20 @@ export function describeChange(
     return { summary: `not compared (${(err as Error).message.split('\n')[0]})`, lines: [] };
   }
 }
+
+/**
+ * describeChange for one sidecar, remembering its last answer: the rollout (ConfigBaking) and
+ * the delivery (ConfigApplied) describe the same pair of configs, the same Buffer objects, one
+ * right after the other, and each description validates both configs again.
+ */
+export function changeDescriber(
+  options: ValidateOptions,
+): (from: Buffer, to: Buffer) => ChangeDescription {
+  let last: { from: Buffer; to: Buffer; description: ChangeDescription } | undefined;
+  return (from, to) => {
+    if (last?.from !== from || last.to !== to) {
+      last = { from, to, description: describeChange(from, to, options) };
+    }
+    return last.description;
+  };
+}
