@@ -9,6 +9,8 @@ import type { HeaderRulesConfig } from '../config/types.ts';
 export interface HeaderRules {
   /** Names removed, and names `set` replaces: every value of them goes first. */
   readonly drop: ReadonlySet<string>;
+  /** The same names as CGI reads them (`_` as `-`), for the request side. */
+  readonly dropCgi: ReadonlySet<string>;
   readonly set: readonly (readonly [string, string])[];
   readonly add: readonly (readonly [string, string])[];
 }
@@ -24,15 +26,27 @@ export function compileHeaderRules(config: HeaderRulesConfig | undefined): Heade
     ...set.map(([n]) => n),
   ]);
   if (drop.size === 0 && add.length === 0) return undefined;
-  return Object.freeze({ drop, set: Object.freeze(set), add: Object.freeze(add) });
+  const dropCgi = new Set([...drop].map(cgiName));
+  return Object.freeze({ drop, dropCgi, set: Object.freeze(set), add: Object.freeze(add) });
 }
 
-/** Request side: a flat [name, value, ...] list as undici takes it (names in any case). */
+/** A lower-case header name as CGI-style upstreams read it: `x_env` and `x-env` are one. */
+function cgiName(lower: string): string {
+  return lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+}
+
+/**
+ * Request side: a flat [name, value, ...] list as undici takes it (names in any case). A name
+ * a rule removes or sets goes in its underscore spelling too (`X_Env` for `X-Env`): CGI-style
+ * upstreams (PHP, nginx with underscores_in_headers) read both as HTTP_X_ENV, so a client
+ * could otherwise slip its own value past the rule, as forward-headers.ts refuses for the
+ * headers the proxy manages.
+ */
 export function applyToFlatHeaders(rules: HeaderRules, flat: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < flat.length; i += 2) {
     const name = flat[i] as string;
-    if (!rules.drop.has(name.toLowerCase())) out.push(name, flat[i + 1] as string);
+    if (!rules.dropCgi.has(cgiName(name.toLowerCase()))) out.push(name, flat[i + 1] as string);
   }
   for (const [name, value] of rules.set) out.push(name, value);
   for (const [name, value] of rules.add) out.push(name, value);

@@ -45,3 +45,23 @@ describe('header rules', () => {
     assert.equal(compileHeaderRules({ set: {}, add: {}, remove: [] }), undefined);
   });
 });
+
+describe('header rules and underscore spellings', () => {
+  it('a removed or set name also drops its underscore alias, whichever way the rule spells it', () => {
+    const dash = compileHeaderRules({
+      set: { 'X-Env': 'prod' },
+      remove: ['X-Debug'],
+    }) as HeaderRules;
+    assert.deepEqual(applyToFlatHeaders(dash, ['X_Env', 'a', 'x_debug', '1', 'x_other', 'k']), [
+      'x_other',
+      'k',
+      'x-env',
+      'prod',
+    ]);
+    const under = compileHeaderRules({ remove: ['X_Debug'] }) as HeaderRules;
+    assert.deepEqual(applyToFlatHeaders(under, ['X-Debug', '1', 'x_debug', '2', 'a', 'b']), [
+      'a',
+      'b',
+    ]);
+  });
+});
