@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { RequestMetrics } from './request-metrics.ts';
 import type { SeriesKey } from './request-metrics.ts';
-import type { PoolFigures } from './proxy/engine.ts';
+import type { PoolFigures } from './upstream/origin-pool.ts';
 import type { CertificateSet } from './tls/certificates.ts';
 import type { TargetState } from './upstream/target-state.ts';
 import type { UpstreamRegistry } from './upstream/upstream-registry.ts';

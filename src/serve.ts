@@ -12,7 +12,8 @@ import { createLogger } from './log.ts';
 import type { Logger } from './log.ts';
 import { startManagement } from './management.ts';
 import { ProxyMetrics } from './metrics.ts';
-import { createProxyEngine } from './proxy/engine.ts';
+import { createProxyEngine, UPSTREAM_IDLE_MS } from './proxy/engine.ts';
+import { UpstreamClient } from './upstream/upstream-client.ts';
 import { BodyWatch } from './proxy/body-watch.ts';
 import { ProxyListeners } from './proxy/listeners.ts';
 import { TrustBoundary } from './proxy/trust-boundary.ts';
@@ -20,8 +21,8 @@ import { UpstreamRegistry } from './upstream/upstream-registry.ts';
 import { handshakeFailureReason } from './tls/handshake-failures.ts';
 import {
   createRequestHandler,
+  createUpgradeFailureHandler,
   createUpgradeHandler,
-  createUpstreamErrorHandler,
 } from './proxy/request-handler.ts';
 
 export interface ServeOptions {
@@ -59,13 +60,14 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   metrics.lastReloadSuccessTimestamp.set(Date.now() / 1000);
 
   let draining = false;
-  const upstreams = new UpstreamRegistry(log);
+  const client = new UpstreamClient({
+    maxConnections: config.upstream_pool.max_connections,
+    maxQueued: config.upstream_pool.max_queued,
+    idleTimeoutMs: UPSTREAM_IDLE_MS,
+  });
+  const upstreams = new UpstreamRegistry(log, client);
   upstreams.reconcile(store.current().table);
-  const engine = createProxyEngine(
-    { onError: createUpstreamErrorHandler(metrics, log) },
-    config.upstream_pool,
-    upstreams,
-  );
+  const engine = createProxyEngine(client, upstreams, createUpgradeFailureHandler(metrics, log));
   metrics.observePools(() => engine.pools(), config.upstream_pool.max_connections);
   metrics.observeUpstreams(upstreams);
   const bodies = new BodyWatch(

@@ -2,8 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import type { ServerHttp2Stream } from 'node:http2';
 import { Readable } from 'node:stream';
-import { CLIENT_GONE } from './exchange-state.ts';
 import { sendError } from './upstream-errors.ts';
+
+/** What a cut request body is destroyed with: the client is treated as gone. */
+const CLIENT_GONE = Object.assign(new Error('request body cut: too slow'), {
+  code: 'ERR_CLIENT_GONE',
+});
 
 /** How a slow body ended up cut, as counted in reverse_proxy_client_timeouts_total{phase}. */
 export type SlowBody = 'body_idle' | 'body_rate';

@@ -1,3 +1,6 @@
+import { applyToFlatHeaders } from '../routing/header-rules.ts';
+import type { Route } from '../routing/route.ts';
+import type { ClientRequest } from './client-side.ts';
 import { connectionTokens, HOP_BY_HOP } from './headers.ts';
 
 /** What this hop knows about the client, and whether it may speak for others (trusted_proxies). */
@@ -145,4 +148,12 @@ function namedByConnection(raw: readonly string[]): string[] | undefined {
     }
   }
   return tokens;
+}
+
+/** The headers an exchange sends upstream on every attempt: sanitised, then the route's rules. */
+export function forwardedHeaders(req: ClientRequest, route: Route, hop: ClientHop): string[] {
+  const headers = upstreamHeaders(req.rawHeaders, hop);
+  return route.requestRules === undefined
+    ? headers
+    : applyToFlatHeaders(route.requestRules, headers);
 }

@@ -44,3 +44,33 @@ export function responseHeadersForClient(headers: IncomingHttpHeaders): Incoming
   }
   return out;
 }
+
+/**
+ * The same from the flat [name, value, ...] list the upstream connection parses: names
+ * lower-cased, a repeated header kept as a list of its lines (never joined: Set-Cookie must not
+ * be), the hop-by-hop ones and Transfer-Encoding left out (the client's hop frames its own body).
+ */
+export function responseHeadersFromFlat(
+  flat: readonly string[],
+): Record<string, string | string[]> {
+  let named: Set<string> | undefined;
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i] as string;
+    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
+    for (const token of connectionTokens(flat[i + 1] as string)) {
+      if (token !== 'keep-alive' && token !== 'close') (named ??= new Set()).add(token);
+    }
+  }
+  // No prototype: a header named __proto__ is a header, not the object's prototype.
+  const out = Object.create(null) as Record<string, string | string[]>;
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = (flat[i] as string).toLowerCase();
+    if (NOT_FOR_CLIENT.has(name) || named?.has(name) === true) continue;
+    const value = flat[i + 1] as string;
+    const current = out[name];
+    if (current === undefined) out[name] = value;
+    else if (Array.isArray(current)) current.push(value);
+    else out[name] = [current, value];
+  }
+  return out;
+}

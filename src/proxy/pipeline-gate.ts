@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Route } from '../routing/route-table.ts';
-import { isHttp2Stream } from './web-proxy.ts';
+import { isHttp2Stream } from './request-body.ts';
 
 /** Starts one request's exchange; the gate calls it when the connection's turn comes. */
 export type Dispatch = (req: IncomingMessage, res: ServerResponse, route: Route) => void;

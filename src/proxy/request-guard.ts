@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { ClientError } from './upstream-errors.ts';
 import { normalizePath } from '../routing/request-path.ts';
-import { isHttp2Stream } from './web-proxy.ts';
+import { isHttp2Stream } from './request-body.ts';
 
 /** What routing needs of a request once it passed the guard. */
 export interface GuardedRequest {

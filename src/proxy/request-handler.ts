@@ -11,15 +11,18 @@ import type { ProxyEngine } from './engine.ts';
 import { PipelineGate } from './pipeline-gate.ts';
 import { guardRequest, requestHost } from './request-guard.ts';
 import type { TrustBoundary } from './trust-boundary.ts';
+import type { ExchangeEnd } from './exchange.ts';
+import type { UpstreamError } from '../http1/upstream-error.ts';
+import type { ClientRequest } from './client-side.ts';
 import {
-  classifyUpstreamError,
   errorForFailure,
+  routeReason,
   sendError,
   sendErrorOnSocket,
   statusOf,
 } from './upstream-errors.ts';
 import type { ClientError } from './upstream-errors.ts';
-import { hasBody, isHttp2Stream, requestHasBody } from './web-proxy.ts';
+import { hasBody, isHttp2Stream, requestHasBody } from './request-body.ts';
 
 export interface HandlerDeps {
   readonly store: ConfigStore;
@@ -65,29 +68,66 @@ export function createRequestHandler(deps: HandlerDeps) {
   };
 }
 
-/** Counts (and optionally logs) every response the engine reports as ended. */
+/**
+ * Every exchange that ended: a failure becomes its error response here (the one place), then
+ * the response is counted and, optionally, logged.
+ */
 function createCompletionHandler(deps: Pick<HandlerDeps, 'metrics' | 'log' | 'accessLog'>) {
   const { metrics, log, accessLog } = deps;
-  return (res: ServerResponse, route: Route, seconds: number): void => {
+  return (end: ExchangeEnd): void => {
+    const { res, route, seconds, error } = end;
+    if (error !== undefined) {
+      logUpstreamFailure(log, metrics, res.req, route, end.upstream, error);
+      sendError(res, errorForFailure(error.failure));
+    }
     metrics.recordRequest(route, res.statusCode, seconds);
-    if (accessLog) logAccess(log, res, route, seconds);
+    if (accessLog) logAccess(log, end);
   };
 }
 
-function logAccess(log: Logger, res: ServerResponse, route: Route, seconds: number): void {
+function logAccess(log: Logger, end: ExchangeEnd): void {
+  const { res, route, seconds } = end;
   const req = res.req;
   log.info(
     {
       access: true,
       method: req.method,
-      host: req.headers.host ?? req.headers[':authority'],
+      host: requestHost(req.rawHeaders),
       url: req.url,
       status: res.statusCode,
       ms: Math.round(seconds * 1000),
       site: route.site,
       route: route.path,
+      upstream: end.upstream,
+      attempts: end.attempts,
     },
     'request',
+  );
+}
+
+/** The details of a failure go to the log only; the client's answer names no address. */
+function logUpstreamFailure(
+  log: Logger,
+  metrics: ProxyMetrics,
+  req: ClientRequest,
+  route: Route,
+  upstream: string,
+  err: UpstreamError,
+): void {
+  const reason = routeReason(err.failure);
+  metrics.upstreamErrors.inc({ site: route.site, route: route.path, reason });
+  log.warn(
+    {
+      site: route.site,
+      route: route.path,
+      upstream,
+      reason,
+      code: err.code,
+      err: err.message,
+      method: req.method,
+      url: req.url,
+    },
+    'upstream request failed',
   );
 }
 
@@ -107,33 +147,17 @@ export function createUpgradeHandler(deps: HandlerDeps) {
   };
 }
 
-/** Maps an upstream failure to its response and its metrics; the details go to the log only. */
-export function createUpstreamErrorHandler(metrics: ProxyMetrics, log: Logger) {
+/** A WebSocket handshake that failed for good: logged, counted, answered on the raw socket. */
+export function createUpgradeFailureHandler(metrics: ProxyMetrics, log: Logger) {
   return (
-    err: Error,
-    req: IncomingMessage,
-    target: ServerResponse | Socket,
+    req: ClientRequest,
+    socket: Socket,
     route: Route,
     upstream: string,
+    err: UpstreamError,
   ) => {
-    const failure = classifyUpstreamError(err);
-    metrics.upstreamErrors.inc({ site: route.site, route: route.path, reason: failure });
-    log.warn(
-      {
-        site: route.site,
-        route: route.path,
-        upstream,
-        reason: failure,
-        code: (err as NodeJS.ErrnoException).code,
-        err: err.message,
-        method: req.method,
-        url: req.url,
-      },
-      'upstream request failed',
-    );
-    const error = errorForFailure(failure);
-    if ('writeHead' in target) sendError(target, error);
-    else sendErrorOnSocket(target, error);
+    logUpstreamFailure(log, metrics, req, route, upstream, err);
+    sendErrorOnSocket(socket, errorForFailure(err.failure));
   };
 }
 

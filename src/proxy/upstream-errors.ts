@@ -1,65 +1,13 @@
-import type { ServerResponse } from 'node:http';
+import type { ClientResponse } from './client-side.ts';
 import type { Socket } from 'node:net';
-import type { AttemptFailure } from '../upstream/target-state.ts';
-
-/** Why an upstream exchange failed, as counted in metrics. */
-export type UpstreamFailure =
-  'refused' | 'reset' | 'timeout' | 'dns' | 'protocol' | 'busy' | 'other';
-
-/** Raised by the engine when a route's timeout fires, so it maps to 504 rather than 502. */
-export const UPSTREAM_TIMEOUT_CODE = 'ERR_UPSTREAM_TIMEOUT';
-/** An upstream reply the proxy will not pass on (a status outside 100-599, a 1xx it cannot relay). */
-export const UPSTREAM_PROTOCOL_CODE = 'ERR_UPSTREAM_PROTOCOL';
-/** The origin's pool is full and so is its queue (upstream_pool). */
-export const UPSTREAM_BUSY_CODE = 'ERR_UPSTREAM_BUSY';
+import type { Failure } from '../http1/upstream-error.ts';
 
 /**
- * Node's and undici's codes alike: undici's UND_ERR_*_TIMEOUT are the route's timeout (before
- * the headers, between body chunks) or the connect timeout; UND_ERR_SOCKET and UND_ERR_CLOSED
- * an upstream that closed its socket mid-exchange (or sent bytes undici would not parse).
+ * The reason label of `reverse_proxy_upstream_errors_total` for a failure that ended an
+ * exchange: a connect timeout counts as `timeout` there (the per-upstream metric keeps it apart).
  */
-export function classifyUpstreamError(err: unknown): UpstreamFailure {
-  const code = err instanceof Error && 'code' in err ? String(err.code) : '';
-  switch (code) {
-    case UPSTREAM_TIMEOUT_CODE:
-    case 'ETIMEDOUT':
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return 'timeout';
-    case 'ECONNREFUSED':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return 'refused';
-    case 'ECONNRESET':
-    case 'EPIPE':
-    case 'UND_ERR_SOCKET':
-    case 'UND_ERR_CLOSED':
-      return 'reset';
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return 'dns';
-    case UPSTREAM_PROTOCOL_CODE:
-    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
-    case 'UND_ERR_HEADERS_OVERFLOW':
-      return 'protocol';
-    case UPSTREAM_BUSY_CODE:
-      return 'busy';
-    default:
-      return code.startsWith('HPE_') ? 'protocol' : 'other';
-  }
-}
-
-/**
- * What a failed attempt says about the upstream, for passive health and retries: null when it
- * says nothing (the client left, or the proxy's own pool cap refused the request).
- */
-export function attemptFailureOf(err: Error): AttemptFailure | null {
-  const code = 'code' in err ? String(err.code) : '';
-  if (code === 'ERR_CLIENT_GONE' || code === UPSTREAM_BUSY_CODE) return null;
-  if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect_timeout';
-  const failure = classifyUpstreamError(err);
-  return failure === 'busy' ? null : failure;
+export function routeReason(failure: Failure): string {
+  return failure === 'connect_timeout' ? 'timeout' : failure;
 }
 
 /** The only place that turns a refusal or a failure into a client response. Bodies name no address. */
@@ -101,14 +49,14 @@ export function statusOf(error: ClientError): number {
   return RESPONSES[error][0];
 }
 
-export function errorForFailure(failure: UpstreamFailure): ClientError {
-  if (failure === 'timeout') return 'gateway_timeout';
+export function errorForFailure(failure: Failure): ClientError {
+  if (failure === 'timeout' || failure === 'connect_timeout') return 'gateway_timeout';
   if (failure === 'busy') return 'upstream_busy';
   return 'bad_gateway';
 }
 
 /** Sends a JSON error, or cuts the connection when the upstream's headers already went out. */
-export function sendError(res: ServerResponse, error: ClientError): void {
+export function sendError(res: ClientResponse, error: ClientError): void {
   if (res.headersSent) {
     res.destroy();
     return;

@@ -1,7 +1,7 @@
-import { request } from 'undici';
-import type { Dispatcher } from 'undici';
 import type { HealthCheckConfig } from '../config/types.ts';
+import { probe } from './probe.ts';
 import type { TargetState } from './target-state.ts';
+import type { UpstreamClient } from './upstream-client.ts';
 
 export interface ProbeEvents {
   /** The upstream crossed a threshold: healthy again, or unhealthy. */
@@ -18,7 +18,7 @@ export interface ProbeEvents {
 export class HealthProber {
   readonly state: TargetState;
   readonly #config: HealthCheckConfig;
-  readonly #dispatcher: Dispatcher;
+  readonly #client: UpstreamClient;
   readonly #events: ProbeEvents;
   #timer: NodeJS.Timeout | undefined;
   #inFlight = false;
@@ -29,12 +29,12 @@ export class HealthProber {
   constructor(
     state: TargetState,
     config: HealthCheckConfig,
-    dispatcher: Dispatcher,
+    client: UpstreamClient,
     events: ProbeEvents,
   ) {
     this.state = state;
     this.#config = config;
-    this.#dispatcher = dispatcher;
+    this.#client = client;
     this.#events = events;
   }
 
@@ -55,28 +55,16 @@ export class HealthProber {
     this.#inFlight = true;
     const verdict = await this.#ask();
     this.#inFlight = false;
-    if (!this.#stopped) this.#count(verdict);
+    if (!this.#stopped && verdict !== undefined) this.#count(verdict);
   }
 
-  async #ask(): Promise<{ ok: boolean; detail: string }> {
+  async #ask(): Promise<{ ok: boolean; detail: string } | undefined> {
     const { origin } = this.state.target;
-    const timeout = this.#config.timeout_ms;
-    try {
-      const res = await request(origin + this.#config.path, {
-        method: 'GET',
-        dispatcher: this.#dispatcher,
-        headers: { 'user-agent': 'reverse-proxy-health-check' },
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-        signal: AbortSignal.timeout(timeout),
-      });
-      await res.body.dump();
-      const ok = res.statusCode >= 200 && res.statusCode <= 399;
-      return { ok, detail: `status ${res.statusCode}` };
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      return { ok: false, detail: code ?? (err as Error).name };
-    }
+    const result = await probe(this.#client, origin, this.#config.path, this.#config.timeout_ms);
+    if (result === undefined) return undefined;
+    if (result.status === undefined) return { ok: false, detail: result.failure ?? 'failed' };
+    const ok = result.status >= 200 && result.status <= 399;
+    return { ok, detail: `status ${result.status}` };
   }
 
   #count({ ok, detail }: { ok: boolean; detail: string }): void {

@@ -1,11 +1,10 @@
-import type { IncomingMessage } from 'node:http';
-import type { AttemptFailure } from './target-state.ts';
+import type { Failure } from '../http1/upstream-error.ts';
 
 /** RFC 9110 §9.2.2; TRACE is refused at the door (request-guard.ts). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
 /** The failures that mean the request never reached an upstream. */
-const NOT_SENT = new Set<AttemptFailure>(['refused', 'connect_timeout', 'dns']);
+const NOT_SENT = new Set<Failure>(['refused', 'connect_timeout', 'dns']);
 
 /**
  * Whether a failed attempt may be sent again, judged on the request alone (the engine adds
@@ -18,13 +17,9 @@ const NOT_SENT = new Set<AttemptFailure>(['refused', 'connect_timeout', 'dns']);
  *   sent twice.
  * Response timeouts (504) are not retried: the upstream may still be working on it.
  */
-export function replayable(
-  req: IncomingMessage,
-  hasBody: boolean,
-  failure: AttemptFailure,
-): boolean {
+export function replayable(method: string, hasBody: boolean, failure: Failure): boolean {
   if (hasBody) return false;
   if (NOT_SENT.has(failure)) return true;
   if (failure !== 'reset' && failure !== 'bad_status') return false;
-  return IDEMPOTENT.has(req.method ?? '');
+  return IDEMPOTENT.has(method);
 }

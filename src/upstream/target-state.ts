@@ -1,19 +1,5 @@
+import type { Failure } from '../http1/upstream-error.ts';
 import type { PassiveHealth, UpstreamTarget } from '../routing/route.ts';
-
-/** Why an attempt at an upstream failed, as the per-upstream metrics count it. */
-export type AttemptFailure =
-  /** Connection refused or unreachable. */
-  | 'refused'
-  | 'reset'
-  /** No connection within timeouts.connect_ms. */
-  | 'connect_timeout'
-  /** No response headers within timeouts.response_ms, or body silent for idle_ms. */
-  | 'timeout'
-  | 'dns'
-  | 'protocol'
-  | 'other'
-  /** The upstream answered 502, 503 or 504. */
-  | 'bad_status';
 
 /**
  * One upstream of one route, as it runs: requests in flight, passive health (consecutive
@@ -39,7 +25,7 @@ export class TargetState {
   ejections = 0;
   retries = 0;
   retriesRefused = 0;
-  readonly failures = new Map<AttemptFailure, number>();
+  readonly failures = new Map<Failure, number>();
 
   constructor(site: string, route: string, target: UpstreamTarget) {
     this.site = site;
@@ -57,7 +43,7 @@ export class TargetState {
   }
 
   /** Counts a failed attempt; true when it ejected the upstream. */
-  failed(reason: AttemptFailure, now: number, passive: PassiveHealth | undefined): boolean {
+  failed(reason: Failure, now: number, passive: PassiveHealth | undefined): boolean {
     this.failures.set(reason, (this.failures.get(reason) ?? 0) + 1);
     if (passive === undefined || now < this.ejectedUntil) return false;
     this.#failures++;

@@ -1,4 +1,3 @@
-import { Agent } from 'undici';
 import type { Logger } from '../log.ts';
 import { compiledSites } from '../routing/route-table.ts';
 import type { CompiledSite, RouteTable } from '../routing/route-table.ts';
@@ -7,7 +6,8 @@ import { HealthProber } from './active-health.ts';
 import { Balancer } from './balancer.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { TargetState } from './target-state.ts';
-import type { AttemptFailure } from './target-state.ts';
+import type { UpstreamClient } from './upstream-client.ts';
+import type { Failure } from '../http1/upstream-error.ts';
 
 /** What one route keeps across reloads that recompile it: its budget, balancer and panics. */
 class RouteShared {
@@ -53,11 +53,12 @@ export class UpstreamRegistry {
   /** The compiled sites of the table last reconciled. */
   #sites = new Set<CompiledSite>();
   readonly #log: Logger;
-  /** Health probes have their own small pool: they must not wait behind a full one. */
-  readonly #probeAgent = new Agent({ connections: 4, keepAliveTimeout: 10_000 });
+  /** Health probes go through the same pools as the traffic they judge. */
+  readonly #client: UpstreamClient;
 
-  constructor(log: Logger) {
+  constructor(log: Logger, client: UpstreamClient) {
     this.#log = log;
+    this.#client = client;
   }
 
   runtime(route: Route): RouteRuntime {
@@ -81,7 +82,7 @@ export class UpstreamRegistry {
   }
 
   /** Passive health: an attempt's outcome. */
-  failed(runtime: RouteRuntime, state: TargetState, reason: AttemptFailure): void {
+  failed(runtime: RouteRuntime, state: TargetState, reason: Failure): void {
     const passive = runtime.route.passiveHealth;
     if (!state.failed(reason, Date.now(), passive) || passive === undefined) return;
     this.#log.warn(
@@ -185,7 +186,7 @@ export class UpstreamRegistry {
     if (existing?.config === config) return;
     existing?.prober.stop();
     const state = this.#state(route, target);
-    const prober = new HealthProber(state, check, this.#probeAgent, {
+    const prober = new HealthProber(state, check, this.#client, {
       changed: (s, healthy, detail) =>
         this.#log[healthy ? 'info' : 'warn'](
           { site: s.site, route: s.route, upstream: s.target.url, detail },
@@ -208,6 +209,5 @@ export class UpstreamRegistry {
   close(): void {
     for (const { prober } of this.#probers.values()) prober.stop();
     this.#probers.clear();
-    void this.#probeAgent.destroy().catch(() => undefined);
   }
 }

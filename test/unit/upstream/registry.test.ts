@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { createLogger } from '../../../src/log.ts';
 import { buildRouteTable, matchRoute } from '../../../src/routing/route-table.ts';
 import type { Route, RouteTableSite } from '../../../src/routing/route-table.ts';
+import { UpstreamClient } from '../../../src/upstream/upstream-client.ts';
 import { UpstreamRegistry } from '../../../src/upstream/upstream-registry.ts';
 import { startUpstream } from '../../helpers.ts';
 import { routeConfig } from '../../route-config.ts';
@@ -22,7 +23,8 @@ describe('UpstreamRegistry.reconcile', () => {
       probes++;
       res.end('ok');
     });
-    const registry = new UpstreamRegistry(createLogger('silent'));
+    const client = new UpstreamClient({ maxConnections: 4, maxQueued: 4, idleTimeoutMs: 1_000 });
+    const registry = new UpstreamRegistry(createLogger('silent'), client);
     try {
       const checked = site('a', {
         upstream: up.url,
@@ -49,6 +51,7 @@ describe('UpstreamRegistry.reconcile', () => {
       assert.ok(![...registry.states()].includes(stateB as never));
     } finally {
       registry.close();
+      client.close();
       await up.close();
     }
   });

@@ -1,0 +1,311 @@
+import type { Socket } from 'node:net';
+import type { ClientConnection, RequestPlan, ResponseHandler } from '../http1/client-connection.ts';
+import { UpstreamError } from '../http1/upstream-error.ts';
+import type { Failure } from '../http1/upstream-error.ts';
+import { applyToHeaderObject } from '../routing/header-rules.ts';
+import { upstreamPath } from '../routing/route.ts';
+import type { Route } from '../routing/route.ts';
+import type { Waiter } from '../upstream/origin-pool.ts';
+import { replayable } from '../upstream/retry-policy.ts';
+import type { TargetState } from '../upstream/target-state.ts';
+import type { RouteRuntime } from '../upstream/upstream-registry.ts';
+import type { AttemptDeps } from './attempt-deps.ts';
+import type { ClientRequest, ClientResponse } from './client-side.ts';
+import { responseHeadersFromFlat } from './headers.ts';
+import { requestHead } from './upstream-request.ts';
+
+/** Told when a request's exchange is over: how it ended, for metrics and the access log. */
+export interface ExchangeEnd {
+  readonly res: ClientResponse;
+  readonly route: Route;
+  readonly seconds: number;
+  /** Set when the exchange failed for good (the response is then the proxy's own, or a cut). */
+  readonly error: UpstreamError | undefined;
+  readonly upstream: string;
+  readonly attempts: number;
+}
+
+export type ExchangeListener = (end: ExchangeEnd) => void;
+
+/**
+ * One request's trip upstream, in the shape of Caddy's proxy loop: pick an upstream, take a
+ * connection from its origin's pool, exchange, and when the attempt fails classify the failure
+ * once (UpstreamError.failure) and decide: another upstream (retry-policy.ts and the route's
+ * budget; only before anything reached the client, only for requests that can be replayed),
+ * or the error response. Passive health and load are told by the loop itself, once per
+ * attempt; nothing calls back into whoever started it but the one listener at the end.
+ *
+ * The response is written straight into the client's response with backpressure both ways:
+ * the upstream socket pauses while the client's buffer drains, the client body pauses while
+ * the upstream socket's does.
+ */
+export class Exchange implements ResponseHandler, Waiter {
+  readonly req: ClientRequest;
+  readonly res: ClientResponse;
+  readonly runtime: RouteRuntime;
+  readonly #deps: AttemptDeps;
+  readonly #headers: string[];
+  readonly #plan: RequestPlan;
+  readonly #method: string;
+  readonly #startedAt = performance.now();
+  readonly #onEnd: ExchangeListener | undefined;
+  readonly #tried: TargetState[] = [];
+  #state: TargetState | undefined;
+  #connection: ClientConnection | undefined;
+  /** A pool queue this exchange waits in. */
+  #waitingIn: { cancel(w: Waiter): void } | undefined;
+  #failure: Failure | undefined;
+  #done = false;
+  #bodyStarted = false;
+  /** The stale-connection resend was used: a second one would hide a real failure. */
+  #resent = false;
+
+  constructor(
+    req: ClientRequest,
+    res: ClientResponse,
+    runtime: RouteRuntime,
+    headers: string[],
+    deps: AttemptDeps,
+    onEnd: ExchangeListener | undefined,
+  ) {
+    this.req = req;
+    this.res = res;
+    this.runtime = runtime;
+    this.#headers = headers;
+    this.#deps = deps;
+    this.#onEnd = onEnd;
+    this.#method = req.method ?? 'GET';
+    const route = runtime.route;
+    this.#plan = {
+      body: bodyFraming(req),
+      expectBody: this.#method !== 'HEAD',
+      upgrade: false,
+      responseMs: route.responseMs,
+      idleMs: route.idleMs,
+    };
+    res.once('close', () => this.#clientClosed());
+  }
+
+  start(): void {
+    const route = this.runtime.route;
+    if (route.retryAttempts > 0) this.runtime.shared.budget.request(Date.now());
+    this.#attempt(this.#deps.registry.pick(this.runtime));
+  }
+
+  #attempt(state: TargetState): void {
+    this.#state = state;
+    this.#failure = undefined;
+    this.#tried.push(state);
+    state.inFlight++;
+    state.requests++;
+    const pool = this.#deps.client.pool(state.target.origin);
+    const got = pool.acquire(this.runtime.route.connectMs, this);
+    if (got === 'busy') {
+      const origin = state.target.origin;
+      return this.#attemptFailed(
+        new UpstreamError('busy', `upstream ${origin}: pool and queue are full`),
+      );
+    }
+    if (got === 'queued') this.#waitingIn = pool;
+    else this.granted(got);
+  }
+
+  granted(connection: ClientConnection): void {
+    this.#waitingIn = undefined;
+    if (this.#done) {
+      // The client left while the connection was being opened: it serves someone else.
+      this.#deps.client.pool(connection.origin).released(connection);
+      return;
+    }
+    this.#connection = connection;
+    const state = this.#state as TargetState;
+    const path = upstreamPath(this.runtime.route, state.target, this.req.url ?? '/');
+    connection.send(
+      requestHead(this.#method, path, this.#headers, this.#plan.body),
+      this.#plan,
+      this,
+    );
+    if (this.#plan.body !== 'none') this.#sendBody(connection);
+  }
+
+  refused(err: UpstreamError): void {
+    this.#waitingIn = undefined;
+    if (!this.#done) this.#attemptFailed(err);
+  }
+
+  #sendBody(connection: ClientConnection): void {
+    if (this.#bodyStarted) return;
+    this.#bodyStarted = true;
+    const req = this.req;
+    const upstream = connection.socket;
+    const resume = () => req.resume();
+    req.on('data', (chunk) => {
+      if (this.#connection !== connection) return;
+      if (!connection.writeBody(chunk)) {
+        req.pause();
+        upstream.once('drain', resume);
+      }
+    });
+    req.on('end', () => {
+      if (this.#connection === connection) connection.endBody();
+    });
+    // A body cut for being too slow (body-watch.ts) or a client gone mid-body: the upstream
+    // must not take the truncated body for a whole one.
+    req.on('error', () => this.#clientClosed());
+    req.resume();
+  }
+
+  onInterim(status: number, headers: string[]): void {
+    if (status !== 103 || this.req.httpVersionMajor !== 1 || this.req.httpVersionMinor < 1) return;
+    const links: string[] = [];
+    for (let i = 0; i < headers.length; i += 2) {
+      if ((headers[i] as string).toLowerCase() === 'link') links.push(headers[i + 1] as string);
+    }
+    if (links.length === 0 || this.res.headersSent) return;
+    try {
+      this.res.writeEarlyHints({ link: links.length === 1 ? (links[0] as string) : links });
+    } catch {
+      // A Link value Node will not write is dropped with the hint; the final response follows.
+    }
+  }
+
+  onHead(status: number, headers: string[]): void {
+    if (status >= 502 && status <= 504) {
+      this.#failure = 'bad_status';
+      if (status !== 504 && this.#retry('bad_status')) return;
+    }
+    const route = this.runtime.route;
+    const out = responseHeadersFromFlat(headers);
+    const res = this.res;
+    if (res.req.httpVersionMajor === 1) res.statusMessage = '';
+    res.writeHead(
+      status,
+      route.responseRules === undefined ? out : applyToHeaderObject(route.responseRules, out),
+    );
+  }
+
+  onData(chunk: Buffer): void {
+    if (!this.res.write(chunk)) {
+      const connection = this.#connection as ClientConnection;
+      connection.pause();
+      this.res.once('drain', () => connection.resume());
+    }
+  }
+
+  onEnd(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#endAttempt(this.#failure);
+    this.#connection = undefined;
+    this.res.end();
+    this.#report(undefined);
+  }
+
+  onUpgrade(_status: number, _headers: string[], socket: Socket): void {
+    socket.destroy(); // never asked for on this path: the client connection refuses it first
+  }
+
+  onError(err: UpstreamError): void {
+    const connection = this.#connection;
+    this.#connection = undefined;
+    if (this.#done) return;
+    // A kept-alive connection the upstream had closed just as the request went out: nothing
+    // was answered, so send it again once on a new one (no attempt counted, no failure).
+    if (
+      connection !== undefined &&
+      connection.requests > 1 &&
+      connection.answeredNothing &&
+      !this.#resent &&
+      err.failure === 'reset' &&
+      this.#plan.body === 'none' &&
+      !this.res.headersSent
+    ) {
+      this.#resent = true;
+      const state = this.#state as TargetState;
+      state.inFlight--;
+      state.requests--;
+      this.#tried.pop();
+      return this.#attempt(state);
+    }
+    this.#attemptFailed(err);
+  }
+
+  /** A failed attempt: another upstream if the policy allows, else the error response. */
+  #attemptFailed(err: UpstreamError): void {
+    if (err.failure !== 'busy' && this.#retry(err.failure)) return;
+    this.#done = true;
+    this.#endAttempt(err.failure === 'busy' ? null : err.failure);
+    this.#report(err);
+  }
+
+  /** Tries the next upstream; false when this failure ends the exchange. */
+  #retry(failure: Failure): boolean {
+    if (this.#done || this.res.headersSent || this.#bodyStarted) return false;
+    const route = this.runtime.route;
+    if (this.#tried.length > route.retryAttempts) return false;
+    if (!replayable(this.#method, this.#plan.body !== 'none', failure)) return false;
+    const failed = this.#state as TargetState;
+    if (!this.runtime.shared.budget.tryRetry(Date.now(), route.retryBudgetPercent)) {
+      failed.retriesRefused++;
+      return false;
+    }
+    failed.retries++;
+    this.#connection?.abort();
+    this.#connection = undefined;
+    this.#endAttempt(failure);
+    this.#attempt(this.#deps.registry.pick(this.runtime, this.#tried));
+    return true;
+  }
+
+  /** Gives the attempt's load back and tells passive health what it said of the upstream. */
+  #endAttempt(failure: Failure | null | undefined): void {
+    const state = this.#state;
+    if (state === undefined) return;
+    this.#state = undefined;
+    state.inFlight--;
+    if (failure === undefined) state.succeeded();
+    else if (failure !== null) this.#deps.registry.failed(this.runtime, state, failure);
+  }
+
+  #clientClosed(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#waitingIn?.cancel(this);
+    this.#waitingIn = undefined;
+    this.#connection?.abort();
+    this.#connection = undefined;
+    // The client left: that says nothing about the upstream.
+    this.#endAttempt(null);
+  }
+
+  #report(error: UpstreamError | undefined): void {
+    const target = this.#tried[this.#tried.length - 1];
+    this.#onEnd?.({
+      res: this.res,
+      route: this.runtime.route,
+      seconds: (performance.now() - this.#startedAt) / 1000,
+      error,
+      upstream: target?.target.url ?? '',
+      attempts: this.#tried.length,
+    });
+  }
+}
+
+/** How the request's body goes upstream: as framed by the client, or re-chunked. */
+function bodyFraming(req: ClientRequest): RequestPlan['body'] {
+  const raw = req.rawHeaders;
+  const h2 = req.httpVersionMajor === 2;
+  let length: string | undefined;
+  let chunked = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') length ??= raw[i + 1];
+    else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') chunked = true;
+  }
+  if (chunked) return 'chunked';
+  if (length !== undefined) return length === '0' ? 'none' : 'length';
+  if (!h2) return 'none';
+  // HTTP/2 has no framing headers: a body follows unless the HEADERS frame ended the stream.
+  const stream = (req as unknown as { stream?: { endAfterHeaders: boolean } }).stream;
+  return stream?.endAfterHeaders === false ? 'chunked' : 'none';
+}
