@@ -70,8 +70,8 @@ export class ClientConnection {
   #pending: string[] | undefined;
   #upgradeTo: { status: number; headers: string[] } | undefined;
   #idleTimeoutMs: number;
-  #inExecute = false;
-  #releaseAfterParse = false;
+  /** A response completed in the read being parsed: any message after it is unsolicited. */
+  #completedInRead = false;
   /** Handed over by an upgrade: its events are the new owner's. */
   #detached = false;
 
@@ -88,9 +88,16 @@ export class ClientConnection {
       onBody: (chunk) => this.#handler?.onData(chunk),
       onMessageComplete: () => this.#onComplete(),
     });
-    // A message that begins with no request waiting is unsolicited: never reuse this connection.
+    // A message that begins with no request waiting for it is unsolicited: never reuse this
+    // connection. Bytes after a response in the same read are, even when the connection was
+    // already handed to the next request: they must never pass for its answer.
     this.#parser[0] = () => {
-      if (this.#state === 'idle' || this.#state === 'done') this.#reusable = false;
+      if (this.#completedInRead && this.#state !== 'idle') {
+        this.#protocolError('upstream sent more than its response');
+      }
+      if (this.#state === 'idle' || this.#state === 'done' || this.#completedInRead) {
+        this.#reusable = false;
+      }
     };
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onEnd());
@@ -190,10 +197,13 @@ export class ClientConnection {
     // An interim response completes too; only the final one ends the exchange.
     if (this.#state !== 'body') return;
     this.#state = 'done';
+    this.#completedInRead = true;
     const handler = this.#handler;
     this.#handler = undefined;
-    handler?.onEnd();
+    // Back to the pool before the exchange hears of the end: the next request of the same
+    // client (pipelined, or in a loop) then finds this connection idle instead of opening one.
     if (!this.#sending) this.#finish();
+    handler?.onEnd();
   }
 
   /** Both directions are over: back to the pool, or closed. */
@@ -207,10 +217,7 @@ export class ClientConnection {
     }
     this.idleSince = performance.now();
     this.socket.setTimeout(this.#idleTimeoutMs);
-    // Inside a parse, bytes after this response may still follow in the same read: hand the
-    // connection back once they have been seen (#onData), so they can disqualify it.
-    if (this.#inExecute) this.#releaseAfterParse = true;
-    else this.#owner.released(this);
+    this.#owner.released(this);
   }
 
   #onData(chunk: Buffer): void {
@@ -220,14 +227,9 @@ export class ClientConnection {
       this.#reusable = false;
       if (this.#state === 'idle') return void this.socket.destroy();
     }
-    this.#inExecute = true;
+    this.#completedInRead = false;
     const result = this.#parser.execute(chunk);
-    this.#inExecute = false;
-    if (this.#releaseAfterParse) {
-      this.#releaseAfterParse = false;
-      if (this.usable) this.#owner.released(this);
-      else this.socket.destroy();
-    }
+    this.#completedInRead = false;
     if (typeof result !== 'number') return this.#parseFailed(result);
     const upgrade = this.#upgradeTo;
     if (upgrade !== undefined) this.#handOver(upgrade, chunk.subarray(result));

@@ -1,4 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type {
+  ClientRequest as ClientRequest,
+  ClientResponse as ClientResponse,
+} from './client-side.ts';
 import http2 from 'node:http2';
 import type { ServerHttp2Stream } from 'node:http2';
 import { Readable } from 'node:stream';
@@ -17,7 +20,7 @@ export const RATE_WINDOW_MS = 10_000;
 
 interface Watched {
   /** HTTP/2: the request's own stream and its response (the socket is the whole session's). */
-  readonly h2: { stream: CountedStream; res: ServerResponse } | undefined;
+  readonly h2: { stream: CountedStream; res: ClientResponse } | undefined;
   bytes: number;
   /** When bytes last arrived (or the upstream last held bytes back). */
   since: number;
@@ -67,17 +70,17 @@ function countingPush(this: CountedStream, chunk: unknown, encoding?: BufferEnco
  */
 export class BodyWatch {
   readonly #limits: BodyLimits;
-  readonly #watched = new Map<IncomingMessage, Watched>();
-  readonly #onCut: (req: IncomingMessage, why: SlowBody) => void;
+  readonly #watched = new Map<ClientRequest, Watched>();
+  readonly #onCut: (req: ClientRequest, why: SlowBody) => void;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(limits: BodyLimits, onCut: (req: IncomingMessage, why: SlowBody) => void) {
+  constructor(limits: BodyLimits, onCut: (req: ClientRequest, why: SlowBody) => void) {
     this.#limits = limits;
     this.#onCut = onCut;
   }
 
   /** `res` is needed for HTTP/2 requests only (their violations answer on the stream). */
-  watch(req: IncomingMessage, res?: ServerResponse): void {
+  watch(req: ClientRequest, res?: ClientResponse): void {
     if (req.complete) return;
     const now = performance.now();
     const stream = (req as { stream?: ServerHttp2Stream }).stream;
@@ -169,7 +172,7 @@ export class BodyWatch {
  * that left: closing the stream alone would end it cleanly, and the upstream would take a
  * truncated body for a whole one. The exchange then aborts upstream and frees its connection.
  */
-function cutStream(req: IncomingMessage, stream: ServerHttp2Stream, res: ServerResponse): void {
+function cutStream(req: ClientRequest, stream: ServerHttp2Stream, res: ClientResponse): void {
   req.destroy(CLIENT_GONE);
   if (res.headersSent) {
     stream.close(http2.constants.NGHTTP2_CANCEL);

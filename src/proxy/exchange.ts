@@ -188,7 +188,9 @@ export class Exchange implements ResponseHandler, Waiter {
     if (!this.res.write(chunk)) {
       const connection = this.#connection as ClientConnection;
       connection.pause();
-      this.res.once('drain', () => connection.resume());
+      this.res.once('drain', () => {
+        if (this.#connection === connection) connection.resume();
+      });
     }
   }
 

@@ -1,20 +1,24 @@
-import http from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { once } from 'node:events';
+import http2 from 'node:http2';
+import net from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import tls from 'node:tls';
+import type { SecureContext, TLSSocket } from 'node:tls';
 import { formatAddress } from '../config/address.ts';
 import type { ListenAddress } from '../config/address.ts';
-import { ProxyError } from '../errors.ts';
-import http2 from 'node:http2';
-import https from 'node:https';
-import type { SecureContext } from 'node:tls';
 import type { ClientConfig } from '../config/types.ts';
+import { ProxyError } from '../errors.ts';
+import { ConnectionClock } from '../http1/connection-clock.ts';
+import type { IncomingRequest } from '../http1/incoming-request.ts';
+import type { OutgoingResponse } from '../http1/outgoing-response.ts';
+import { ServerConnection } from '../http1/server-connection.ts';
+import type { ServerHooks } from '../http1/server-connection.ts';
 import type { CertificateSet } from '../tls/certificates.ts';
 import { drainAcceptQueue } from './accept-queue.ts';
-import { sendErrorOnSocket } from './upstream-errors.ts';
+import type { ClientRequest, ClientResponse } from './client-side.ts';
 
-export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
-export type UpgradeListener = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
+export type RequestListener = (req: ClientRequest, res: ClientResponse) => void;
+export type UpgradeListener = (req: ClientRequest, socket: Socket, head: Buffer) => void;
 
 /** One listener to bind: its address, and whether it serves TLS (and HTTP/2 on it). */
 export interface ListenerSpec extends ListenAddress {
@@ -24,17 +28,6 @@ export interface ListenerSpec extends ListenAddress {
 
 type SniDone = (err: Error | null, context?: SecureContext) => void;
 
-/** Both TLS server kinds, with the http.Server parts this file sets on them. */
-type TlsServer = (https.Server | http2.Http2SecureServer) & {
-  shouldUpgradeCallback: (req: IncomingMessage) => boolean;
-};
-
-/** Every listener kind, as close() uses them: HTTP/2 servers have no closeIdleConnections. */
-type ProxyServer = (http.Server | TlsServer) & {
-  closeIdleConnections?: () => void;
-  closeAllConnections?: () => void;
-};
-
 /** What TLS listeners need: the serving certificates, and where to report failed handshakes. */
 export interface TlsListenerSupport {
   certificates(): CertificateSet;
@@ -42,11 +35,7 @@ export interface TlsListenerSupport {
 }
 
 /** The default context: the first certificate, for clients that send no SNI or match none. */
-function defaultContextOptions(set: CertificateSet): {
-  key?: Buffer;
-  cert?: Buffer;
-  minVersion: 'TLSv1.2' | 'TLSv1.3';
-} {
+function defaultContextOptions(set: CertificateSet): tls.SecureContextOptions {
   const first = set.first;
   return first === undefined
     ? { minVersion: set.minVersion }
@@ -57,34 +46,45 @@ function defaultContextOptions(set: CertificateSet): {
 export type CloseOutcome = 'drained' | 'forced';
 
 /**
- * The data-path listeners: bare node:http servers (no framework on the request path), all
- * sharing one request and one upgrade listener installed once.
+ * The data-path listeners. HTTP/1.1, plain or over TLS (ALPN `http/1.1`), is served by this
+ * proxy's own connection (http1/server-connection.ts); TLS connections that choose `h2` by
+ * ALPN go to node:http2, whose streams take the same request path. One request and one upgrade
+ * listener serve them all.
  */
 export class ProxyListeners {
-  readonly #servers: ProxyServer[] = [];
+  readonly #servers: (net.Server | tls.Server)[] = [];
+  readonly #tlsServers: tls.Server[] = [];
+  readonly #connections = new Set<ServerConnection>();
   readonly #upgraded = new Set<Socket>();
-  /** Sockets accepted by drainAcceptQueue: net.Server does not count them, so close() does. */
-  readonly #adopted = new Set<Socket>();
-  #adoptedGone: (() => void) | undefined;
-  readonly #onRequest: RequestListener;
-  readonly #onUpgrade: UpgradeListener;
-
-  readonly #client: ClientConfig;
-  readonly #tls: TlsListenerSupport;
-  readonly #tlsServers: TlsServer[] = [];
   /** HTTP/2 sessions, cut with the rest when the grace period runs out. */
   readonly #sessions = new Set<http2.ServerHttp2Session>();
+  readonly #clock = new ConnectionClock();
+  readonly #hooks: ServerHooks;
+  readonly #onRequest: RequestListener;
+  readonly #client: ClientConfig;
+  readonly #tls: TlsListenerSupport;
+  #h2: http2.Http2Server | undefined;
+  #draining = false;
 
   constructor(
     onRequest: RequestListener,
     onUpgrade: UpgradeListener,
     client: ClientConfig,
-    tls: TlsListenerSupport,
+    tlsSupport: TlsListenerSupport,
   ) {
     this.#onRequest = onRequest;
-    this.#onUpgrade = onUpgrade;
     this.#client = client;
-    this.#tls = tls;
+    this.#tls = tlsSupport;
+    this.#hooks = {
+      request: (req: IncomingRequest, res: OutgoingResponse) => onRequest(req, res),
+      upgrade: (req, socket, head) => {
+        this.#upgraded.add(socket);
+        socket.once('close', () => this.#upgraded.delete(socket));
+        onUpgrade(req, socket, head);
+      },
+      upgrades: isWebSocketHandshake,
+      draining: () => this.#draining,
+    };
   }
 
   /**
@@ -113,36 +113,9 @@ export class ProxyListeners {
   }
 
   async #listenOne(address: ListenerSpec): Promise<string> {
-    const client = this.#client;
-    const options: http.ServerOptions = {
-      // Default 75 s: longer than the idle timeout of common load balancers (60 s), so they
-      // close first. Node adds keepAliveTimeoutBuffer (1 s) before it closes the socket.
-      keepAliveTimeout: client.keepalive_timeout_ms,
-      headersTimeout: client.header_timeout_ms,
-      // Headers and body together; 0 turns it off (Node then checks headers only).
-      requestTimeout: client.request_timeout_ms,
-      // Node checks both deadlines on this interval (30 s by default, which made a 60 s
-      // header timeout close at 88-93 s): once a second makes the documented figures true.
-      connectionsCheckingInterval: 1_000,
-      // Only WebSocket handshakes are upgrades; any other Upgrade (h2c, a POST with one) is
-      // served as a normal request without it, as nginx does.
-      shouldUpgradeCallback: isWebSocketHandshake,
-    };
-    const server: ProxyServer = address.tls
-      ? this.#tlsServer(options, address.http2)
-      : http.createServer(options);
-    server.on('request', this.#onRequest);
-    drainAcceptQueue(server, (socket) => this.#adopt(socket));
-    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-      this.#upgraded.add(socket);
-      socket.once('close', () => this.#upgraded.delete(socket));
-      this.#onUpgrade(req, socket, head);
-    });
-    // A forward proxy's method: refused in words (405) rather than by Node's silent close.
-    server.on('connect', (_req: IncomingMessage, socket: Socket) => {
-      socket.on('error', () => socket.destroy());
-      sendErrorOnSocket(socket, 'method_not_allowed');
-    });
+    const server = address.tls ? this.#tlsServer(address.http2) : this.#plainServer();
+    // Accepts in a loop (accept-queue.ts); the extra sockets come through 'connection' too.
+    drainAcceptQueue(server, () => undefined);
     server.listen({ host: address.host, port: address.port, backlog: 4096 });
     try {
       await once(server, 'listening');
@@ -156,93 +129,124 @@ export class ProxyListeners {
     return formatAddress(bound.address, bound.port);
   }
 
+  #plainServer(): net.Server {
+    // allowHalfOpen: a client that sends its requests and half-closes still gets its answers.
+    return net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
+      this.#serveHttp1(socket),
+    );
+  }
+
+  #serveHttp1(socket: Socket): void {
+    if (this.#draining) return void socket.destroy();
+    socket.setNoDelay(true);
+    const connection = new ServerConnection(
+      socket,
+      this.#hooks,
+      {
+        headerMs: this.#client.header_timeout_ms,
+        requestMs: this.#client.request_timeout_ms,
+        keepAliveMs: this.#client.keepalive_timeout_ms,
+      },
+      this.#clock,
+    );
+    this.#connections.add(connection);
+    socket.once('close', () => this.#connections.delete(connection));
+  }
+
   /**
    * HTTPS, and HTTP/2 by ALPN (h2, then http/1.1) unless the listener says `http2: false`.
-   * Node's HTTP/2 server takes HTTP/1.1 connections through the same code as http.Server,
-   * with the same timeouts; its default upgrade rule is replaced by ours.
+   * The TLS server hands each connection to its protocol: h2 to node:http2 (a server that
+   * never listens itself), http/1.1 to this proxy's own connection.
    */
-  #tlsServer(options: http.ServerOptions, http2Enabled: boolean): TlsServer {
-    const tls = this.#tls;
-    const secure = {
-      ...options,
-      ...defaultContextOptions(tls.certificates()),
+  #tlsServer(http2Enabled: boolean): tls.Server {
+    const support = this.#tls;
+    const server = tls.createServer({
+      ...defaultContextOptions(support.certificates()),
+      ALPNProtocols: http2Enabled ? ['h2', 'http/1.1'] : ['http/1.1'],
+      allowHalfOpen: true,
       SNICallback: (servername: string, done: SniDone) =>
-        done(null, tls.certificates().select(servername)?.context),
-    };
-    let server: TlsServer;
-    if (http2Enabled) {
-      const h2 = http2.createSecureServer({
-        ...secure,
-        allowHTTP1: true,
-        // nginx's http2_max_concurrent_streams; each stream is one upstream exchange.
-        settings: { maxConcurrentStreams: 128 },
-      });
-      // An HTTP/2 connection with no open stream closes after the keep-alive timeout.
-      h2.setTimeout(this.#client.keepalive_timeout_ms);
-      h2.on('session', (session: http2.ServerHttp2Session) => {
-        this.#sessions.add(session);
-        session.once('close', () => this.#sessions.delete(session));
-      });
-      server = h2 as unknown as TlsServer;
-    } else {
-      server = https.createServer({ ...secure, ALPNProtocols: ['http/1.1'] }) as TlsServer;
-    }
-    server.shouldUpgradeCallback = isWebSocketHandshake;
+        done(null, support.certificates().select(servername)?.context),
+    });
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.alpnProtocol === 'h2') this.#http2().emit('connection', socket);
+      else this.#serveHttp1(socket);
+    });
     server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      tls.onHandshakeFailure(err);
+      support.onHandshakeFailure(err);
       socket.destroy();
     });
     this.#tlsServers.push(server);
     return server;
   }
 
-  #adopt(socket: Socket): void {
-    this.#adopted.add(socket);
-    socket.once('close', () => {
-      this.#adopted.delete(socket);
-      if (this.#adopted.size === 0) this.#adoptedGone?.();
+  /** The HTTP/2 side, made on the first h2 connection. */
+  #http2(): http2.Http2Server {
+    if (this.#h2 !== undefined) return this.#h2;
+    const h2 = http2.createServer({
+      // nginx's http2_max_concurrent_streams; each stream is one upstream exchange.
+      settings: { maxConcurrentStreams: 128 },
     });
+    // An HTTP/2 connection with no open stream closes after the keep-alive timeout.
+    h2.setTimeout(this.#client.keepalive_timeout_ms);
+    h2.on('request', this.#onRequest as never);
+    h2.on('session', (session: http2.ServerHttp2Session) => {
+      if (this.#draining) session.close();
+      this.#sessions.add(session);
+      session.once('close', () => this.#sessions.delete(session));
+    });
+    this.#h2 = h2;
+    return h2;
   }
 
-  /** Resolves once every adopted socket has closed (at once when there are none). */
-  #adoptedClosed(): Promise<void> {
-    if (this.#adopted.size === 0) return Promise.resolve();
-    return new Promise((resolve) => (this.#adoptedGone = resolve));
+  #settled(): boolean {
+    return this.#connections.size === 0 && this.#sessions.size === 0;
   }
 
   /**
    * Stops accepting, lets requests in flight finish, and closes keep-alive connections as
-   * they fall idle. After `graceMs` whatever is left (slow requests, WebSockets) is cut.
+   * they fall idle; responses meanwhile say `Connection: close`. After `graceMs` whatever is
+   * left (slow requests, WebSockets) is cut.
    */
   async close(graceMs: number): Promise<CloseOutcome> {
-    const closed = Promise.all(
+    this.#draining = true;
+    const stopped = Promise.all(
       this.#servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
-    ).then(() => this.#adoptedClosed());
-    const reaper = setInterval(() => {
-      for (const server of this.#servers) server.closeIdleConnections?.();
-    }, 50);
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<'forced'>((resolve) => {
-      timer = setTimeout(() => resolve('forced'), graceMs);
-    });
-    const outcome = await Promise.race([closed.then(() => 'drained' as const), expired]);
-    clearInterval(reaper);
-    clearTimeout(timer);
+    );
+    for (const session of this.#sessions) session.close();
+    const deadline = performance.now() + graceMs;
+    let outcome: CloseOutcome = 'drained';
+    for (;;) {
+      for (const connection of this.#connections) connection.closeIfIdle();
+      if (this.#settled() && this.#upgraded.size === 0) break;
+      if (performance.now() >= deadline) {
+        outcome = 'forced';
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     if (outcome === 'forced') {
-      for (const server of this.#servers) server.closeAllConnections?.();
+      for (const connection of this.#connections) connection.socket.destroy();
       for (const session of this.#sessions) session.destroy();
       for (const socket of this.#upgraded) socket.destroy();
-      await closed;
     }
+    await stopped;
+    this.#clock.close();
     return outcome;
   }
 }
 
 /** A GET asking for `Upgrade: websocket`, with no body (RFC 6455 §4.1). */
-export function isWebSocketHandshake(req: IncomingMessage): boolean {
+export function isWebSocketHandshake(req: ClientRequest): boolean {
   if (req.method !== 'GET') return false;
-  const upgrade = req.headers.upgrade;
-  if (upgrade === undefined || !/(?:^|,)\s*websocket\s*(?:,|$)/i.test(upgrade)) return false;
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
+  let upgrade: string | undefined;
+  let body = false;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    if (name === 'upgrade') upgrade = upgrade === undefined ? value : `${upgrade}, ${value}`;
+    else if (name === 'transfer-encoding') body = true;
+    else if (name === 'content-length' && value !== '0') body = true;
+  }
+  return upgrade !== undefined && /(?:^|,)\s*websocket\s*(?:,|$)/i.test(upgrade) && !body;
 }

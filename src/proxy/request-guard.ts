@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest } from './client-side.ts';
 import type { ClientError } from './upstream-errors.ts';
 import { normalizePath } from '../routing/request-path.ts';
 import { isHttp2Stream } from './request-body.ts';
@@ -26,8 +26,8 @@ export interface GuardedRequest {
  * - a path the normalisation refuses (routing/request-path.ts): 400.
  * A path the normalisation changes is written back to `req.url`, so the upstream sees it too.
  */
-export function guardRequest(req: IncomingMessage): GuardedRequest | ClientError {
-  if (req.method === 'TRACE') return 'method_not_allowed';
+export function guardRequest(req: ClientRequest): GuardedRequest | ClientError {
+  if (req.method === 'TRACE' || req.method === 'CONNECT') return 'method_not_allowed';
   const h2 = isHttp2Stream(req);
   if (req.httpVersionMajor !== 1 && !h2) return 'http_version';
   const raw = req.rawHeaders;

@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ConfigStore } from '../config/store.ts';
@@ -8,12 +7,11 @@ import { matchRoute } from '../routing/route-table.ts';
 import type { Route } from '../routing/route-table.ts';
 import type { BodyWatch } from './body-watch.ts';
 import type { ProxyEngine } from './engine.ts';
-import { PipelineGate } from './pipeline-gate.ts';
-import { guardRequest, requestHost } from './request-guard.ts';
+import { guardRequest, requestHost, transferCoding } from './request-guard.ts';
 import type { TrustBoundary } from './trust-boundary.ts';
 import type { ExchangeEnd } from './exchange.ts';
 import type { UpstreamError } from '../http1/upstream-error.ts';
-import type { ClientRequest } from './client-side.ts';
+import type { ClientRequest, ClientResponse } from './client-side.ts';
 import {
   errorForFailure,
   routeReason,
@@ -38,18 +36,14 @@ export interface HandlerDeps {
 
 /**
  * The data path: guard, pin the snapshot once, match, forward. Everything a request uses comes
- * from the snapshot it started with, so a reload mid-request changes nothing for it. Nothing
- * here allocates per request beyond what the engine needs: no closure, no 'finish' listener;
- * the engine reports the end of the exchange to long-lived handlers. The gate lets each client
- * connection run one exchange at a time (pipeline-gate.ts).
+ * from the snapshot it started with, so a reload mid-request changes nothing for it. HTTP/1.1
+ * connections hand over one request at a time, in order (http1/server-connection.ts); HTTP/2
+ * streams are independent.
  */
 export function createRequestHandler(deps: HandlerDeps) {
   const { store, engine, metrics, isDraining, trust, bodies } = deps;
   const onComplete = createCompletionHandler(deps);
-  const gate = new PipelineGate((req, res, route) =>
-    engine.web(req, res, route, trust.hop(req.socket, protoOf(req.socket)), onComplete),
-  );
-  return function handleRequest(req: IncomingMessage, res: ServerResponse): void {
+  return function handleRequest(req: ClientRequest, res: ClientResponse): void {
     const h2 = isHttp2Stream(req);
     // HTTP/2 has no Connection header (a draining session sends GOAWAY instead). Its bodies
     // are watched per stream: flow control caps what a stream buffers, not how slowly it sends.
@@ -58,13 +52,25 @@ export function createRequestHandler(deps: HandlerDeps) {
     const route = findRoute(store, req);
     if (typeof route === 'string') {
       metrics.countUnmatched(statusOf(route));
+      // A refused framing (a coding other than chunked, a version or method whose body this hop
+      // will not read) ends the connection: a front proxy that read those bytes differently
+      // would disagree with us about where the next request starts.
+      if (
+        !h2 &&
+        (route === 'unsupported_coding' ||
+          route === 'http_version' ||
+          route === 'method_not_allowed' ||
+          transferCoding(req.rawHeaders) !== undefined)
+      ) {
+        res.setHeader('connection', 'close');
+      }
       return sendError(res, route);
     }
     if (route.httpsRedirect && protoOf(req.socket) === 'http') {
       metrics.recordRequest(route, 308, undefined);
       return redirectToHttps(req, res);
     }
-    gate.admit(req, res, route);
+    engine.web(req, res, route, trust.hop(req.socket, protoOf(req.socket)), onComplete);
   };
 }
 
@@ -137,7 +143,7 @@ function logUpstreamFailure(
  */
 export function createUpgradeHandler(deps: HandlerDeps) {
   const { store, engine, trust, metrics } = deps;
-  return function handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+  return function handleUpgrade(req: ClientRequest, socket: Socket, head: Buffer): void {
     const route = findRoute(store, req);
     if (typeof route === 'string') {
       metrics.countUnmatched(statusOf(route));
@@ -171,7 +177,7 @@ function protoOf(socket: Socket): 'http' | 'https' {
  * default port: the port the client used was the plain one, and behind a load balancer or a
  * Kubernetes Service the public HTTPS port is 443 whatever the listener's own port is.
  */
-function redirectToHttps(req: IncomingMessage, res: ServerResponse): void {
+function redirectToHttps(req: ClientRequest, res: ClientResponse): void {
   const host = hostWithoutPort(requestHost(req.rawHeaders) ?? '');
   if (host === '') return sendError(res, 'bad_host');
   const location = `https://${host}${req.url ?? '/'}`;
@@ -185,7 +191,7 @@ function hostWithoutPort(host: string): string {
   return colon === -1 ? host : host.slice(0, colon);
 }
 
-function findRoute(store: ConfigStore, req: IncomingMessage): Route | ClientError {
+function findRoute(store: ConfigStore, req: ClientRequest): Route | ClientError {
   const guarded = guardRequest(req);
   if (typeof guarded === 'string') return guarded;
   return matchRoute(store.current().table, guarded.host, guarded.path) ?? 'no_route';

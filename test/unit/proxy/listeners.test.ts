@@ -16,7 +16,7 @@ describe('ProxyListeners.close', { skip: process.platform !== 'linux' && 'Linux 
         // Later requests finish later, so a close() that waited for libuv's one connection
         // only would resolve with most of these still in flight.
         const index = Number(req.url?.slice(1));
-        setTimeout(() => res.end(`done ${index}`), 50 + index * 30);
+        setTimeout(() => res.end(Buffer.from(`done ${index}`)), 50 + index * 30);
         if (++arrived === count) allArrived();
       },
       (_req, socket) => socket.destroy(),

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { configYaml, request, startProxy, tmpDir } from '../helpers.ts';
+import type { ProxyProcess } from '../helpers.ts';
+import { rawExchange, startRecordingUpstream } from '../raw-http.ts';
+import type { RecordingUpstream } from '../raw-http.ts';
+
+/**
+ * What the hostile corpus found in the node:http engine (issue 17), attacked over raw sockets
+ * against raw recording upstreams now that the proxy owns its HTTP/1.1 codec.
+ */
+describe('the engine against the corpus findings', () => {
+  let proxy: ProxyProcess;
+  let cleanup: () => Promise<void>;
+  let a: RecordingUpstream, b: RecordingUpstream;
+
+  before(async () => {
+    a = await startRecordingUpstream();
+    b = await startRecordingUpstream();
+    const t = await tmpDir();
+    cleanup = t.cleanup;
+    const path = join(t.dir, 'proxy.yaml');
+    await writeFile(
+      path,
+      configYaml(`  - name: edge
+    hosts: ["*"]
+    routes:
+      - path: /
+        upstreams: [{ url: "${a.url}" }, { url: "${b.url}" }]
+        passive_health: { consecutive_failures: 5, ejection_ms: 30000 }
+`),
+    );
+    proxy = await startProxy(path);
+  });
+
+  after(async () => {
+    await proxy.stop();
+    await a.close();
+    await b.close();
+    await cleanup();
+  });
+
+  const upstreamBytes = () => a.requests.length + b.requests.length;
+
+  it('a client that breaks its own chunked body never opens an upstream exchange nor ejects one', async () => {
+    const accepted = a.accepted() + b.accepted();
+    const seen = upstreamBytes();
+    for (let i = 0; i < 20; i++) {
+      const reply = await rawExchange(
+        proxy.port,
+        'POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
+      );
+      assert.deepEqual(reply.statuses, [400]);
+      assert.equal(reply.closed, true);
+    }
+    assert.equal(upstreamBytes(), seen, 'the upstreams received nothing');
+    assert.equal(a.accepted() + b.accepted(), accepted, 'no upstream connection was opened');
+    const metrics = (await request(`${proxy.healthUrl}/metrics`)).body;
+    assert.doesNotMatch(metrics, /reverse_proxy_upstream_healthy\{[^}]*\} 0/);
+    assert.doesNotMatch(metrics, /reverse_proxy_upstream_failures_total\{/);
+    assert.ok(!proxy.logs.some((l) => String(l.msg).includes('ejected')));
+  });
+
+  for (const coding of ['identity, chunked', ',chunked']) {
+    it(`answers 501 to Transfer-Encoding: ${coding} and closes, forwarding nothing after it`, async () => {
+      const seen = upstreamBytes();
+      const reply = await rawExchange(
+        proxy.port,
+        `POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ${coding}\r\n\r\n0\r\n\r\n` +
+          'GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n',
+      );
+      assert.deepEqual(reply.statuses, [501]);
+      assert.match(reply.text, /connection: close/i);
+      assert.equal(reply.closed, true);
+      assert.equal(upstreamBytes(), seen, 'neither request reached an upstream');
+    });
+  }
+
+  it('answers a valid request before the bad bytes after it, then refuses and closes (Garden G45)', async () => {
+    const seen = a.requests.length + b.requests.length;
+    const reply = await rawExchange(
+      proxy.port,
+      'GET /public/first HTTP/1.1\r\nHost: public.test\r\n\r\nInvalid\r\n\r\n',
+      { expect: 2 },
+    );
+    assert.deepEqual(reply.statuses, [200, 400]);
+    assert.equal(reply.closed, true);
+    const targets = [...a.requests, ...b.requests].slice(seen).map((r) => r.target);
+    assert.deepEqual(targets, ['/public/first']);
+  });
+
+  it('answers the request that said Connection: close and nothing pipelined after it', async () => {
+    const seen = upstreamBytes();
+    const reply = await rawExchange(
+      proxy.port,
+      'GET /first HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n' +
+        'GET /second HTTP/1.1\r\nHost: a\r\n\r\n',
+    );
+    assert.deepEqual(reply.statuses, [200]);
+    assert.match(reply.text, /connection: close/i);
+    assert.equal(reply.closed, true);
+    assert.equal(upstreamBytes(), seen + 1);
+  });
+
+  it('refuses a request head over 16 KB with 431', async () => {
+    const reply = await rawExchange(
+      proxy.port,
+      `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(17_000)}\r\n\r\n`,
+    );
+    assert.deepEqual(reply.statuses, [431]);
+    assert.equal(reply.closed, true);
+  });
+
+  it('serves an HTTP/1.0 client: its body delimited by the close, no chunking', async () => {
+    const reply = await rawExchange(proxy.port, 'GET /ten HTTP/1.0\r\nHost: a\r\n\r\n');
+    assert.deepEqual(reply.statuses, [200]);
+    assert.doesNotMatch(reply.text, /transfer-encoding/i);
+    assert.equal(reply.closed, true);
+  });
+});
