@@ -1,8 +1,11 @@
 /**
- * `npm run bench [-- --quick | --smoke] [--src] [--hostile]`: this proxy (compiled; from src with `--src`)
- * against nginx (1 worker) on 127.0.0.1, pinned with taskset (wrk and the upstream on CPU 0,
- * the proxy under test on CPU 1), in interleaved rounds; writes a markdown table, a JSON file
- * and an SVG chart under bench/results/. Everything it starts it stops, by PID.
+ * `npm run bench [-- --quick | --smoke] [--src] [--idle-conns N] [--hostile]`: this proxy
+ * (compiled; from src with `--src`) against nginx (1 worker) on 127.0.0.1, pinned with taskset
+ * (wrk and the upstream on CPU 0, the proxy under test on CPU 1), in interleaved rounds, with
+ * the Node floor and two ceilings alongside; then memory (a fresh proxy under 256 connections,
+ * N idle keep-alive connections on the proxy and on nginx), reloads and a soak. Writes a
+ * markdown table, a JSON file and an SVG chart under bench/results/. Everything it starts it
+ * stops, by PID.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
@@ -18,6 +21,7 @@ import {
   childPids,
   cpuSecondsOf,
   installTraps,
+  raiseNofile,
   rssOf,
   spawnPinned,
   stopAll,
@@ -25,11 +29,19 @@ import {
 } from './children.ts';
 import { freePort } from './free-port.ts';
 import { diffCounters, readListenCounters } from './netstat.ts';
-import { referenceConfig, startNginx, upstreamConfig } from './nginx.ts';
+import { idleCost } from './idle-conns.ts';
+import { referenceConfig, startNginx, upstreamConfig, withRoom } from './nginx.ts';
 import { BENCH_HOST, buildProxy, proxyConfig, SOURCE_CLI, startProxyUnderTest } from './proxy.ts';
 import type { ProxyUnderTest } from './proxy.ts';
 import { chartBars, checkTargets, markdownReport } from './report.ts';
-import type { BenchResults, MemoryResult, ReloadResult, Run, SoakResult } from './results.ts';
+import type {
+  BenchResults,
+  IdleResult,
+  MemoryResult,
+  ReloadResult,
+  Run,
+  SoakResult,
+} from './results.ts';
 import { MODES, SCENARIOS } from './scenarios.ts';
 import type { ModeSettings, Scenario, SystemId } from './scenarios.ts';
 import { median } from './stats.ts';
@@ -65,6 +77,7 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       count: { type: 'string' },
       cap: { type: 'string' },
+      'idle-conns': { type: 'string' },
     },
   });
   if (values.hostile) {
@@ -73,7 +86,10 @@ async function main(): Promise<void> {
     return runHostileLoad(values);
   }
   const mode = values.smoke ? 'smoke' : values.quick ? 'quick' : 'full';
-  const settings = MODES[mode];
+  const idleArg = values['idle-conns'];
+  const settings: ModeSettings =
+    idleArg === undefined ? MODES[mode] : { ...MODES[mode], idleConnections: Number(idleArg) };
+  if (!(settings.idleConnections > 0)) throw new Error('--idle-conns takes a positive number');
   const dir = await mkdtemp(join(tmpdir(), 'rp-bench-'));
   installTraps(() => rmSync(dir, { recursive: true, force: true }));
   const tools = ensureTools();
@@ -96,8 +112,12 @@ async function main(): Promise<void> {
     process.stdout.write(`${markdown}\nwritten: ${base}.{md,json,svg}\n`);
     if (mode === 'smoke') {
       // CI checks that the benchmark works, not how fast this machine is.
-      const sane = results.runs.every((r) => r.requests > 0) && results.reload.reloads > 0;
-      if (!sane) throw new Error('a scenario served no request');
+      const sane =
+        results.runs.every((r) => r.requests > 0) &&
+        results.reload.reloads > 0 &&
+        (results.idle?.proxy.held ?? 0) > 0 &&
+        (results.idle?.nginx.held ?? 0) > 0;
+      if (!sane) throw new Error('a scenario served no request, or held no idle connection');
     } else if (checkTargets(results).some((t) => !t.ok)) {
       say('some targets do not hold (see the table)');
     }
@@ -148,7 +168,9 @@ async function runAll(
     proxyConfig(upstreamUrl, settings.sites, v, undefined, pool),
   );
   const big = await startProxy(dir, 'proxy10k', bigConfigs[0] as string, cli);
-  const floor = await startNodeFloor(upstreamUrl, tls);
+  const floor = await startHelper('node-floor.ts', [upstreamUrl, tls.cert, tls.key]);
+  const pipe = await startHelper('ceiling-pipe.ts', [upstreamUrl]);
+  const llhttp = await startHelper('ceiling-llhttp.ts', [upstreamUrl]);
   const systems: Record<SystemId, System> = {
     nginx: {
       id: 'nginx',
@@ -160,13 +182,9 @@ async function runAll(
     },
     proxy: systemOf(small),
     proxy10k: systemOf(big, 'proxy10k'),
-    floor: {
-      id: 'floor',
-      port: floor.port,
-      tlsPort: floor.tlsPort,
-      rss: () => rssOf(floor.pid),
-      cpu: () => cpuSecondsOf(floor.pid),
-    },
+    floor: helperSystem('floor', floor),
+    pipe: helperSystem('pipe', pipe),
+    llhttp: helperSystem('llhttp', llhttp),
   };
 
   const load = (
@@ -269,6 +287,7 @@ async function runAll(
     settings,
     load,
   );
+  const idle = await idleMemory(dir, tools, upstreamPort, pool, cli, settings, load);
   say(`reload every 100 ms for ${settings.reloadSeconds} s on ${settings.sites} sites`);
   const reload = await reloadUnderLoad(big, bigConfigs, systems.proxy10k, settings, load);
   say(`soak: ${settings.soakReloads} reloads under 256 connections, then the same load alone`);
@@ -283,6 +302,7 @@ async function runAll(
     reload: { ...reload, sites: settings.sites },
     soak,
     memory,
+    idle,
   };
 }
 
@@ -313,32 +333,108 @@ async function freshMemory(
   }
 }
 
-/** bench/node-floor.ts pinned like the proxy, with the same certificate. */
-async function startNodeFloor(
-  upstreamUrl: string,
-  tls: { cert: string; key: string },
-): Promise<{ pid: number; port: number; tlsPort: number }> {
-  const script = fileURLToPath(new URL('node-floor.ts', import.meta.url));
+interface Helper {
+  readonly pid: number;
+  readonly port: number;
+  readonly tlsPort?: number;
+}
+
+/**
+ * A helper system from bench/ (the Node floor, a ceiling) pinned like the proxy; it prints
+ * `{"port":N[,"tlsPort":M]}` once it listens.
+ */
+async function startHelper(script: string, args: readonly string[]): Promise<Helper> {
+  const file = fileURLToPath(new URL(script, import.meta.url));
   let out = '';
   let ready: (line: string) => void = () => undefined;
   const line = new Promise<string>((resolve) => (ready = resolve));
-  const child = spawnPinned(
-    PROXY_CPU,
-    process.execPath,
-    [script, upstreamUrl, tls.cert, tls.key],
-    (chunk) => {
-      out += chunk;
-      if (out.includes('\n')) ready(out.slice(0, out.indexOf('\n')));
-    },
-  );
+  const child = spawnPinned(PROXY_CPU, process.execPath, [file, ...args], (chunk) => {
+    out += chunk;
+    if (out.includes('\n')) ready(out.slice(0, out.indexOf('\n')));
+  });
   const first = await Promise.race([
     line,
     once(child, 'exit').then(([code]) => {
-      throw new Error(`the Node floor exited with ${code} before listening`);
+      throw new Error(`bench/${script} exited with ${code} before listening`);
     }),
   ]);
-  const { port, tlsPort } = JSON.parse(first) as { port: number; tlsPort: number };
-  return { pid: child.pid as number, port, tlsPort };
+  const { port, tlsPort } = JSON.parse(first) as { port: number; tlsPort?: number };
+  return { pid: child.pid as number, port, ...(tlsPort === undefined ? {} : { tlsPort }) };
+}
+
+function helperSystem(id: SystemId, helper: Helper): System {
+  return {
+    id,
+    port: helper.port,
+    ...(helper.tlsPort === undefined ? {} : { tlsPort: helper.tlsPort }),
+    rss: () => rssOf(helper.pid),
+    cpu: () => cpuSecondsOf(helper.pid),
+  };
+}
+
+/**
+ * Issue 17's idle keep-alive cost: a fresh proxy (small config), then a fresh nginx (the
+ * reference config with room for the connections), each warmed up with the 2 KB GET at 64
+ * connections, then `settings.idleConnections` idle keep-alive connections held on it
+ * (bench/idle-conns.ts). nginx's figure is its worker's RSS (the master holds no connection).
+ */
+async function idleMemory(
+  dir: string,
+  tools: Tools,
+  upstreamPort: number,
+  pool: readonly string[],
+  cli: string,
+  settings: ModeSettings,
+  load: Load,
+): Promise<{ proxy: IdleResult; nginx: IdleResult }> {
+  // The client holds `count` descriptors, the proxy as many plus its upstream pool (up to one
+  // per connection of a batch of 250); children inherit this process's limit.
+  const margin = 1_100;
+  const nofile = raiseNofile(settings.idleConnections + margin);
+  const count = Math.min(settings.idleConnections, nofile - margin);
+  if (count < settings.idleConnections) {
+    say(
+      `open files limit ${nofile}: ${count} idle connections instead of ${settings.idleConnections}`,
+    );
+  }
+  const warm = async (system: System) => {
+    await load(system, '/2k', 64, settings.warmupSeconds);
+    await sleep(1_000);
+  };
+  const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+  say(`memory: ${count} idle keep-alive connections on a fresh proxy`);
+  const fresh = await startProxy(
+    dir,
+    'proxy-idle',
+    proxyConfig(upstreamUrl, 0, 0, undefined, pool),
+    cli,
+  );
+  let proxy: IdleResult;
+  try {
+    const system = systemOf(fresh);
+    await warm(system);
+    proxy = await idleCost(system.port, count, LOAD_CPU, system.rss);
+  } finally {
+    await stopChild(fresh.proxy.child);
+  }
+  say(`memory: ${count} idle keep-alive connections on a fresh nginx`);
+  const port = await freePort();
+  const nginxDir = join(dir, 'nginx-idle');
+  const child = await startNginx(
+    tools.nginx,
+    nginxDir,
+    withRoom(referenceConfig(nginxDir, port, upstreamPort), count + 2_048, count + margin),
+    port,
+    PROXY_CPU,
+  );
+  try {
+    const worker = () => childPids(child.pid).reduce<number>((n, pid) => n + rssOf(pid), 0);
+    await warm({ id: 'nginx', port, rss: worker, cpu: () => 0 });
+    const nginx = await idleCost(port, count, LOAD_CPU, worker);
+    return { proxy, nginx };
+  } finally {
+    await stopChild(child);
+  }
 }
 
 interface StartedProxy {

@@ -4,6 +4,8 @@ export interface Bar {
   readonly ratio: number;
   /** The target ratio, drawn as a tick; undefined when the scenario has none. */
   readonly target?: number;
+  /** A reference system's bar (a ceiling), drawn grey: not the proxy's. */
+  readonly reference?: boolean;
 }
 
 const escape = (text: string) =>
@@ -11,7 +13,8 @@ const escape = (text: string) =>
 
 /**
  * A horizontal bar chart of ratios to nginx, as a small hand-written SVG: no chart library
- * for a dozen bars. The dashed line is nginx (1.0x); a red tick marks each target.
+ * for a dozen bars. The dashed line is nginx (1.0x); a red tick marks each target; reference
+ * systems' bars are grey.
  */
 export function ratioChart(title: string, bars: readonly Bar[]): string {
   const width = 720;
@@ -32,7 +35,7 @@ export function ratioChart(title: string, bars: readonly Bar[]): string {
     const w = Number.isFinite(bar.ratio) ? Math.max(1, bar.ratio * scale) : 0;
     parts.push(
       `<text x="${left - 8}" y="${y + 16}" text-anchor="end">${escape(bar.label)}</text>`,
-      `<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barHeight}" fill="#4a7ab5"/>`,
+      `<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barHeight}" fill="${bar.reference === true ? '#a0a0a0' : '#4a7ab5'}"/>`,
       `<text x="${(left + w + 6).toFixed(1)}" y="${y + 16}">${bar.ratio.toFixed(2)}x</text>`,
     );
     if (bar.target !== undefined) {

@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -119,4 +119,28 @@ export function childPids(pid: number | undefined): number[] {
   } catch {
     return [];
   }
+}
+
+/** This process's open-files limit (RLIMIT_NOFILE, soft), which its children inherit. */
+export function openFilesLimit(): number {
+  const limits = readFileSync('/proc/self/limits', 'utf8');
+  return Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1] ?? 0);
+}
+
+/**
+ * Raises RLIMIT_NOFILE of this process (its children inherit it) when it can: with prlimit,
+ * which needs CAP_SYS_RESOURCE beyond the hard limit (Node itself raises the soft limit to the
+ * hard one at start). Returns the limit now in force.
+ */
+export function raiseNofile(want: number): number {
+  if (openFilesLimit() < want) {
+    try {
+      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${want}:${want}`], {
+        stdio: 'ignore',
+      });
+    } catch {
+      // not root: the caller says what to do
+    }
+  }
+  return openFilesLimit();
 }

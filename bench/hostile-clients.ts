@@ -36,6 +36,12 @@ export interface AttackPlan {
   /** Then one byte every `everyMs` on each connection, spread evenly over the interval. */
   readonly trickle?: { readonly byte: string; readonly everyMs: number };
   readonly stepTimeoutMs: number;
+  /**
+   * Connections per source address: the first `perSource` from 127.0.0.1, the next from
+   * 127.0.0.2, and so on (all loopback), since one address has one ephemeral port range
+   * (~28,000 ports) towards a given port. Default: all from 127.0.0.1.
+   */
+  readonly perSource?: number;
 }
 
 const TICK_MS = 100;
@@ -48,6 +54,7 @@ export class Attack {
   responseFailures = 0;
   #ticker: NodeJS.Timeout | undefined;
   #over = false;
+  #tried = 0;
 
   constructor(plan: AttackPlan) {
     this.#plan = plan;
@@ -100,7 +107,12 @@ export class Attack {
   #openOne(): Promise<void> {
     const plan = this.#plan;
     return new Promise((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port: plan.port });
+      const source = Math.floor(this.#tried++ / (plan.perSource ?? Number.POSITIVE_INFINITY));
+      const socket = connect({
+        host: '127.0.0.1',
+        port: plan.port,
+        ...(source === 0 ? {} : { localAddress: `127.0.0.${1 + source}` }),
+      });
       let conn: HeldConnection | undefined;
       let head = '';
       let bodyLeft = -1;

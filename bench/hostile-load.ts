@@ -12,9 +12,9 @@
  * failures and latency, RSS (VmRSS) before, at peak and after, and the connections each system
  * holds to its upstream. Everything runs on 127.0.0.1; every child is stopped by PID.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,12 +23,20 @@ import { parseArgs, promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { childPids, installTraps, rssOf, spawnPinned, stopAll, stopChild } from './children.ts';
+import {
+  childPids,
+  installTraps,
+  raiseNofile,
+  rssOf,
+  spawnPinned,
+  stopAll,
+  stopChild,
+} from './children.ts';
 import { freePort } from './free-port.ts';
 import type { AttackReport } from './hostile-attack.ts';
 import type { AttackPlan, HeldConnection } from './hostile-clients.ts';
 import type { ProbeOptions, ProbeSample } from './hostile-probe.ts';
-import { referenceConfig, startNginx, upstreamConfig } from './nginx.ts';
+import { referenceConfig, startNginx, upstreamConfig, withRoom } from './nginx.ts';
 import { BENCH_HOST, buildProxy, proxyConfig, SOURCE_CLI, startProxyUnderTest } from './proxy.ts';
 import { median } from './stats.ts';
 import { which } from './tools.ts';
@@ -121,15 +129,7 @@ interface Env {
 }
 
 /** The bench's nginx configs, given room for the 10,000-connection case. */
-function roomy(config: string): string {
-  const events = 'events { worker_connections 4096; }';
-  if (!config.includes(events))
-    throw new Error('nginx.ts changed its events block: update roomy()');
-  return config.replace(
-    events,
-    `worker_rlimit_nofile ${NOFILE};\nevents { worker_connections 30000; }`,
-  );
-}
+const roomy = (config: string) => withRoom(config, 30_000, NOFILE);
 
 async function startTarget(env: Env, id: SystemId, name: string): Promise<Target> {
   const upstreamPort = env.upstreams[id];
@@ -559,30 +559,6 @@ function timelines(results: readonly SystemResult[]): string {
       return `- slow body, ${r.system}: upstream connections ${points.join(' ')}`;
     });
   return lines.join('\n');
-}
-
-function openFilesLimit(): number {
-  const limits = readFileSync('/proc/self/limits', 'utf8');
-  return Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1] ?? 0);
-}
-
-/**
- * Raises RLIMIT_NOFILE of this process (its children inherit it) when it can: with prlimit,
- * which needs CAP_SYS_RESOURCE beyond the hard limit (Node itself raises the soft limit to the
- * hard one at start).
- */
-function raiseNofile(want: number): number {
-  const read = openFilesLimit;
-  if (read() < want) {
-    try {
-      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${want}:${want}`], {
-        stdio: 'ignore',
-      });
-    } catch {
-      // not root: the check below says what to do
-    }
-  }
-  return read();
 }
 
 export interface HostileOptions {

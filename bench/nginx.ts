@@ -152,6 +152,19 @@ http {
 `;
 }
 
+/**
+ * One of the configs above given room for many connections: `workerConnections` (nginx counts
+ * client and upstream connections alike) and the worker's open-files limit.
+ */
+export function withRoom(config: string, workerConnections: number, nofile: number): string {
+  const events = 'events { worker_connections 4096; }';
+  if (!config.includes(events)) throw new Error('the events block changed: update withRoom()');
+  return config.replace(
+    events,
+    `worker_rlimit_nofile ${nofile};\nevents { worker_connections ${workerConnections}; }`,
+  );
+}
+
 /** Writes the config and starts `nginx -g 'daemon off;'` pinned to `cpu`, ready to accept. */
 export async function startNginx(
   nginx: string,

@@ -52,6 +52,21 @@ export interface MemoryResult {
   readonly p99Us: number;
 }
 
+/**
+ * Idle keep-alive connections held on a fresh, warmed-up system (bench/idle-conns.ts): each
+ * made one GET and stays open. RSS is the process's (the proxy) or its worker's (nginx).
+ */
+export interface IdleResult {
+  /** Connections asked for. */
+  readonly connections: number;
+  /** Of them, open and idle when RSS was read. */
+  readonly held: number;
+  /** Connections whose connect or GET failed. */
+  readonly failed: number;
+  readonly rssBeforeBytes: number;
+  readonly rssAfterBytes: number;
+}
+
 export interface BenchResults {
   readonly mode: string;
   readonly startedAt: string;
@@ -60,4 +75,6 @@ export interface BenchResults {
   readonly reload: ReloadResult;
   readonly soak: SoakResult;
   readonly memory: MemoryResult;
+  /** Absent in results written before issue 17. */
+  readonly idle?: { readonly proxy: IdleResult; readonly nginx: IdleResult };
 }

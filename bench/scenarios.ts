@@ -1,8 +1,14 @@
 /**
- * The systems under load: nginx as the reference proxy, this proxy on two configs, and the
- * Node floor (bench/node-floor.ts: node:http + undici with no proxy logic at all).
+ * The systems under load: nginx as the reference proxy, this proxy on two configs, the Node
+ * floor (bench/node-floor.ts: node:http + undici with no proxy logic at all), and two ceilings,
+ * prototypes that show how far a Node proxy could go (not targets, not products):
+ * `pipe` (bench/ceiling-pipe.ts: bytes piped per connection, no HTTP at all) and `llhttp`
+ * (bench/ceiling-llhttp.ts: a minimal proxy on Node's llhttp binding on both sides).
  */
-export type SystemId = 'nginx' | 'proxy' | 'proxy10k' | 'floor';
+export type SystemId = 'nginx' | 'proxy' | 'proxy10k' | 'floor' | 'pipe' | 'llhttp';
+
+/** The ceilings: plain HTTP/1.1 only (no TLS, no HTTP/2), no routing, no header rules. */
+export const CEILINGS: readonly SystemId[] = ['pipe', 'llhttp'];
 
 export interface Scenario {
   readonly id: string;
@@ -30,7 +36,7 @@ export const SCENARIOS: readonly Scenario[] = [
     title: '2 KB GET, 64 conns',
     path: '/2k',
     connections: 64,
-    systems: ['nginx', 'proxy', 'proxy10k', 'floor'],
+    systems: ['nginx', 'proxy', 'proxy10k', 'floor', ...CEILINGS],
   },
   {
     // Issue 12: a route over three upstreams (three ports of the upstream nginx), round robin;
@@ -56,7 +62,7 @@ export const SCENARIOS: readonly Scenario[] = [
     title: '64 KB GET, 64 conns',
     path: '/64k',
     connections: 64,
-    systems: ['nginx', 'proxy'],
+    systems: ['nginx', 'proxy', ...CEILINGS],
   },
   {
     id: 'post1m',
@@ -64,9 +70,15 @@ export const SCENARIOS: readonly Scenario[] = [
     path: '/sink',
     connections: 16,
     post1m: true,
-    systems: ['nginx', 'proxy'],
+    systems: ['nginx', 'proxy', ...CEILINGS],
   },
-  { id: 'c1', title: '2 KB GET, 1 conn', path: '/2k', connections: 1, systems: ['nginx', 'proxy'] },
+  {
+    id: 'c1',
+    title: '2 KB GET, 1 conn',
+    path: '/2k',
+    connections: 1,
+    systems: ['nginx', 'proxy', ...CEILINGS],
+  },
   {
     id: 'c256',
     title: '2 KB GET, 256 conns',
@@ -109,6 +121,8 @@ export interface ModeSettings {
   readonly sites: number;
   readonly reloadSeconds: number;
   readonly soakReloads: number;
+  /** Idle keep-alive connections held on the proxy and on nginx (issue 17: 10,000). */
+  readonly idleConnections: number;
 }
 
 export const MODES: Record<'smoke' | 'quick' | 'full', ModeSettings> = {
@@ -120,6 +134,7 @@ export const MODES: Record<'smoke' | 'quick' | 'full', ModeSettings> = {
     sites: 1_000,
     reloadSeconds: 2,
     soakReloads: 20,
+    idleConnections: 500,
   },
   quick: {
     rounds: 3,
@@ -128,6 +143,7 @@ export const MODES: Record<'smoke' | 'quick' | 'full', ModeSettings> = {
     sites: 10_000,
     reloadSeconds: 4,
     soakReloads: 100,
+    idleConnections: 2_000,
   },
   full: {
     rounds: 5,
@@ -136,5 +152,6 @@ export const MODES: Record<'smoke' | 'quick' | 'full', ModeSettings> = {
     sites: 10_000,
     reloadSeconds: 20,
     soakReloads: 1_000,
+    idleConnections: 10_000,
   },
 };
