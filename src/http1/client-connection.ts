@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import { createParser, RESPONSE, SKIP_BODY, STOP_AT_UPGRADE } from './parser.ts';
+import { countedLength } from './framing.ts';
+import { createParser, resetParser, RESPONSE, SKIP_BODY, STOP_AT_UPGRADE } from './parser.ts';
 import type { ParseError, Parser } from './parser.ts';
 import { UpstreamError, upstreamErrorOf } from './upstream-error.ts';
 
@@ -70,6 +71,9 @@ export class ClientConnection {
   #pending: string[] | undefined;
   #upgradeTo: { status: number; headers: string[] } | undefined;
   #idleTimeoutMs: number;
+  /** Body bytes still to come of a response counted by its Content-Length. */
+  #remaining = 0;
+  #counting = false;
   /** A response completed in the read being parsed: any message after it is unsolicited. */
   #completedInRead = false;
   /** Handed over by an upgrade: its events are the new owner's. */
@@ -190,12 +194,33 @@ export class ClientConnection {
     this.#state = 'body';
     this.socket.setTimeout(this.#plan?.idleMs ?? 0);
     handler.onHead(status, headers);
-    return this.#plan?.expectBody === false ? SKIP_BODY : 0;
+    if (this.#plan?.expectBody === false || status === 204 || status === 304) return SKIP_BODY;
+    const length = countedLength(headers);
+    if (length <= 0) return 0;
+    // A body of known length is counted here, not parsed: the parser stops after the head
+    // and the body leaves as views of the bytes read, with no copy per piece.
+    this.#remaining = length;
+    this.#counting = true;
+    return STOP_AT_UPGRADE;
+  }
+
+  /** Body bytes of a counted response; what lies past its end makes the connection unusable. */
+  #countBody(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    const take = Math.min(bytes.length, this.#remaining);
+    this.#remaining -= take;
+    if (take < bytes.length) this.#reusable = false;
+    this.#handler?.onData(take === bytes.length ? bytes : bytes.subarray(0, take));
+    if (this.#remaining > 0 || !this.#counting) return;
+    this.#counting = false;
+    resetParser(this.#parser, RESPONSE);
+    this.#onComplete();
   }
 
   #onComplete(): void {
-    // An interim response completes too; only the final one ends the exchange.
-    if (this.#state !== 'body') return;
+    // An interim response completes too, and so does the head of a counted one: only the end
+    // of the final response ends the exchange.
+    if (this.#state !== 'body' || this.#counting) return;
     this.#state = 'done';
     this.#completedInRead = true;
     const handler = this.#handler;
@@ -217,6 +242,9 @@ export class ClientConnection {
     }
     this.idleSince = performance.now();
     this.socket.setTimeout(this.#idleTimeoutMs);
+    // The last exchange may have paused it for a slow client: idle, it must see the upstream
+    // close, and the next exchange must see its answer.
+    if (this.socket.isPaused()) this.socket.resume();
     this.#owner.released(this);
   }
 
@@ -227,12 +255,14 @@ export class ClientConnection {
       this.#reusable = false;
       if (this.#state === 'idle') return void this.socket.destroy();
     }
+    if (this.#counting) return this.#countBody(chunk);
     this.#completedInRead = false;
     const result = this.#parser.execute(chunk);
     this.#completedInRead = false;
     if (typeof result !== 'number') return this.#parseFailed(result);
     const upgrade = this.#upgradeTo;
     if (upgrade !== undefined) this.#handOver(upgrade, chunk.subarray(result));
+    else if (this.#counting) this.#countBody(chunk.subarray(result));
   }
 
   #handOver(upgrade: { status: number; headers: string[] }, head: Buffer): void {

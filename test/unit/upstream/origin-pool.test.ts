@@ -152,6 +152,41 @@ describe('OriginPool and ClientConnection', () => {
     assert.notEqual(a.connection, b.connection, 'the out-of-step connection was dropped');
   });
 
+  it('counts a Content-Length body across reads, and a body cut short is a reset', async () => {
+    const sockets: net.Socket[] = [];
+    const server = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.on('data', () => {
+        socket.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n01');
+        setTimeout(() => socket.write('234'), 20);
+        setTimeout(() => socket.write('56789'), 40);
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const pool = new OriginPool(origin, limits);
+    closers.push(
+      () => pool.close(),
+      () => {
+        for (const s of sockets) s.destroy();
+        server.close();
+      },
+    );
+    const whole = await get(pool);
+    assert.deepEqual([whole.status, whole.body, whole.error], [200, '0123456789', undefined]);
+    const short = await new Promise<Outcome>((resolve) => {
+      server.removeAllListeners('connection');
+      server.on('connection', (socket) =>
+        socket.on('data', () => socket.end('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n0123')),
+      );
+      void pool.close();
+      void get(new OriginPool(origin, limits)).then(resolve);
+    });
+    assert.equal(short.body, '0123');
+    assert.equal(short.error?.failure, 'reset');
+  });
+
   it('classifies a refused connection and a status outside 100-599', async () => {
     const closed = await rawUpstream(() => '');
     const origin = closed.origin;
