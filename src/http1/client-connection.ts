@@ -1,6 +1,13 @@
 import type { Socket } from 'node:net';
 import { countedLength } from './framing.ts';
-import { createParser, resetParser, RESPONSE, SKIP_BODY, STOP_AT_UPGRADE } from './parser.ts';
+import {
+  releaseParser,
+  resetParser,
+  RESPONSE,
+  SKIP_BODY,
+  STOP_AT_UPGRADE,
+  takeParser,
+} from './parser.ts';
 import type { ParseError, Parser } from './parser.ts';
 import { UpstreamError, upstreamErrorOf } from './upstream-error.ts';
 
@@ -60,6 +67,7 @@ export class ClientConnection {
   requests = 0;
   #owner: ConnectionOwner;
   #parser: Parser;
+  #parserReleased = false;
   #handler: ResponseHandler | undefined;
   #plan: RequestPlan | undefined;
   #state: State = 'idle';
@@ -84,7 +92,7 @@ export class ClientConnection {
     this.origin = origin;
     this.#owner = owner;
     this.#idleTimeoutMs = idleTimeoutMs;
-    this.#parser = createParser(RESPONSE, {
+    this.#parser = takeParser(RESPONSE, {
       onHeaders: (headers) => (this.#pending = (this.#pending ?? []).concat(headers)),
       // Headers that spanned reads came through onHeaders; the list here is then undefined.
       onHeadersComplete: (_maj, _min, headers, _m, _u, status, _msg, upgrade, keepAlive) =>
@@ -277,7 +285,7 @@ export class ClientConnection {
     socket.removeAllListeners('error');
     socket.setTimeout(0);
     this.#detached = true;
-    this.#parser.free();
+    this.#releaseParser();
     this.#owner.closed(this);
     handler?.onUpgrade(upgrade.status, upgrade.headers, socket, head);
   }
@@ -335,8 +343,14 @@ export class ClientConnection {
     handler?.onError(err);
   }
 
+  #releaseParser(): void {
+    if (this.#parserReleased) return;
+    this.#parserReleased = true;
+    releaseParser(this.#parser);
+  }
+
   #onClose(): void {
-    this.#parser.free();
+    this.#releaseParser();
     const handler = this.#handler;
     this.#handler = undefined;
     this.#owner.closed(this);

@@ -4,8 +4,16 @@ import { IncomingRequest } from './incoming-request.ts';
 import type { BodyFlow } from './incoming-request.ts';
 import { OutgoingResponse } from './outgoing-response.ts';
 import type { ResponseOwner } from './outgoing-response.ts';
-import { createParser, METHODS, REQUEST, resetParser } from './parser.ts';
-import type { ParseError, Parser } from './parser.ts';
+import { countedLength } from './framing.ts';
+import {
+  METHODS,
+  releaseParser,
+  REQUEST,
+  resetParser,
+  STOP_AT_UPGRADE,
+  takeParser,
+} from './parser.ts';
+import type { ParseError, Parser, ParserCallbacks } from './parser.ts';
 import { refusalBytes, refusalOf } from './refusals.ts';
 import type { Refusal } from './refusals.ts';
 
@@ -51,7 +59,9 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
   readonly #hooks: ServerHooks;
   readonly #timeouts: ConnectionTimeouts;
   readonly #clock: ConnectionClock;
-  readonly #parser: Parser;
+  readonly #callbacks: ParserCallbacks;
+  /** Held while requests are read; an idle keep-alive connection gives it back (parser.ts). */
+  #parser: Parser | undefined;
   readonly #queue: Entry[] = [];
   #active: Entry | undefined;
   /** The request being parsed (head or body), until its message completes. */
@@ -63,6 +73,9 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
   #headDone = true;
   #bytesSeen = false;
   #upgrade: Entry | undefined;
+  /** The request whose Content-Length body is being counted, and what is left of it. */
+  #counting: Entry | undefined;
+  #remaining = 0;
   /** No more requests are parsed (a refusal, a close asked for, an upgrade, the peer's end). */
   #stopped = false;
   #refusal: Refusal | undefined;
@@ -82,7 +95,7 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
     this.#timeouts = timeouts;
     this.#clock = clock;
     this.#since = performance.now();
-    this.#parser = createParser(REQUEST, {
+    this.#callbacks = {
       onHeaders: (headers, url) => {
         this.#headersPending = (this.#headersPending ?? []).concat(headers);
         this.#urlPending += url;
@@ -91,10 +104,6 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
         this.#onHead(major, minor, headers, method ?? -1, url, upgrade, keepAlive),
       onBody: (chunk) => this.#current?.req.push(chunk),
       onMessageComplete: () => this.#onComplete(),
-    });
-    this.#parser[0] = () => {
-      this.#since = performance.now();
-      this.#headDone = false;
     };
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onPeerEnd());
@@ -122,10 +131,46 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
   #onData(chunk: Buffer): void {
     if (this.#stopped) return;
     this.#bytesSeen = true;
-    const result = this.#parser.execute(chunk);
-    if (typeof result !== 'number') this.#parseFailed(result);
-    else if (this.#upgrade !== undefined) this.#afterUpgradeHead(chunk.subarray(result));
+    let rest: Buffer | undefined = chunk;
+    while (rest !== undefined && rest.length > 0 && !this.#stopped) {
+      if (this.#counting !== undefined) {
+        rest = this.#countBody(rest);
+        continue;
+      }
+      const result = this.#takeParser().execute(rest);
+      if (typeof result !== 'number') {
+        this.#parseFailed(result);
+        break;
+      }
+      if (this.#upgrade !== undefined) rest = this.#afterUpgradeHead(rest.subarray(result));
+      else rest = this.#counting !== undefined ? rest.subarray(result) : undefined;
+    }
+    // Nothing half read: the parser goes back to the spares until the next request, so a
+    // keep-alive connection costs no parser between requests (0.16 µs to take one again).
+    if (this.#atBoundary || this.#stopped) this.#releaseParser();
     this.#pump();
+  }
+
+  /**
+   * Body bytes of a request counted by its Content-Length (the parser stopped after its head):
+   * handed on as views of the bytes read, no copy. Returns what follows the body.
+   */
+  #countBody(bytes: Buffer): Buffer | undefined {
+    const entry = this.#counting as Entry;
+    const take = Math.min(bytes.length, this.#remaining);
+    this.#remaining -= take;
+    if (take > 0) entry.req.push(take === bytes.length ? bytes : bytes.subarray(0, take));
+    if (this.#remaining > 0) return undefined;
+    this.#counting = undefined;
+    if (this.#current === entry) this.#current = undefined;
+    entry.req.finish();
+    // Bytes after a request that asked to close are never read (as llhttp refuses them).
+    if (!entry.req.keepAlive) {
+      this.#stop();
+      return undefined;
+    }
+    resetParser(this.#takeParser(), REQUEST);
+    return take < bytes.length ? bytes.subarray(take) : undefined;
   }
 
   #onHead(
@@ -158,14 +203,54 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
     const entry: Entry = { req, res: new OutgoingResponse(req, this) };
     this.#current = entry;
     this.#queue.push(entry);
-    if (upgrade) this.#upgrade = entry;
-    return 0;
+    if (upgrade) {
+      this.#upgrade = entry;
+      return 0;
+    }
+    const length = countedLength(rawHeaders);
+    if (length <= 0) return 0;
+    // A body of known length is counted here, not parsed: the parser stops after the head.
+    this.#counting = entry;
+    this.#remaining = length;
+    return STOP_AT_UPGRADE;
   }
 
   #onComplete(): void {
+    // The head of a counted request completes in the parser; its body has not arrived yet.
+    if (this.#counting !== undefined && this.#counting === this.#current) return;
     const current = this.#current;
     this.#current = undefined;
     current?.req.finish();
+    // Bytes after a request that asked to close are never read (llhttp would refuse them, but
+    // its parser is given back between requests and forgets).
+    if (current !== undefined && !current.req.keepAlive && this.#upgrade !== current) this.#stop();
+  }
+
+  #takeParser(): Parser {
+    if (this.#parser !== undefined) return this.#parser;
+    const parser = takeParser(REQUEST, this.#callbacks);
+    parser[0] = () => {
+      this.#since = performance.now();
+      this.#headDone = false;
+    };
+    this.#parser = parser;
+    return parser;
+  }
+
+  #releaseParser(): void {
+    if (this.#parser === undefined) return;
+    releaseParser(this.#parser);
+    this.#parser = undefined;
+  }
+
+  /** Between two messages: no head or body half read, so a fresh parser may take over. */
+  get #atBoundary(): boolean {
+    return (
+      this.#headDone &&
+      this.#current === undefined &&
+      this.#counting === undefined &&
+      this.#upgrade === undefined
+    );
   }
 
   /**
@@ -173,22 +258,22 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
    * handed over in its turn with the bytes that followed; any other is served as a plain
    * request (its body already parsed) and parsing goes on with a fresh parser state.
    */
-  #afterUpgradeHead(rest: Buffer): void {
+  #afterUpgradeHead(rest: Buffer): Buffer | undefined {
     const entry = this.#upgrade as Entry;
     this.#upgrade = undefined;
     if (entry.req.method !== 'CONNECT' && this.#hooks.upgrades(entry.req)) {
       entry.head = rest;
       this.#stop();
-      return;
+      return undefined;
     }
     if (entry.req.method === 'CONNECT') {
       // What follows a CONNECT is the tunnel it asked for, never another request: refuse and close.
       entry.res.setHeader('connection', 'close');
       this.#stop();
-      return;
+      return undefined;
     }
-    resetParser(this.#parser, REQUEST);
-    if (rest.length > 0) this.#onData(rest);
+    resetParser(this.#takeParser(), REQUEST);
+    return rest;
   }
 
   #parseFailed(err: ParseError): void {
@@ -342,6 +427,7 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
   #timedOut(): void {
     const current = this.#current;
     this.#current = undefined;
+    this.#counting = undefined;
     this.#headDone = true;
     this.#bytesSeen = true;
     this.#refuse('request_timeout');
@@ -357,7 +443,8 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
   /** The client half-closed: what it sent is answered, then the connection ends. */
   #onPeerEnd(): void {
     if (this.#stopped) return;
-    const result = this.#parser.finish();
+    if (this.#counting !== undefined) return void this.socket.destroy(); // a body cut short
+    const result = this.#parser?.finish();
     if (result !== undefined && this.#current !== undefined) {
       return void this.socket.destroy();
     }
@@ -374,14 +461,14 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
     socket.removeAllListeners('end');
     socket.removeAllListeners('close');
     socket.removeAllListeners('error');
-    this.#parser.free();
+    this.#releaseParser();
     // Still paused: the tunnel's pipe resumes it, so no byte is read before it listens.
   }
 
   #onClose(): void {
     this.#closed = true;
     this.#clock.delete(this);
-    this.#parser.free();
+    this.#releaseParser();
     const entries = this.#active === undefined ? this.#queue : [this.#active, ...this.#queue];
     this.#active = undefined;
     this.#queue.length = 0;

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkParserBinding, createParser, METHODS, REQUEST } from '../../../src/http1/parser.ts';
+import {
+  checkParserBinding,
+  createParser,
+  METHODS,
+  releaseParser,
+  REQUEST,
+  takeParser,
+} from '../../../src/http1/parser.ts';
+import type { Parser } from '../../../src/http1/parser.ts';
 
 /**
  * The engine stands on Node's llhttp binding (node:_http_common), an internal whose exports
@@ -32,8 +40,35 @@ describe('the llhttp binding', () => {
         onMessageComplete: () => undefined,
       });
       const result = parser.execute(Buffer.from(text));
-      parser.free();
+      parser.close();
       assert.equal(typeof result, 'object', JSON.stringify(text));
     }
+  });
+
+  it('keeps at most 1000 spare parsers and closes the rest (the GC never frees one)', () => {
+    const callbacks = {
+      onHeaders: () => undefined,
+      onHeadersComplete: () => 0,
+      onBody: () => undefined,
+      onMessageComplete: () => undefined,
+    };
+    const taken: Parser[] = [];
+    for (let i = 0; i < 1_100; i++) taken.push(takeParser(REQUEST, callbacks));
+    let closed = 0;
+    for (const parser of taken) {
+      const close = parser.close.bind(parser);
+      parser.close = () => {
+        closed++;
+        close();
+      };
+      releaseParser(parser);
+    }
+    assert.ok(closed >= 100, `closed ${closed}`);
+    // A spare comes back reset, with the new owner's callbacks.
+    let heads = 0;
+    const again = takeParser(REQUEST, { ...callbacks, onHeadersComplete: () => (heads++, 0) });
+    assert.equal(again.execute(Buffer.from('GET / HTTP/1.1\r\nHost: a\r\n\r\n')), 27);
+    assert.equal(heads, 1);
+    releaseParser(again);
   });
 });
