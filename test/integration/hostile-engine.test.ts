@@ -32,7 +32,10 @@ describe('the engine against the corpus findings', () => {
         passive_health: { consecutive_failures: 5, ejection_ms: 30000 }
 `),
     );
-    proxy = await startProxy(path);
+    // The engine is strict whatever Node's own lenience flag says: every test here runs with it.
+    proxy = await startProxy(path, [], {
+      env: { ...process.env, NODE_OPTIONS: '--insecure-http-parser' },
+    });
   });
 
   after(async () => {
@@ -103,6 +106,23 @@ describe('the engine against the corpus findings', () => {
     assert.equal(reply.closed, true);
     assert.equal(upstreamBytes(), seen + 1);
   });
+
+  for (const [what, bytes] of [
+    ['a bare LF', 'GET /lf HTTP/1.1\nHost: a\n\n'],
+    ['obs-fold', 'GET /fold HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n'],
+    [
+      'Content-Length beside Transfer-Encoding',
+      'POST /clte HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    ],
+  ] as const) {
+    it(`refuses ${what} with 400 under --insecure-http-parser, forwarding nothing`, async () => {
+      const seen = upstreamBytes();
+      const reply = await rawExchange(proxy.port, bytes);
+      assert.deepEqual(reply.statuses, [400]);
+      assert.equal(reply.closed, true);
+      assert.equal(upstreamBytes(), seen);
+    });
+  }
 
   it('refuses a request head over 16 KB with 431', async () => {
     const reply = await rawExchange(
