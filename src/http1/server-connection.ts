@@ -1,21 +1,12 @@
 import type { Socket } from 'node:net';
 import type { ConnectionClock, Ticking } from './connection-clock.ts';
-import { IncomingRequest } from './incoming-request.ts';
-import type { BodyFlow } from './incoming-request.ts';
+import type { BodyFlow, IncomingRequest } from './incoming-request.ts';
 import { OutgoingResponse } from './outgoing-response.ts';
 import type { ResponseOwner } from './outgoing-response.ts';
-import { countedLength } from './framing.ts';
-import {
-  METHODS,
-  releaseParser,
-  REQUEST,
-  resetParser,
-  STOP_AT_UPGRADE,
-  takeParser,
-} from './parser.ts';
-import type { ParseError, Parser, ParserCallbacks } from './parser.ts';
 import { refusalBytes, refusalOf } from './refusals.ts';
 import type { Refusal } from './refusals.ts';
+import { RequestReader } from './request-reader.ts';
+import type { ReaderSink } from './request-reader.ts';
 
 /** What the connection hands its requests to. */
 export interface ServerHooks {
@@ -46,7 +37,7 @@ interface Entry {
 }
 
 /**
- * One client connection speaking HTTP/1.1, on Node's llhttp binding, strict. Requests are
+ * One client connection speaking HTTP/1.1 (its requests read by request-reader.ts). Requests are
  * answered one at a time and in order, as nginx does: pipelined ones wait their turn (running
  * them side by side upstream only multiplies upstream connections), and once HOLD_AT wait the
  * socket is not read until READ_AGAIN_AT remain, so what is parsed ahead is bounded by one
@@ -54,29 +45,20 @@ interface Entry {
  * body is broken within that read never reaches an upstream. Every complete request before
  * bytes that do not parse is answered, in order; then the refusal, and the connection closes.
  */
-export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
+export class ServerConnection implements BodyFlow, ResponseOwner, ReaderSink, Ticking {
   readonly socket: Socket;
   readonly #hooks: ServerHooks;
   readonly #timeouts: ConnectionTimeouts;
   readonly #clock: ConnectionClock;
-  readonly #callbacks: ParserCallbacks;
-  /** Held while requests are read; an idle keep-alive connection gives it back (parser.ts). */
-  #parser: Parser | undefined;
+  readonly #reader: RequestReader;
   readonly #queue: Entry[] = [];
   #active: Entry | undefined;
-  /** The request being parsed (head or body), until its message completes. */
-  #current: Entry | undefined;
-  #headersPending: string[] | undefined;
-  #urlPending = '';
+  /** The entry of the request being read, until its message completes. */
+  #reading: Entry | undefined;
   /** When the request being read began (or the connection, or the last response ended). */
   #since: number;
-  #headDone = true;
   #bytesSeen = false;
-  #upgrade: Entry | undefined;
-  /** The request whose Content-Length body is being counted, and what is left of it. */
-  #counting: Entry | undefined;
-  #remaining = 0;
-  /** No more requests are parsed (a refusal, a close asked for, an upgrade, the peer's end). */
+  /** No more requests are read (a refusal, a close asked for, an upgrade, the peer's end). */
   #stopped = false;
   #refusal: Refusal | undefined;
   #held = false;
@@ -95,16 +77,7 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
     this.#timeouts = timeouts;
     this.#clock = clock;
     this.#since = performance.now();
-    this.#callbacks = {
-      onHeaders: (headers, url) => {
-        this.#headersPending = (this.#headersPending ?? []).concat(headers);
-        this.#urlPending += url;
-      },
-      onHeadersComplete: (major, minor, headers, method, url, _s, _m, upgrade, keepAlive) =>
-        this.#onHead(major, minor, headers, method ?? -1, url, upgrade, keepAlive),
-      onBody: (chunk) => this.#current?.req.push(chunk),
-      onMessageComplete: () => this.#onComplete(),
-    };
+    this.#reader = new RequestReader(socket, this, this);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onPeerEnd());
     socket.on('error', () => socket.destroy());
@@ -114,7 +87,7 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
 
   /** Nothing in flight or waiting: shutdown may close it now. */
   get idle(): boolean {
-    return this.#active === undefined && this.#queue.length === 0 && this.#headDone;
+    return this.#active === undefined && this.#queue.length === 0 && !this.#reader.inHead;
   }
 
   draining(): boolean {
@@ -123,182 +96,85 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
 
   /** Shutdown: close now if idle; otherwise after the response in flight. */
   closeIfIdle(): void {
-    if (this.idle && (this.#current === undefined || this.#current.req.complete)) {
-      this.socket.destroy();
-    }
+    if (this.idle && this.#reader.current === undefined) this.socket.destroy();
+  }
+
+  requestBegan(): void {
+    this.#since = performance.now();
+  }
+
+  requestHead(req: IncomingRequest): void {
+    const entry: Entry = { req, res: new OutgoingResponse(req, this) };
+    this.#reading = entry;
+    this.#queue.push(entry);
   }
 
   #onData(chunk: Buffer): void {
     if (this.#stopped) return;
     this.#bytesSeen = true;
-    let rest: Buffer | undefined = chunk;
-    while (rest !== undefined && rest.length > 0 && !this.#stopped) {
-      if (this.#counting !== undefined) {
-        rest = this.#countBody(rest);
-        continue;
-      }
-      const result = this.#takeParser().execute(rest);
-      if (typeof result !== 'number') {
-        this.#parseFailed(result);
+    let stop = this.#reader.read(chunk);
+    while (stop !== undefined) {
+      if (stop.kind === 'closed') {
+        this.#stop();
         break;
       }
-      if (this.#upgrade !== undefined) rest = this.#afterUpgradeHead(rest.subarray(result));
-      else rest = this.#counting !== undefined ? rest.subarray(result) : undefined;
+      if (stop.kind === 'error') {
+        this.#parseFailed(stop.code, stop.broken);
+        break;
+      }
+      const rest = this.#afterUpgradeHead(stop.req, stop.rest);
+      stop = rest === undefined ? undefined : this.#reader.continueAfter(rest);
     }
-    // Nothing half read: the parser goes back to the spares until the next request, so a
-    // keep-alive connection costs no parser between requests (0.16 µs to take one again).
-    if (this.#atBoundary || this.#stopped) this.#releaseParser();
     this.#pump();
   }
 
-  /**
-   * Body bytes of a request counted by its Content-Length (the parser stopped after its head):
-   * handed on as views of the bytes read, no copy. Returns what follows the body.
-   */
-  #countBody(bytes: Buffer): Buffer | undefined {
-    const entry = this.#counting as Entry;
-    const take = Math.min(bytes.length, this.#remaining);
-    this.#remaining -= take;
-    if (take > 0) entry.req.push(take === bytes.length ? bytes : bytes.subarray(0, take));
-    if (this.#remaining > 0) return undefined;
-    this.#counting = undefined;
-    if (this.#current === entry) this.#current = undefined;
-    entry.req.finish();
-    // Bytes after a request that asked to close are never read (as llhttp refuses them).
-    if (!entry.req.keepAlive) {
-      this.#stop();
-      return undefined;
-    }
-    resetParser(this.#takeParser(), REQUEST);
-    return take < bytes.length ? bytes.subarray(take) : undefined;
-  }
-
-  #onHead(
-    major: number,
-    minor: number,
-    headers: string[] | undefined,
-    method: number,
-    url: string | undefined,
-    upgrade: boolean,
-    keepAlive: boolean,
-  ): number {
-    const rawHeaders =
-      this.#headersPending === undefined
-        ? (headers ?? [])
-        : this.#headersPending.concat(headers ?? []);
-    const target = url ?? this.#urlPending;
-    this.#headersPending = undefined;
-    this.#urlPending = '';
-    this.#headDone = true;
-    const req = new IncomingRequest(
-      this.socket,
-      this,
-      METHODS[method] ?? '',
-      target,
-      rawHeaders,
-      major,
-      minor,
-      keepAlive && !upgrade,
-    );
-    const entry: Entry = { req, res: new OutgoingResponse(req, this) };
-    this.#current = entry;
-    this.#queue.push(entry);
-    if (upgrade) {
-      this.#upgrade = entry;
-      return 0;
-    }
-    const length = countedLength(rawHeaders);
-    if (length <= 0) return 0;
-    // A body of known length is counted here, not parsed: the parser stops after the head.
-    this.#counting = entry;
-    this.#remaining = length;
-    return STOP_AT_UPGRADE;
-  }
-
-  #onComplete(): void {
-    // The head of a counted request completes in the parser; its body has not arrived yet.
-    if (this.#counting !== undefined && this.#counting === this.#current) return;
-    const current = this.#current;
-    this.#current = undefined;
-    current?.req.finish();
-    // Bytes after a request that asked to close are never read (llhttp would refuse them, but
-    // its parser is given back between requests and forgets).
-    if (current !== undefined && !current.req.keepAlive && this.#upgrade !== current) this.#stop();
-  }
-
-  #takeParser(): Parser {
-    if (this.#parser !== undefined) return this.#parser;
-    const parser = takeParser(REQUEST, this.#callbacks);
-    parser[0] = () => {
-      this.#since = performance.now();
-      this.#headDone = false;
-    };
-    this.#parser = parser;
-    return parser;
-  }
-
-  #releaseParser(): void {
-    if (this.#parser === undefined) return;
-    releaseParser(this.#parser);
-    this.#parser = undefined;
-  }
-
-  /** Between two messages: no head or body half read, so a fresh parser may take over. */
-  get #atBoundary(): boolean {
-    return (
-      this.#headDone &&
-      this.#current === undefined &&
-      this.#counting === undefined &&
-      this.#upgrade === undefined
-    );
+  #entryOf(req: IncomingRequest | undefined): Entry | undefined {
+    if (req === undefined) return undefined;
+    if (this.#reading?.req === req) return this.#reading;
+    if (this.#active?.req === req) return this.#active;
+    return this.#queue.find((entry) => entry.req === req);
   }
 
   /**
    * llhttp stops after a request that asks to upgrade (or CONNECT). A WebSocket handshake is
    * handed over in its turn with the bytes that followed; any other is served as a plain
-   * request (its body already parsed) and parsing goes on with a fresh parser state.
+   * request (its body already read) and reading goes on. Returns what is left to read.
    */
-  #afterUpgradeHead(rest: Buffer): Buffer | undefined {
-    const entry = this.#upgrade as Entry;
-    this.#upgrade = undefined;
-    if (entry.req.method !== 'CONNECT' && this.#hooks.upgrades(entry.req)) {
+  #afterUpgradeHead(req: IncomingRequest, rest: Buffer): Buffer | undefined {
+    const entry = this.#entryOf(req) as Entry;
+    if (req.method !== 'CONNECT' && this.#hooks.upgrades(req)) {
       entry.head = rest;
       this.#stop();
       return undefined;
     }
-    if (entry.req.method === 'CONNECT') {
+    if (req.method === 'CONNECT') {
       // What follows a CONNECT is the tunnel it asked for, never another request: refuse and close.
       entry.res.setHeader('connection', 'close');
       this.#stop();
       return undefined;
     }
-    resetParser(this.#takeParser(), REQUEST);
     return rest;
   }
 
-  #parseFailed(err: ParseError): void {
-    // Bytes after a request that said Connection: close (or HTTP/1.0 without keep-alive) are
-    // never read: that request is answered, then the connection closes. Not a refusal.
-    if (err.code === 'HPE_CLOSED_CONNECTION') return this.#stop();
-    const broken = this.#current;
-    this.#current = undefined;
-    this.#refuse(refusalOf(err.code));
+  #parseFailed(code: string, brokenReq: IncomingRequest | undefined): void {
+    const broken = this.#entryOf(brokenReq);
+    this.#refuse(refusalOf(code));
     if (broken === undefined) return;
     // A request whose body does not frame: its reader hears it failed (an exchange then gives
     // up without blaming the upstream); if it had not started yet, it never will.
-    const at = this.#queue.indexOf(broken);
-    if (at !== -1) this.#queue.splice(at, 1);
-    broken.req.fail(new Error(`request body does not parse: ${err.code}`));
-    if (this.#active === broken) this.#abandonActive();
+    this.#drop(broken, new Error(`request body does not parse: ${code}`));
   }
 
-  /** The active request broke or timed out: its answer is the refusal, or the cut. */
-  #abandonActive(): void {
-    const active = this.#active as Entry;
+  /** A request that will never be whole: out of the queue, its reader told, its turn ended. */
+  #drop(entry: Entry, err: Error): void {
+    const at = this.#queue.indexOf(entry);
+    if (at !== -1) this.#queue.splice(at, 1);
+    entry.req.fail(err);
+    if (this.#active !== entry) return;
+    // Its answer is the refusal, or the cut when its response had already started.
     this.#active = undefined;
-    active.res.closed();
-    if (active.res.headersSent) this.socket.destroy();
-    else this.#pump();
+    entry.res.closed();
+    if (entry.res.headersSent) this.socket.destroy();
   }
 
   /** No more requests; answer what is queued, then `refusal` (if any), then close. */
@@ -347,7 +223,7 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
 
   /** Nothing left to answer on a stopped connection: the refusal, if any, then close. */
   #finishStopped(): void {
-    if (this.#current !== undefined && !this.#current.req.complete) return;
+    if (this.#reader.current !== undefined) return;
     const refusal = this.#refusal;
     if (refusal !== undefined && this.#bytesSeen) this.socket.end(refusalBytes(refusal));
     else this.socket.end();
@@ -411,12 +287,12 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
       if (elapsed >= headerMs) this.socket.destroy();
       return;
     }
-    if (!this.#headDone) {
+    if (this.#stopped) return;
+    if (this.#reader.inHead) {
       if (elapsed >= headerMs) this.#timedOut();
       return;
     }
-    const current = this.#current;
-    if (current !== undefined && !current.req.complete) {
+    if (this.#reader.current !== undefined) {
       if (requestMs > 0 && elapsed >= requestMs) this.#timedOut();
       return;
     }
@@ -425,29 +301,16 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
 
   /** Headers or the whole request took too long: 408 in its turn, then close. */
   #timedOut(): void {
-    const current = this.#current;
-    this.#current = undefined;
-    this.#counting = undefined;
-    this.#headDone = true;
-    this.#bytesSeen = true;
+    const current = this.#entryOf(this.#reader.abandon());
     this.#refuse('request_timeout');
-    if (current !== undefined) {
-      const at = this.#queue.indexOf(current);
-      if (at !== -1) this.#queue.splice(at, 1);
-      current.req.fail(new Error('request timeout'));
-      if (this.#active === current) return this.#abandonActive();
-    }
+    if (current !== undefined) this.#drop(current, new Error('request timeout'));
     this.#pump();
   }
 
   /** The client half-closed: what it sent is answered, then the connection ends. */
   #onPeerEnd(): void {
     if (this.#stopped) return;
-    if (this.#counting !== undefined) return void this.socket.destroy(); // a body cut short
-    const result = this.#parser?.finish();
-    if (result !== undefined && this.#current !== undefined) {
-      return void this.socket.destroy();
-    }
+    if (!this.#reader.endOfInput()) return void this.socket.destroy(); // a request cut short
     this.#stop();
     this.#pump();
   }
@@ -461,14 +324,14 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
     socket.removeAllListeners('end');
     socket.removeAllListeners('close');
     socket.removeAllListeners('error');
-    this.#releaseParser();
+    this.#reader.close();
     // Still paused: the tunnel's pipe resumes it, so no byte is read before it listens.
   }
 
   #onClose(): void {
     this.#closed = true;
     this.#clock.delete(this);
-    this.#releaseParser();
+    this.#reader.close();
     const entries = this.#active === undefined ? this.#queue : [this.#active, ...this.#queue];
     this.#active = undefined;
     this.#queue.length = 0;
@@ -476,9 +339,8 @@ export class ServerConnection implements BodyFlow, ResponseOwner, Ticking {
       entry.req.closed();
       entry.res.closed();
     }
-    if (this.#current !== undefined && !entries.includes(this.#current)) {
-      this.#current.req.closed();
-    }
+    const reading = this.#reader.current;
+    if (reading !== undefined && !entries.some((entry) => entry.req === reading)) reading.closed();
   }
 }
 
