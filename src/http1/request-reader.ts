@@ -12,6 +12,9 @@ import {
 } from './parser.ts';
 import type { Parser, ParserCallbacks } from './parser.ts';
 
+/** Header lines a request may have. */
+export const MAX_HEADER_LINES = 100;
+
 /** Where the reader hands what it reads. */
 export interface ReaderSink {
   /** A request's head was read (its body, if any, follows into the request). */
@@ -25,7 +28,12 @@ export type ReadStop =
   /** A request asked to upgrade (or CONNECT): `rest` is what followed its head. */
   | { readonly kind: 'upgrade'; readonly req: IncomingRequest; readonly rest: Buffer }
   /** Bytes that do not parse; `broken` is the request they were part of, if any. */
-  | { readonly kind: 'error'; readonly code: string; readonly broken: IncomingRequest | undefined }
+  | {
+      readonly kind: 'error';
+      readonly code: string;
+      readonly reason: string | undefined;
+      readonly broken: IncomingRequest | undefined;
+    }
   /** A request that asked to close is complete: nothing after it is read. */
   | { readonly kind: 'closed' };
 
@@ -93,11 +101,14 @@ export class RequestReader {
         const broken = this.#current;
         this.#forget();
         // Bytes after a request that asked to close: it is answered; the rest is never read.
-        const code = result.code;
+        const { code, reason } = result;
         this.#stop =
-          code === 'HPE_CLOSED_CONNECTION' ? { kind: 'closed' } : { kind: 'error', code, broken };
+          code === 'HPE_CLOSED_CONNECTION'
+            ? { kind: 'closed' }
+            : { kind: 'error', code, reason, broken };
         break;
       }
+      if (this.#stop !== undefined) break;
       if (this.#upgrade !== undefined) {
         const req = this.#upgrade;
         this.#upgrade = undefined;
@@ -177,6 +188,18 @@ export class RequestReader {
     this.#headersPending = undefined;
     this.#urlPending = '';
     this.#inHead = false;
+    if (this.#stop !== undefined) return 0; // refused already: nothing after it is a request
+    // The parser's 16 KB counts names and values only: 100 lines (Envoy's and HAProxy's
+    // default) bound what the separators can add.
+    if (rawHeaders.length > MAX_HEADER_LINES * 2) {
+      this.#stop = {
+        kind: 'error',
+        code: 'HPE_HEADER_OVERFLOW',
+        reason: 'too many header lines',
+        broken: undefined,
+      };
+      return 0;
+    }
     const req = new IncomingRequest(
       this.#socket,
       this.#flow,

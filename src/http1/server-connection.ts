@@ -119,7 +119,7 @@ export class ServerConnection implements BodyFlow, ResponseOwner, ReaderSink, Ti
         break;
       }
       if (stop.kind === 'error') {
-        this.#parseFailed(stop.code, stop.broken);
+        this.#parseFailed(stop.code, stop.reason, stop.broken);
         break;
       }
       const rest = this.#afterUpgradeHead(stop.req, stop.rest);
@@ -156,9 +156,9 @@ export class ServerConnection implements BodyFlow, ResponseOwner, ReaderSink, Ti
     return rest;
   }
 
-  #parseFailed(code: string, brokenReq: IncomingRequest | undefined): void {
+  #parseFailed(code: string, reason: string | undefined, brokenReq?: IncomingRequest): void {
     const broken = this.#entryOf(brokenReq);
-    this.#refuse(refusalOf(code));
+    this.#refuse(refusalOf(code, reason));
     if (broken === undefined) return;
     // A request whose body does not frame: its reader hears it failed (an exchange then gives
     // up without blaming the upstream); if it had not started yet, it never will.

@@ -12,7 +12,7 @@ import type { RouteRuntime } from '../upstream/upstream-registry.ts';
 import type { AttemptDeps } from './attempt-deps.ts';
 import type { ClientRequest, ClientResponse } from './client-side.ts';
 import { responseHeadersFromFlat } from './headers.ts';
-import { requestHead } from './upstream-request.ts';
+import { hasHost, requestHead } from './upstream-request.ts';
 
 /** Told when a request's exchange is over: how it ended, for metrics and the access log. */
 export interface ExchangeEnd {
@@ -57,6 +57,8 @@ export class Exchange implements ResponseHandler, Waiter {
   #failure: Failure | undefined;
   #done = false;
   #bodyStarted = false;
+  /** An HTTP/1.0 request without Host: the upstream's authority goes in its place. */
+  readonly #needsHost: boolean;
   /** The stale-connection resend was used: a second one would hide a real failure. */
   #resent = false;
 
@@ -83,6 +85,7 @@ export class Exchange implements ResponseHandler, Waiter {
       responseMs: route.responseMs,
       idleMs: route.idleMs,
     };
+    this.#needsHost = req.httpVersionMinor === 0 && !hasHost(headers);
     res.once('close', () => this.#clientClosed());
   }
 
@@ -120,11 +123,11 @@ export class Exchange implements ResponseHandler, Waiter {
     this.#connection = connection;
     const state = this.#state as TargetState;
     const path = upstreamPath(this.runtime.route, state.target, this.req.url ?? '/');
-    connection.send(
-      requestHead(this.#method, path, this.#headers, this.#plan.body),
-      this.#plan,
-      this,
-    );
+    const host = this.#needsHost
+      ? state.target.origin.slice(state.target.origin.indexOf('//') + 2)
+      : undefined;
+    const head = requestHead(this.#method, path, this.#headers, this.#plan.body, host);
+    connection.send(head, this.#plan, this);
     if (this.#plan.body !== 'none') this.#sendBody(connection);
   }
 

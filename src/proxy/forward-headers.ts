@@ -77,7 +77,12 @@ export function upstreamHeaders(raw: readonly string[], hop: ClientHop): string[
         if (name.toLowerCase() === 'content-length') {
           if (contentLength) continue;
           contentLength = true;
-          out.push(name, value);
+          // As a plain number: a next hop that read `0003` differently (as octal, say) would
+          // disagree with us about where the body ends (the parser has checked it is digits).
+          out.push(
+            name,
+            value.length > 1 && value.startsWith('0') ? value.replace(/^0+(?=\d)/, '') : value,
+          );
           continue;
         }
         break;

@@ -33,6 +33,8 @@ export function guardRequest(req: ClientRequest): GuardedRequest | ClientError {
   const raw = req.rawHeaders;
   const host = requestHost(raw);
   if (host === undefined) return 'bad_host';
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused; HTTP/1.0 may omit it.
+  if (host === '' && !h2 && req.httpVersionMinor >= 1) return 'bad_host';
   const coding = transferCoding(raw);
   if (coding !== undefined) {
     if (req.httpVersionMinor === 0) return 'bad_request';
@@ -70,7 +72,7 @@ export function requestHost(raw: readonly string[]): string | undefined {
     if (host !== undefined && host !== authority) return undefined;
     host = authority;
   }
-  if (host === undefined) return ''; // HTTP/1.0; Node answers an HTTP/1.1 request without one
+  if (host === undefined) return ''; // HTTP/1.0 (guardRequest refuses it on HTTP/1.1)
   return HOST_VALUE.test(host) ? host : undefined;
 }
 

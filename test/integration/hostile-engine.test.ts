@@ -124,6 +124,47 @@ describe('the engine against the corpus findings', () => {
     });
   }
 
+  it("refuses an HTTP/1.1 request without Host (400), and gives an HTTP/1.0 one the upstream's", async () => {
+    const seen = upstreamBytes();
+    const reply = await rawExchange(proxy.port, 'GET /nohost HTTP/1.1\r\n\r\n');
+    assert.deepEqual(reply.statuses, [400]);
+    assert.match(reply.text, /"error":"bad_host"/);
+    assert.equal(upstreamBytes(), seen);
+    const old = await rawExchange(proxy.port, 'GET /ten-nohost HTTP/1.0\r\n\r\n');
+    assert.deepEqual(old.statuses, [200]);
+    const sent = [...a.requests, ...b.requests].find((r) => r.target === '/ten-nohost');
+    assert.match(sent?.header('host') ?? '', /^127\.0\.0\.1:\d+$/);
+  });
+
+  it('sends Content-Length upstream as a plain number (0003 -> 3)', async () => {
+    const reply = await rawExchange(
+      proxy.port,
+      'POST /cl HTTP/1.1\r\nHost: a\r\nContent-Length: 0003\r\n\r\nabc',
+    );
+    assert.deepEqual(reply.statuses, [200]);
+    const sent = [...a.requests, ...b.requests].find((r) => r.target === '/cl');
+    assert.equal(sent?.header('content-length'), '3');
+    assert.equal(sent?.body.toString(), 'abc');
+  });
+
+  it('answers 501 to a single unknown coding (Transfer-Encoding: identity) and closes', async () => {
+    const reply = await rawExchange(
+      proxy.port,
+      'POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n1\r\nZ\r\n0\r\n\r\n',
+    );
+    assert.deepEqual(reply.statuses, [501]);
+    assert.equal(reply.closed, true);
+  });
+
+  it('refuses more than 100 header lines with 431, however short they are', async () => {
+    const seen = upstreamBytes();
+    const lines = Array.from({ length: 101 }, (_, i) => `a${i}:\r\n`).join('');
+    const reply = await rawExchange(proxy.port, `GET /many HTTP/1.1\r\nHost: a\r\n${lines}\r\n`);
+    assert.deepEqual(reply.statuses, [431]);
+    assert.equal(reply.closed, true);
+    assert.equal(upstreamBytes(), seen);
+  });
+
   it('refuses a request head over 16 KB with 431', async () => {
     const reply = await rawExchange(
       proxy.port,
