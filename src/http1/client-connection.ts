@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { countedLength } from './framing.ts';
+import { COUNT_FROM_BYTES, countedLength } from './framing.ts';
 import {
   releaseParser,
   resetParser,
@@ -204,7 +204,7 @@ export class ClientConnection {
     handler.onHead(status, headers);
     if (this.#plan?.expectBody === false || status === 204 || status === 304) return SKIP_BODY;
     const length = countedLength(headers);
-    if (length <= 0) return 0;
+    if (length < COUNT_FROM_BYTES) return 0;
     // A body of known length is counted here, not parsed: the parser stops after the head
     // and the body leaves as views of the bytes read, with no copy per piece.
     this.#remaining = length;

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { countedLength } from './framing.ts';
+import { COUNT_FROM_BYTES, countedLength } from './framing.ts';
 import { IncomingRequest } from './incoming-request.ts';
 import type { BodyFlow } from './incoming-request.ts';
 import {
@@ -217,7 +217,7 @@ export class RequestReader {
       return 0;
     }
     const length = countedLength(rawHeaders);
-    if (length <= 0) return 0;
+    if (length < COUNT_FROM_BYTES) return 0;
     // A body of known length is counted here, not parsed: the parser stops after the head.
     this.#counting = req;
     this.#remaining = length;

@@ -147,6 +147,20 @@ describe('the engine against the corpus findings', () => {
     assert.equal(sent?.body.toString(), 'abc');
   });
 
+  it('reads a large Content-Length body by counting it, then the request pipelined after it', async () => {
+    const body = 'y'.repeat(20_000);
+    const reply = await rawExchange(
+      proxy.port,
+      `POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\n\r\n${body}` +
+        'GET /after-big HTTP/1.1\r\nHost: a\r\n\r\n',
+      { expect: 2 },
+    );
+    assert.deepEqual(reply.statuses, [200, 200]);
+    const all = [...a.requests, ...b.requests];
+    assert.equal(all.find((r) => r.target === '/big')?.body.toString(), body);
+    assert.ok(all.some((r) => r.target === '/after-big'));
+  });
+
   it('answers 501 to a single unknown coding (Transfer-Encoding: identity) and closes', async () => {
     const reply = await rawExchange(
       proxy.port,
