@@ -55,6 +55,12 @@ export class ProxyListeners {
   readonly #servers: (net.Server | tls.Server)[] = [];
   readonly #tlsServers: tls.Server[] = [];
   readonly #connections = new Set<ServerConnection>();
+  /**
+   * Every accepted TCP socket, whatever became of it (mid-handshake, an HTTP/2 session's, an
+   * HTTP/1.1 connection's): what is left of them once the drain is over is closed, so that the
+   * servers' close completes.
+   */
+  readonly #accepted = new Set<Socket>();
   readonly #upgraded = new Set<Socket>();
   /** HTTP/2 sessions, cut with the rest when the grace period runs out. */
   readonly #sessions = new Set<http2.ServerHttp2Session>();
@@ -116,6 +122,10 @@ export class ProxyListeners {
     const server = address.tls ? this.#tlsServer(address.http2) : this.#plainServer();
     // Accepts in a loop (accept-queue.ts); the extra sockets come through 'connection' too.
     drainAcceptQueue(server, () => undefined);
+    server.on('connection', (socket: Socket) => {
+      this.#accepted.add(socket);
+      socket.once('close', () => this.#accepted.delete(socket));
+    });
     server.listen({ host: address.host, port: address.port, backlog: 4096 });
     try {
       await once(server, 'listening');
@@ -229,6 +239,9 @@ export class ProxyListeners {
       for (const session of this.#sessions) session.destroy();
       for (const socket of this.#upgraded) socket.destroy();
     }
+    // Nothing is served on what is left: a handshake never finished, a session's socket its
+    // peer half-closed.
+    for (const socket of this.#accepted) socket.destroy();
     await stopped;
     this.#clock.close();
     return outcome;
