@@ -84,6 +84,9 @@ export class ProxyListeners {
     this.#hooks = {
       request: (req: IncomingRequest, res: OutgoingResponse) => onRequest(req, res),
       upgrade: (req, socket, head) => {
+        // The connection let go of the socket and its listeners: whatever answers on it now
+        // (a tunnel, or a refusal) must not leave an error unheard.
+        socket.on('error', () => socket.destroy());
         this.#upgraded.add(socket);
         socket.once('close', () => this.#upgraded.delete(socket));
         onUpgrade(req, socket, head);

@@ -75,6 +75,7 @@ export function sendError(res: ClientResponse, error: ClientError): void {
 
 /** The same for a raw upgrade socket, which has no ServerResponse. */
 export function sendErrorOnSocket(socket: Socket, error: ClientError): void {
+  if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
   if (!socket.writable) {
     socket.destroy();
     return;

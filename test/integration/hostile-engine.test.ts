@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -177,6 +179,21 @@ describe('the engine against the corpus findings', () => {
     assert.deepEqual(reply.statuses, [431]);
     assert.equal(reply.closed, true);
     assert.equal(upstreamBytes(), seen);
+  });
+
+  it('survives clients that reset right after a refused WebSocket handshake (fuzz finding)', async () => {
+    for (let i = 0; i < 50; i++) {
+      const socket = net.connect(proxy.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      await once(socket, 'connect');
+      socket.write(
+        'GET /ws HTTP/1.1\r\nHost: a,b\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+      );
+      socket.resetAndDestroy();
+    }
+    const reply = await rawExchange(proxy.port, 'GET /alive HTTP/1.1\r\nHost: a\r\n\r\n');
+    assert.deepEqual(reply.statuses, [200]);
+    assert.equal(proxy.child.exitCode, null);
   });
 
   it('refuses a request head over 16 KB with 431', async () => {
