@@ -29,6 +29,9 @@ export interface ConnectionTimeouts {
 export const HOLD_AT = 8;
 const READ_AGAIN_AT = 2;
 
+/** How long a closed connection still reads (and drops) what its client sends, as nginx's lingering_timeout. */
+export const LINGER_MS = 5_000;
+
 interface Entry {
   readonly req: IncomingRequest;
   readonly res: OutgoingResponse;
@@ -65,6 +68,13 @@ export class ServerConnection implements BodyFlow, ResponseOwner, ReaderSink, Ti
   #bodyHeld = false;
   #pumping = false;
   #closed = false;
+  // Kept so that an upgrade removes these and no one else's (#detach).
+  readonly #dataListener = (chunk: Buffer): void => this.#onData(chunk);
+  readonly #endListener = (): void => this.#onPeerEnd();
+  readonly #errorListener = (): void => void this.socket.destroy();
+  readonly #closeListener = (): void => this.#onClose();
+  /** Our side is closed: when the last bytes were answered (see #finishStopped). */
+  #lingerSince: number | undefined;
 
   constructor(
     socket: Socket,
@@ -78,10 +88,10 @@ export class ServerConnection implements BodyFlow, ResponseOwner, ReaderSink, Ti
     this.#clock = clock;
     this.#since = performance.now();
     this.#reader = new RequestReader(socket, this, this);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => this.#onPeerEnd());
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.#onClose());
+    socket.on('data', this.#dataListener);
+    socket.on('end', this.#endListener);
+    socket.on('error', this.#errorListener);
+    socket.on('close', this.#closeListener);
     clock.add(this);
   }
 
@@ -96,7 +106,8 @@ export class ServerConnection implements BodyFlow, ResponseOwner, ReaderSink, Ti
 
   /** Shutdown: close now if idle; otherwise after the response in flight. */
   closeIfIdle(): void {
-    if (this.idle && this.#reader.current === undefined) this.socket.destroy();
+    const lingering = this.#lingerSince !== undefined;
+    if (lingering || (this.idle && this.#reader.current === undefined)) this.socket.destroy();
   }
 
   requestBegan(): void {
@@ -221,13 +232,19 @@ export class ServerConnection implements BodyFlow, ResponseOwner, ReaderSink, Ti
     this.#hooks.request(req, entry.res);
   }
 
-  /** Nothing left to answer on a stopped connection: the refusal, if any, then close. */
+  /**
+   * Nothing left to answer on a stopped connection: the refusal, if any, then close. What the
+   * client still sends (the rest of a body nobody reads) is read and dropped for LINGER_MS, so
+   * that the close does not turn into a reset that destroys the answer before it is read (what
+   * nginx's lingering close does); then the connection is cut.
+   */
   #finishStopped(): void {
-    if (this.#reader.current !== undefined) return;
     const refusal = this.#refusal;
     if (refusal !== undefined && this.#bytesSeen) this.socket.end(refusalBytes(refusal));
     else this.socket.end();
     this.#closed = true;
+    this.#lingerSince = performance.now();
+    this.socket.resume();
   }
 
   responseDone(res: OutgoingResponse, keepAlive: boolean): void {
@@ -280,6 +297,10 @@ export class ServerConnection implements BodyFlow, ResponseOwner, ReaderSink, Ti
   }
 
   tick(now: number): void {
+    if (this.#lingerSince !== undefined) {
+      if (now - this.#lingerSince >= LINGER_MS) this.socket.destroy();
+      return;
+    }
     const { headerMs, requestMs, keepAliveMs } = this.#timeouts;
     const elapsed = now - this.#since;
     if (!this.#bytesSeen) {
@@ -320,10 +341,10 @@ export class ServerConnection implements BodyFlow, ResponseOwner, ReaderSink, Ti
     this.#closed = true;
     this.#clock.delete(this);
     const socket = this.socket;
-    socket.removeAllListeners('data');
-    socket.removeAllListeners('end');
-    socket.removeAllListeners('close');
-    socket.removeAllListeners('error');
+    socket.off('data', this.#dataListener);
+    socket.off('end', this.#endListener);
+    socket.off('close', this.#closeListener);
+    socket.off('error', this.#errorListener);
     this.#reader.close();
     // Still paused: the tunnel's pipe resumes it, so no byte is read before it listens.
   }

@@ -1,6 +1,7 @@
 import type { ClientResponse } from './client-side.ts';
 import type { Socket } from 'node:net';
 import type { Failure } from '../http1/upstream-error.ts';
+import { LINGER_MS } from '../http1/server-connection.ts';
 
 /**
  * The reason label of `reverse_proxy_upstream_errors_total` for a failure that ended an
@@ -84,4 +85,8 @@ export function sendErrorOnSocket(socket: Socket, error: ClientError): void {
   socket.end(
     `HTTP/1.1 ${status} ${REASONS[status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body.toString()}`,
   );
+  // Read (and drop) what the client still sends, so its close or reset is seen; one that
+  // never closes is cut after the lingering time.
+  socket.resume();
+  socket.setTimeout(LINGER_MS, () => socket.destroy());
 }

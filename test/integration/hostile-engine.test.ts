@@ -8,6 +8,7 @@ import { configYaml, request, startProxy, tmpDir } from '../helpers.ts';
 import type { ProxyProcess } from '../helpers.ts';
 import { rawExchange, startRecordingUpstream } from '../raw-http.ts';
 import type { RecordingUpstream } from '../raw-http.ts';
+import { eventually } from '../sidecar-process.ts';
 
 /**
  * What the hostile corpus found in the node:http engine (issue 17), attacked over raw sockets
@@ -42,6 +43,15 @@ describe('the engine against the corpus findings', () => {
 
   after(async () => {
     await proxy.stop();
+    // Nothing the attacks left behind (a refused handshake, a lingering close) holds the drain
+    // until the grace period cuts it.
+    assert.ok(
+      proxy.logs.some((l) => l.msg === 'stopped: drained'),
+      `shutdown: ${proxy.logs
+        .map((l) => String(l.msg))
+        .slice(-2)
+        .join(', ')}`,
+    );
     await a.close();
     await b.close();
     await cleanup();
@@ -194,6 +204,20 @@ describe('the engine against the corpus findings', () => {
     const reply = await rawExchange(proxy.port, 'GET /alive HTTP/1.1\r\nHost: a\r\n\r\n');
     assert.deepEqual(reply.statuses, [200]);
     assert.equal(proxy.child.exitCode, null);
+  });
+
+  it('closes after refusing a request whose chunked body is still arriving (fuzz finding)', async () => {
+    const socket = net.connect(proxy.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    const closed = once(socket, 'close');
+    socket.write('POST / HTTP/1.1\r\nHost: a,b\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nZ\r\n');
+    await eventually('the refusal', () => (text.includes('bad_host') ? true : undefined));
+    assert.match(text, /connection: close/i);
+    socket.end('0\r\n\r\n');
+    await closed; // before the fix: never (the proxy kept the socket paused and open)
   });
 
   it('refuses a request head over 16 KB with 431', async () => {
