@@ -227,7 +227,7 @@ export class RssSampler {
   last: number;
   /** [seconds since the start, bytes], one a second. */
   readonly series: [number, number][] = [];
-  readonly #pid: number;
+  #pid: number;
   readonly #began = Date.now();
   readonly #timer: NodeJS.Timeout;
 
@@ -246,6 +246,11 @@ export class RssSampler {
       this.peak = Math.max(this.peak, rss);
     }
     return rss;
+  }
+
+  /** Samples another process from now on: the proxy started again (`--keep-going`). */
+  follow(pid: number): void {
+    this.#pid = pid;
   }
 
   stop(): void {
