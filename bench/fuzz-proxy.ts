@@ -110,6 +110,8 @@ export interface ProxyUnderFuzz {
   readonly port: number;
   /** Set once the process exited: how. */
   exit(): string | undefined;
+  /** Resolves when the process exits. */
+  readonly exited: Promise<unknown>;
   /** The last lines it wrote (stdout and stderr). */
   tail(): string[];
   /** Log lines at level error or fatal: how many, and the first few. */
@@ -179,9 +181,10 @@ export async function startProxy(cli: string, configPath: string): Promise<Proxy
     if (line.msg === 'proxy started') onStarted(line);
   });
   lines(child.stderr, keep);
+  const exited = once(child, 'exit');
   const line = await Promise.race([
     startedLine,
-    once(child, 'exit').then(() => {
+    exited.then(() => {
       throw new Error(`the proxy exited before starting (${exit}):\n${tail.join('\n')}`);
     }),
   ]);
@@ -191,6 +194,7 @@ export async function startProxy(cli: string, configPath: string): Promise<Proxy
     pid: child.pid as number,
     port: Number(listener.slice(listener.lastIndexOf(':') + 1)),
     exit: () => exit,
+    exited,
     tail: () => [...tail],
     errors,
     stop: () => stopChild(child),

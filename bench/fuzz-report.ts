@@ -16,8 +16,8 @@ export const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
  * semi-spaces and lets the old generation grow before it collects: with
  * FUZZ_NODE_FLAGS=--max-old-space-size=40 the same load plateaus ~40 MB lower, and passes),
  * then stays flat, and does not come down when the load stops. A leak grows with traffic
- * instead. So a phase (or the part of it after a restart) of at least WARM_REQUESTS requests
- * must end within RSS_WARM_GROWTH of its RSS at its midpoint: 32 MB over 50,000 requests is
+ * instead. So a phase (each stretch of it on one process, after a restart) of at least
+ * WARM_REQUESTS requests must end within RSS_WARM_GROWTH of its RSS at its midpoint: 32 MB over 50,000 requests is
  * ~670 bytes per request. Whatever the length, the peak must stay within RSS_CEILING of the
  * start: a burst that large is a bug even if it is freed later.
  */
@@ -45,10 +45,16 @@ export interface PhaseReport {
   connectErrors: number;
   malformed: number;
   ms: number;
-  /** Requests sent when the proxy was last (re)started in this phase (0: never restarted). */
-  segmentStart: number;
-  /** RSS at the midpoint of the segment since then, and at the phase's end. */
-  rssMid: number;
+  /** One per proxy process the phase ran against (more than one after `--keep-going`). */
+  readonly segments: Segment[];
+}
+
+/** A stretch of a phase on one proxy process: its requests [from, to) and RSS. */
+export interface Segment {
+  readonly from: number;
+  readonly to: number;
+  /** RSS when the segment had sent half its requests, and at its end. */
+  readonly rssMid: number;
   rssEnd: number;
 }
 
@@ -63,9 +69,7 @@ export function newReport(): PhaseReport {
     connectErrors: 0,
     malformed: 0,
     ms: 0,
-    segmentStart: 0,
-    rssMid: 0,
-    rssEnd: 0,
+    segments: [],
   };
 }
 
@@ -87,7 +91,7 @@ export interface CrashRecord {
   readonly suspects: readonly AnyCase[];
   /** The proxy's last lines (its stack trace, for a crash). */
   readonly tail: readonly string[];
-  /** Suspects that killed a fresh proxy on their own (filled in by the triage). */
+  /** The fewest suspects found to kill a fresh proxy (filled in by the triage). */
   reproduced: string[];
 }
 
@@ -147,18 +151,17 @@ export function describe(c: AnyCase, extra: Record<string, unknown> = {}): strin
 }
 
 /** RSS rule violations (see RSS_WARM_GROWTH); the peak is checked by the caller. */
-export function rssFailures(
-  phases: Readonly<Record<string, PhaseReport>>,
-  total: Readonly<Record<string, number>>,
-): string[] {
+export function rssFailures(phases: Readonly<Record<string, PhaseReport>>): string[] {
   const failures: string[] = [];
   for (const [name, r] of Object.entries(phases)) {
-    const length = (total[name] ?? 0) - r.segmentStart;
-    const growth = r.rssEnd - r.rssMid;
-    if (length >= WARM_REQUESTS && r.rssMid > 0 && growth > RSS_WARM_GROWTH) {
-      failures.push(
-        `RSS grew ${mb(growth)} in the second half of ${name} (bound ${mb(RSS_WARM_GROWTH)})`,
-      );
+    for (const { from, to, rssMid, rssEnd } of r.segments) {
+      const growth = rssEnd - rssMid;
+      if (to - from >= WARM_REQUESTS && rssMid > 0 && growth > RSS_WARM_GROWTH) {
+        failures.push(
+          `RSS grew ${mb(growth)} from request ${Math.round((from + to) / 2)} to ${to} of ${name} ` +
+            `(bound ${mb(RSS_WARM_GROWTH)})`,
+        );
+      }
     }
   }
   return failures;
@@ -180,7 +183,10 @@ export function phaseLines(name: string, r: PhaseReport): string[] {
     `  outcomes: ${classes}`,
     `  statuses: ${top}`,
     `  hangs ${r.hangs}, malformed ${r.malformed}, connect errors ${r.connectErrors}`,
-    `  RSS at mid-phase ${mb(r.rssMid)}, at its end ${mb(r.rssEnd)}`,
+    ...r.segments.map(
+      (g) =>
+        `  RSS over requests ${g.from}-${g.to}: ${mb(g.rssMid)} at the midpoint, ${mb(g.rssEnd)} at the end`,
+    ),
   ];
 }
 
@@ -189,7 +195,7 @@ export function crashLines(crashes: readonly CrashRecord[]): string[] {
   for (const [i, crash] of crashes.entries()) {
     lines.push(
       `crash ${i + 1}: ${crash.exit} in ${crash.phase} at request ${crash.atRequest}; ` +
-        `reproduced alone by: ${crash.reproduced.join(' ') || 'none of its suspects'}; ` +
+        `reproduced by: ${crash.reproduced.join(' ') || 'no replay of its suspects'}; ` +
         `${crash.suspects.length} suspects (files in crash/)`,
     );
     const trace = crash.tail.filter((l) => /Error|^\s+at |code:/.test(l)).slice(0, 14);

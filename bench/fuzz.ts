@@ -16,8 +16,8 @@
  * upstream connections stalled on purpose that the proxy never closes.
  *
  * A crash stops the run, unless `--keep-going`: then the proxy is started again and the phase
- * goes on. Either way the cases in flight and the last ones done are saved, and then each is
- * replayed alone against a fresh proxy to name the one that kills it. Failing cases are saved
+ * goes on. Either way the cases in flight and the last ones done are saved, and then replayed
+ * against fresh proxies, bisected, to name the one that kills it (triage()). Failing cases are saved
  * under `--out` (default bench/results/fuzz-SEED) and replay alone with `--seed S --case
  * phase:I`. Exits 1 on any failure, or when the time cap (`--max-minutes`, 90 by default) stops
  * the run short. `--quick`: 2,000 + 2,000, for CI. FUZZ_NODE_FLAGS adds flags to the proxy's
@@ -63,8 +63,12 @@ import type { FuzzUpstream } from './fuzz-upstreams.ts';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Cases between two progress lines (10 s apart at least). */
 const BATCH = 1_000;
-/** Completed cases kept as crash suspects, besides the ones in flight. */
-const RECENT = 32;
+/**
+ * Completed cases kept as crash suspects, besides the ones in flight: the culprit may have
+ * ended (a client that resets, say) just before the proxy died, and every exchange the death
+ * cut short ends between the death and its exit event, after the culprit.
+ */
+const RECENT = 128;
 /** Crashes whose suspects are replayed one by one at the end (each replay starts a proxy). */
 const TRIAGED_CRASHES = 3;
 
@@ -141,8 +145,11 @@ interface Run {
   readonly deadline: number;
 }
 
-/** Runs one case against the proxy on `port`, and records its outcome in `report`. */
-async function runCase(run: Run, c: AnyCase, port: number, report: PhaseReport): Promise<void> {
+/**
+ * Runs one case against the proxy on `port`, and records its outcome in `report`. False when
+ * the connection was refused: the case never reached the proxy.
+ */
+async function runCase(run: Run, c: AnyCase, port: number, report: PhaseReport): Promise<boolean> {
   if (c.phase === 'requests') {
     const out = await requestExchange(port, c, REQUEST_BOUND_MS);
     if (out.connectError !== undefined) report.connectErrors++;
@@ -152,11 +159,12 @@ async function runCase(run: Run, c: AnyCase, port: number, report: PhaseReport):
     else if (out.statuses.length === 0 && out.connectError === undefined) {
       bump(report.classes, 'closed');
     }
-    if (!out.hang) return;
+    if (!out.hang) return out.connectError === undefined;
     report.hangs++;
     say(`HANG ${caseName(c)} (${c.ending}, ${c.labels.join(' ')})`);
     const extra = { received: out.total, closed: out.closed, boundMs: REQUEST_BOUND_MS };
-    return run.evidence.saveCase('hang', c, extra, out.bytes);
+    await run.evidence.saveCase('hang', c, extra, out.bytes);
+    return true;
   }
   const out = await responseExchange(port, c, RESPONSE_BOUND_MS);
   if (out.connectError !== undefined) report.connectErrors++;
@@ -165,7 +173,7 @@ async function runCase(run: Run, c: AnyCase, port: number, report: PhaseReport):
     else bump(report.classes, answer.kind);
   }
   const kind = out.hang ? 'hang' : out.malformed !== undefined ? 'malformed' : undefined;
-  if (kind === undefined) return;
+  if (kind === undefined) return out.connectError === undefined;
   if (out.hang) report.hangs++;
   else report.malformed++;
   bump(report.classes, kind);
@@ -178,7 +186,8 @@ async function runCase(run: Run, c: AnyCase, port: number, report: PhaseReport):
     closed: out.closed,
     boundMs: RESPONSE_BOUND_MS,
   };
-  return run.evidence.saveCase(kind, c, extra, out.bytes);
+  await run.evidence.saveCase(kind, c, extra, out.bytes);
+  return true;
 }
 
 /**
@@ -193,8 +202,16 @@ async function runPhase(run: Run, phase: Phase, total: number, report: PhaseRepo
   let lastProgress = Date.now();
   for (;;) {
     const { proxy, rss, o } = run;
+    const from = report.requests;
     const inFlight = new Map<number, AnyCase>();
     const recent: AnyCase[] = [];
+    // [requests sent, RSS], once a second: the segment's midpoint is known only at its end.
+    const points: [number, number][] = [];
+    const timer = setInterval(() => points.push([report.requests, rss.last]), 1_000);
+    let suspects: AnyCase[] | undefined;
+    // In flight when the proxy died (oldest first), then the last ones done, newest first: a
+    // case that kills the proxy as it ends (a client reset, say) is among the last done.
+    proxy.child.once('exit', () => (suspects = [...inFlight.values(), ...recent.toReversed()]));
     const more = () =>
       report.requests < total && proxy.exit() === undefined && Date.now() < run.deadline;
     const worker = async () => {
@@ -203,13 +220,17 @@ async function runPhase(run: Run, phase: Phase, total: number, report: PhaseRepo
         report.cases++;
         report.requests += c.phase === 'requests' ? c.messages : c.requests.length;
         report.bytes += c.bytes.length;
-        const mid = (report.segmentStart + total) / 2;
-        if (report.rssMid === 0 && report.requests >= mid) report.rssMid = rss.sample();
         inFlight.set(c.index, c);
-        await runCase(run, c, proxy.port, report);
+        const reached = await runCase(run, c, proxy.port, report);
         inFlight.delete(c.index);
-        recent.push(c);
-        if (recent.length > RECENT) recent.shift();
+        if (reached) {
+          recent.push(c);
+          if (recent.length > RECENT) recent.shift();
+        } else {
+          // Refused: the proxy is probably dying. Its exit, once seen, stops every worker;
+          // until then no more cases that would only be refused too.
+          await Promise.race([proxy.exited, sleep(2_000)]);
+        }
         if (report.cases % BATCH === 0 && Date.now() - lastProgress > 10_000) {
           lastProgress = Date.now();
           say(
@@ -221,18 +242,19 @@ async function runPhase(run: Run, phase: Phase, total: number, report: PhaseRepo
       }
     };
     await Promise.all(Array.from({ length: o.concurrency }, worker));
+    clearInterval(timer);
+    rss.sample();
+    // rss.last: the last sample of this process, even if it has just died.
+    const half = (from + report.requests) / 2;
+    const rssMid = points.find(([n]) => n >= half)?.[1] ?? 0;
+    report.segments.push({ from, to: report.requests, rssMid, rssEnd: rss.last });
     const exit = proxy.exit();
     if (exit === undefined) break;
-    // In flight first (oldest first), then the last ones done, newest first: a case that kills
-    // the proxy as it ends (a client reset, say) is among the last done.
-    await recordCrash(run, phase, report, exit, [...inFlight.values(), ...recent.reverse()]);
+    await recordCrash(run, phase, report, exit, suspects ?? []);
     if (!o.keepGoing || report.requests >= total || Date.now() >= run.deadline) break;
     await restart(run);
-    report.segmentStart = report.requests;
-    report.rssMid = 0;
   }
   report.ms = Date.now() - started;
-  report.rssEnd = run.rss.sample();
 }
 
 async function recordCrash(
@@ -256,25 +278,50 @@ async function restart(run: Run): Promise<void> {
   say(`proxy restarted: pid ${run.proxy.pid} on 127.0.0.1:${run.proxy.port}`);
 }
 
-/**
- * Replays each suspect of a crash alone against a fresh proxy, in order (the ones in flight
- * first), until one kills it: the culprit, if the crash does not need several connections.
- */
-async function triage(run: Run): Promise<void> {
-  for (const crash of run.crashes.slice(0, TRIAGED_CRASHES)) {
-    say(`triage of crash ${run.crashes.indexOf(crash) + 1}: ${crash.suspects.length} suspects`);
-    for (const c of crash.suspects) {
-      const proxy = await startProxy(run.o.cli, run.configPath);
-      try {
+/** Whether these cases, run together (at the run's concurrency), kill a fresh proxy. */
+async function kills(run: Run, cases: readonly AnyCase[]): Promise<boolean> {
+  const proxy = await startProxy(run.o.cli, run.configPath);
+  try {
+    const queue = [...cases];
+    const worker = async () => {
+      for (
+        let c = queue.shift();
+        c !== undefined && proxy.exit() === undefined;
+        c = queue.shift()
+      ) {
         if (c.phase === 'requests') await requestExchange(proxy.port, c, REQUEST_BOUND_MS);
         else await responseExchange(proxy.port, c, RESPONSE_BOUND_MS);
-        await sleep(300);
-        if (proxy.exit() !== undefined) crash.reproduced.push(caseName(c));
-      } finally {
-        await proxy.stop();
       }
-      if (crash.reproduced.length > 0) break;
+    };
+    await Promise.all(Array.from({ length: Math.min(run.o.concurrency, cases.length) }, worker));
+    await Promise.race([proxy.exited, sleep(300)]);
+    return proxy.exit() !== undefined;
+  } finally {
+    await proxy.stop();
+  }
+}
+
+/**
+ * Names the case that kills the proxy: the suspects together against a fresh proxy, then
+ * halves of them, each on a fresh proxy, while one half alone still does it (a bisection:
+ * ~2 log2(n) proxies). Ends with one case, or with the smallest group found when the crash
+ * needs cases of both halves, or with none when the suspects together no longer do it (a
+ * race the replay did not hit).
+ */
+async function triage(run: Run): Promise<void> {
+  for (const [i, crash] of run.crashes.slice(0, TRIAGED_CRASHES).entries()) {
+    say(`triage of crash ${i + 1}: ${crash.suspects.length} suspects`);
+    let group = [...crash.suspects];
+    if (!(await kills(run, group))) continue;
+    while (group.length > 1) {
+      const half = Math.ceil(group.length / 2);
+      const [first, second] = [group.slice(0, half), group.slice(half)];
+      if (await kills(run, first)) group = first;
+      else if (await kills(run, second)) group = second;
+      else break;
     }
+    crash.reproduced = group.map(caseName);
+    say(`crash ${i + 1} reproduced by: ${crash.reproduced.join(' ')}`);
   }
 }
 
@@ -333,7 +380,6 @@ async function fuzz(run: Run, recording: FuzzUpstream, hostile: FuzzUpstream): P
       `bounds ${REQUEST_BOUND_MS} / ${RESPONSE_BOUND_MS} ms`,
   );
   const phases = { requests: newReport(), responses: newReport() };
-  const totals = { requests: o.requests, responses: o.responses };
   await runPhase(run, 'requests', o.requests, phases.requests);
   if (run.proxy.exit() === undefined) {
     await runPhase(run, 'responses', o.responses, phases.responses);
@@ -342,8 +388,9 @@ async function fuzz(run: Run, recording: FuzzUpstream, hostile: FuzzUpstream): P
   if (alive) await settle(rss, [recording, hostile]);
   rss.stop();
   const rssEnd = alive ? rss.sample() : 0;
-  // The settle only brings RSS down: the last phase ends where the run does.
-  if (alive) phases.responses.rssEnd = rssEnd;
+  // The settle only brings RSS down: the last stretch ends where the run does.
+  const last = phases.responses.segments.at(-1) ?? phases.requests.segments.at(-1);
+  if (alive && last !== undefined) last.rssEnd = rssEnd;
   for (const [name, u] of Object.entries({ recording, hostile })) {
     for (const [i, sample] of u.stats.samples.entries()) {
       await run.evidence.save('unframeable', `${name}-${i}`, {
@@ -364,7 +411,7 @@ async function fuzz(run: Run, recording: FuzzUpstream, hostile: FuzzUpstream): P
     ...(stalled > 0 ? [`${stalled} stalled upstream connections never closed`] : []),
     ...(malformed > 0 ? [`${malformed} responses the client could not frame`] : []),
     ...(unframeable > 0 ? [`${unframeable} forwarded requests an upstream could not frame`] : []),
-    ...(alive ? rssFailures(phases, totals) : []),
+    ...rssFailures(phases),
     ...(rss.peak - rss.start > RSS_CEILING ? [`RSS peaked ${mb(rss.peak)}`] : []),
     ...(alive && short ? ['the time cap passed before the counts were reached'] : []),
   ];
