@@ -197,6 +197,7 @@ async function runCase(run: Run, c: AnyCase, port: number, report: PhaseReport):
  * again and the phase goes on from the next case.
  */
 async function runPhase(run: Run, phase: Phase, total: number, report: PhaseReport): Promise<void> {
+  if (total === 0) return;
   const started = Date.now();
   let next = 0;
   let lastProgress = Date.now();
