@@ -21,6 +21,8 @@ const QUIET_MS = 20;
  */
 const GRACE_MS = 1_000;
 const CONNECT_TIMEOUT_MS = 5_000;
+/** A response head line saying the proxy will close the connection after it. */
+const ANNOUNCES_CLOSE = /\r\nconnection: *close\r\n/i;
 
 export interface Received {
   /** What the proxy sent, its first KEEP_BYTES. */
@@ -163,10 +165,13 @@ export async function requestExchange(
     await writePlan(conn.socket, c.plan, () => conn.closed);
     if (c.ending === 'fin') conn.socket.end();
     const deadline = Date.now() + boundMs;
+    // Answered: as many final responses as requests were generated, and none of them said
+    // `Connection: close` (then the proxy must close, and the exchange ends only when it does).
     const answered = () => {
       if (c.ending !== 'linger') return false;
-      statuses = finalStatuses(conn.bytes().toString('latin1'));
-      return statuses.length >= c.messages;
+      const text = conn.bytes().toString('latin1');
+      statuses = finalStatuses(text);
+      return statuses.length >= c.messages && !ANNOUNCES_CLOSE.test(text);
     };
     const ended = await conn.settle(answered, () => deadline);
     // Let a trailing body or an extra response arrive before letting go.
@@ -216,10 +221,12 @@ export async function responseExchange(
       }
       return progressAt + boundMs;
     };
-    const ended = await conn.settle(() => reader.done, deadline);
+    // A response that said `Connection: close` is not over until the proxy closes.
+    const over = () => reader.malformed !== undefined || (reader.done && !reader.closeAnnounced);
+    const ended = await conn.settle(over, deadline);
     // Bytes after the last response would be a second framing of it: wait for a moment.
     if (ended && reader.malformed === undefined && !conn.closed) await conn.quiet(QUIET_MS);
-    return outcome(!ended && !reader.done);
+    return outcome(!ended);
   } finally {
     conn.socket.destroy();
   }

@@ -158,6 +158,8 @@ type ReaderState =
 export class ResponseReader {
   readonly answers: Answer[] = [];
   malformed: string | undefined;
+  /** A final response said `Connection: close`: the proxy must close the connection. */
+  closeAnnounced = false;
   readonly #methods: string[];
   #pending: Buffer = Buffer.alloc(0);
   #state: ReaderState = { at: 'head' };
@@ -247,6 +249,9 @@ export class ResponseReader {
       return false;
     }
     if (status < 200) return true;
+    if (headers.some(([n, v]) => n === 'connection' && /(?:^|,)\s*close\s*(?:,|$)/i.test(v))) {
+      this.closeAnnounced = true;
+    }
     const method = this.#methods[0] as string;
     if (method === 'HEAD' || status === 204 || status === 304) {
       this.#answer({ kind: 'status', status });

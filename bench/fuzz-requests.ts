@@ -151,7 +151,10 @@ function target(rng: Rng, wild: boolean): string {
   let path = rng.chance(0.3) ? '/rules' : '';
   for (let i = 0; i < depth; i++) {
     const odd = wild && rng.chance(0.3);
-    path += `${odd && rng.chance(0.2) ? '//' : '/'}${odd ? rng.pick(SEGMENTS) : rng.word()}`;
+    // A plain word may come out as `.` or `..`: a dot segment, which the proxy refuses.
+    // (In this order: the stream of a seed stays the same from one version to the next.)
+    const slash = odd && rng.chance(0.2) ? '//' : '/';
+    path += slash + (odd ? rng.pick(SEGMENTS) : rng.word().replace(/^\.+$/, (dots) => `${dots}x`));
   }
   if (path === '') path = '/';
   if (rng.chance(0.3)) {
