@@ -323,6 +323,11 @@ export class ServerConnection implements BodyFlow, ResponseOwner, ReaderSink, Ti
   /** Headers or the whole request took too long: 408 in its turn, then close. */
   #timedOut(): void {
     const current = this.#entryOf(this.#reader.abandon());
+    if (current?.res.finished === true) {
+      // Answered before its body was whole: nothing more to say, only the close.
+      this.#stop();
+      return this.#pump();
+    }
     this.#refuse('request_timeout');
     if (current !== undefined) this.#drop(current, new Error('request timeout'));
     this.#pump();
