@@ -75,11 +75,15 @@ export const STOP_AT_UPGRADE = 2;
 export function createParser(kind: number, callbacks: ParserCallbacks): Parser {
   const parser = new Ctor();
   parser.initialize(kind, {}, MAX_HEADER_BYTES, Ctor.kLenientNone as number);
+  setCallbacks(parser, callbacks);
+  return parser;
+}
+
+function setCallbacks(parser: Parser, callbacks: ParserCallbacks): void {
   parser[Ctor.kOnHeaders as number] = callbacks.onHeaders;
   parser[Ctor.kOnHeadersComplete as number] = callbacks.onHeadersComplete;
   parser[Ctor.kOnBody as number] = callbacks.onBody;
   parser[Ctor.kOnMessageComplete as number] = callbacks.onMessageComplete;
-  return parser;
 }
 
 /** Starts `parser` over at a message boundary (after a counted body or an upgrade head). */
@@ -96,26 +100,27 @@ const spare: Parser[] = [];
 const MAX_SPARE = 1000;
 
 const NOOP = (): number => 0;
+/** What a spare parser calls: nothing that holds its last connection. */
+const DETACHED: ParserCallbacks = {
+  onHeaders: NOOP,
+  onHeadersComplete: NOOP,
+  onBody: NOOP,
+  onMessageComplete: NOOP,
+};
 
 /** A parser of `kind` for a new connection or message, from the spares when there are some. */
 export function takeParser(kind: number, callbacks: ParserCallbacks): Parser {
   const parser = spare.pop();
   if (parser === undefined) return createParser(kind, callbacks);
   resetParser(parser, kind);
-  parser[Ctor.kOnHeaders as number] = callbacks.onHeaders;
-  parser[Ctor.kOnHeadersComplete as number] = callbacks.onHeadersComplete;
-  parser[Ctor.kOnBody as number] = callbacks.onBody;
-  parser[Ctor.kOnMessageComplete as number] = callbacks.onMessageComplete;
+  setCallbacks(parser, callbacks);
   return parser;
 }
 
 /** Gives a parser back; it must not be used after. Its callbacks no longer hold its connection. */
 export function releaseParser(parser: Parser): void {
   parser[0] = undefined;
-  parser[Ctor.kOnHeaders as number] = NOOP;
-  parser[Ctor.kOnHeadersComplete as number] = NOOP;
-  parser[Ctor.kOnBody as number] = NOOP;
-  parser[Ctor.kOnMessageComplete as number] = NOOP;
+  setCallbacks(parser, DETACHED);
   if (spare.length < MAX_SPARE) spare.push(parser);
   else parser.close();
 }

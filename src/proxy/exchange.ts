@@ -1,16 +1,18 @@
 import type { Socket } from 'node:net';
 import type { ClientConnection, RequestPlan, ResponseHandler } from '../http1/client-connection.ts';
-import { UpstreamError } from '../http1/upstream-error.ts';
+import type { UpstreamError } from '../http1/upstream-error.ts';
 import type { Failure } from '../http1/upstream-error.ts';
 import { applyToHeaderObject } from '../routing/header-rules.ts';
 import { upstreamPath } from '../routing/route.ts';
 import type { Route } from '../routing/route.ts';
+import { poolFull } from '../upstream/origin-pool.ts';
 import type { Waiter } from '../upstream/origin-pool.ts';
 import { replayable } from '../upstream/retry-policy.ts';
 import type { TargetState } from '../upstream/target-state.ts';
 import type { RouteRuntime } from '../upstream/upstream-registry.ts';
 import type { AttemptDeps } from './attempt-deps.ts';
 import type { ClientRequest, ClientResponse } from './client-side.ts';
+import { bodyFraming } from './request-body.ts';
 import { responseHeadersFromFlat } from './headers.ts';
 import { hasHost, requestHead } from './upstream-request.ts';
 
@@ -97,18 +99,17 @@ export class Exchange implements ResponseHandler, Waiter {
 
   #attempt(state: TargetState): void {
     this.#state = state;
-    this.#failure = undefined;
     this.#tried.push(state);
-    state.inFlight++;
-    state.requests++;
+    this.#deps.registry.attemptStarted(state);
+    this.#acquire(state);
+  }
+
+  /** A connection to `state`'s origin, now or once one is free. */
+  #acquire(state: TargetState): void {
+    this.#failure = undefined;
     const pool = this.#deps.client.pool(state.target.origin);
     const got = pool.acquire(this.runtime.route.connectMs, this);
-    if (got === 'busy') {
-      const origin = state.target.origin;
-      return this.#attemptFailed(
-        new UpstreamError('busy', `upstream ${origin}: pool and queue are full`),
-      );
-    }
+    if (got === 'busy') return this.#attemptFailed(poolFull(pool.origin));
     if (got === 'queued') this.#waitingIn = pool;
     else this.granted(got);
   }
@@ -226,11 +227,7 @@ export class Exchange implements ResponseHandler, Waiter {
       !this.res.headersSent
     ) {
       this.#resent = true;
-      const state = this.#state as TargetState;
-      state.inFlight--;
-      state.requests--;
-      this.#tried.pop();
-      return this.#attempt(state);
+      return this.#acquire(this.#state as TargetState);
     }
     this.#attemptFailed(err);
   }
@@ -267,9 +264,7 @@ export class Exchange implements ResponseHandler, Waiter {
     const state = this.#state;
     if (state === undefined) return;
     this.#state = undefined;
-    state.inFlight--;
-    if (failure === undefined) state.succeeded();
-    else if (failure !== null) this.#deps.registry.failed(this.runtime, state, failure);
+    this.#deps.registry.attemptEnded(this.runtime, state, failure);
   }
 
   #clientClosed(): void {
@@ -294,23 +289,4 @@ export class Exchange implements ResponseHandler, Waiter {
       attempts: this.#tried.length,
     });
   }
-}
-
-/** How the request's body goes upstream: as framed by the client, or re-chunked. */
-function bodyFraming(req: ClientRequest): RequestPlan['body'] {
-  const raw = req.rawHeaders;
-  const h2 = req.httpVersionMajor === 2;
-  let length: string | undefined;
-  let chunked = false;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    if (name.length === 14 && name.toLowerCase() === 'content-length') length ??= raw[i + 1];
-    else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') chunked = true;
-  }
-  if (chunked) return 'chunked';
-  if (length !== undefined) return length === '0' ? 'none' : 'length';
-  if (!h2) return 'none';
-  // HTTP/2 has no framing headers: a body follows unless the HEADERS frame ended the stream.
-  const stream = (req as unknown as { stream?: { endAfterHeaders: boolean } }).stream;
-  return stream?.endAfterHeaders === false ? 'chunked' : 'none';
 }

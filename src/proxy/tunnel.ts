@@ -1,15 +1,16 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ClientConnection, ResponseHandler } from '../http1/client-connection.ts';
-import { UpstreamError } from '../http1/upstream-error.ts';
+import type { UpstreamError } from '../http1/upstream-error.ts';
 import type { Failure } from '../http1/upstream-error.ts';
 import { upstreamPath } from '../routing/route.ts';
+import { poolFull } from '../upstream/origin-pool.ts';
 import type { Waiter } from '../upstream/origin-pool.ts';
 import type { TargetState } from '../upstream/target-state.ts';
 import type { RouteRuntime } from '../upstream/upstream-registry.ts';
 import type { AttemptDeps } from './attempt-deps.ts';
 import type { ClientRequest } from './client-side.ts';
-import { connectionTokens, HOP_BY_HOP } from './headers.ts';
+import { responseHeadersFromFlat } from './headers.ts';
 import { upgradeHead } from './upstream-request.ts';
 
 /** Told when a handshake failed for good: answer on the raw client socket. */
@@ -58,15 +59,11 @@ export class Tunnel implements ResponseHandler, Waiter {
   }
 
   start(): void {
-    this.state.inFlight++;
-    this.state.requests++;
+    this.#deps.registry.attemptStarted(this.state);
     const pool = this.#deps.client.pool(this.state.target.origin);
     const got = pool.acquire(this.runtime.route.connectMs, this);
-    if (got === 'busy') {
-      return this.#fail(
-        new UpstreamError('busy', `upstream ${pool.origin}: pool and queue are full`),
-      );
-    }
+    if (got === 'busy') return this.#fail(poolFull(pool.origin));
+
     if (got === 'queued') this.#waiting = true;
     else this.granted(got);
   }
@@ -145,10 +142,7 @@ export class Tunnel implements ResponseHandler, Waiter {
   #end(failure: Failure | null | undefined): void {
     if (this.#done) return;
     this.#done = true;
-    const state = this.state;
-    state.inFlight--;
-    if (failure === undefined) state.succeeded();
-    else if (failure !== null) this.#deps.registry.failed(this.runtime, state, failure);
+    this.#deps.registry.attemptEnded(this.runtime, this.state, failure);
   }
 
   #clientClosed(): void {
@@ -161,31 +155,25 @@ export class Tunnel implements ResponseHandler, Waiter {
 }
 
 /**
- * The upstream's headers for the raw client socket. Hop-by-hop headers and those Connection
- * names are dropped; a 101 keeps `Upgrade` and says `Connection: upgrade`, anything else says
- * `Connection: close` and loses Transfer-Encoding (the body is relayed de-chunked and
- * delimited by the close).
+ * The upstream's headers for the raw client socket, as every response's are filtered
+ * (responseHeadersFromFlat: hop-by-hop headers, those Connection names, Transfer-Encoding). A
+ * 101 keeps `Upgrade` and says `Connection: upgrade`; anything else says `Connection: close`
+ * and loses a Content-Length beside chunking (the body is relayed de-chunked and delimited by
+ * the close).
  */
 function headerBlock(headers: readonly string[], upgraded: boolean): string {
-  const named = new Set<string>();
+  let block = '';
   let chunked = false;
   for (let i = 0; i < headers.length; i += 2) {
     const name = (headers[i] as string).toLowerCase();
-    if (name === 'connection')
-      for (const t of connectionTokens(headers[i + 1] as string)) named.add(t);
     if (name === 'transfer-encoding') chunked = true;
+    else if (upgraded && name === 'upgrade') block += `upgrade: ${headers[i + 1] as string}\r\n`;
   }
-  let out = '';
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = (headers[i] as string).toLowerCase();
-    const value = headers[i + 1] as string;
-    if (upgraded && name === 'upgrade') {
-      out += `upgrade: ${value}\r\n`;
-      continue;
-    }
-    if (HOP_BY_HOP.includes(name) || named.has(name) || name === 'transfer-encoding') continue;
+  const kept = responseHeadersFromFlat(headers);
+  for (const name in kept) {
     if (!upgraded && name === 'content-length' && chunked) continue;
-    out += `${name}: ${value}\r\n`;
+    const value = kept[name] as string | string[];
+    for (const one of Array.isArray(value) ? value : [value]) block += `${name}: ${one}\r\n`;
   }
-  return `${out}connection: ${upgraded ? 'upgrade' : 'close'}\r\n`;
+  return `${block}connection: ${upgraded ? 'upgrade' : 'close'}\r\n`;
 }

@@ -25,6 +25,11 @@ interface Queued {
 /** What acquire() says: a connection now, or later through the waiter, or never ('busy'). */
 export type Acquired = ClientConnection | 'queued' | 'busy';
 
+/** What a request gets when acquire() says 'busy': the proxy refused it, the upstream was never asked. */
+export function poolFull(origin: string): UpstreamError {
+  return new UpstreamError('busy', `upstream ${origin}: pool and queue are full`);
+}
+
 /** The figures the metrics show per origin. */
 export interface PoolFigures {
   readonly origin: string;

@@ -81,6 +81,26 @@ export class UpstreamRegistry {
     return runtime.shared.balancer.pick(runtime.states, Date.now(), tried, runtime.panicked);
   }
 
+  /** An attempt at `state` begins: it counts in the upstream's load and its requests. */
+  attemptStarted(state: TargetState): void {
+    state.inFlight++;
+    state.requests++;
+  }
+
+  /**
+   * ...and ends: its load is given back and passive health hears what it said of the
+   * upstream (undefined: a usable answer; null: nothing, as when the client left first).
+   */
+  attemptEnded(
+    runtime: RouteRuntime,
+    state: TargetState,
+    failure: Failure | null | undefined,
+  ): void {
+    state.inFlight--;
+    if (failure === undefined) state.succeeded();
+    else if (failure !== null) this.failed(runtime, state, failure);
+  }
+
   /** Passive health: an attempt's outcome. */
   failed(runtime: RouteRuntime, state: TargetState, reason: Failure): void {
     const passive = runtime.route.passiveHealth;
