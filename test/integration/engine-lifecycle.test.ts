@@ -8,6 +8,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { configYaml, startProxy, startUpstream, tmpDir } from '../helpers.ts';
 import type { ProxyProcess, Upstream } from '../helpers.ts';
 import { statusesOf } from '../raw-http.ts';
+import { eventually } from '../sidecar-process.ts';
 
 /**
  * What issue 10 guaranteed of a client connection's life, now that the proxy's own HTTP/1.1
@@ -68,12 +69,12 @@ describe('the engine: connection deadlines and tunnels across reloads', () => {
     socket.on('message', (data) => messages.push(data.toString()));
     await once(socket, 'open');
     socket.send('before');
-    await waitFor(() => messages.length === 1);
+    await eventually('the first echo', () => (messages.length === 1 ? true : undefined));
     await writeFile(path, configYaml(routes(other.url), client));
     const outcome = await proxy.reload();
     assert.match(String(outcome.msg), /reload/);
     socket.send('after');
-    await waitFor(() => messages.length === 2);
+    await eventually('the echo after the reload', () => (messages.length === 2 ? true : undefined));
     assert.deepEqual(messages, ['echo:before', 'echo:after']);
     socket.close();
     await writeFile(path, configYaml(routes(ws.url), client));
@@ -86,7 +87,7 @@ describe('the engine: connection deadlines and tunnels across reloads', () => {
     let text = '';
     socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
     socket.write('GET /one HTTP/1.1\r\nHost: a.test\r\n\r\n');
-    await waitFor(() => statusesOf(text).length === 1);
+    await eventually('the response', () => (statusesOf(text).length === 1 ? true : undefined));
     // Held idle: the proxy closes it (within a second after the 1 s timeout), not the client.
     await once(socket, 'close');
     assert.deepEqual(statusesOf(text), [200]);
@@ -106,8 +107,3 @@ describe('the engine: connection deadlines and tunnels across reloads', () => {
     assert.deepEqual(statusesOf(text), [408]);
   });
 });
-
-async function waitFor(done: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 25));
-  assert.ok(done(), 'waited 5 s');
-}
