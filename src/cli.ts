@@ -18,8 +18,9 @@ const USAGE = `Usage: reverse-proxy <command> [options]
 
 Commands:
   serve -c FILE [--allow-wildcard-bind] [--admin-socket PATH] [--health-address HOST:PORT]
-                                             run the proxy; the two flags replace admin.socket
-                                             and health.address of the file for this process
+        [--workers auto|N]                   run the proxy; the last three flags replace
+                                             admin.socket, health.address and workers of the
+                                             file for this process
   validate -c FILE [--allow-wildcard-bind]   check a config; exit 0 valid, 1 invalid, 2 unreadable
   ctl [-s SOCKET] [-c FILE] [--expect-uid UID] [--timeout MS] reload|status
                                              talk to a running proxy over its admin socket
@@ -98,20 +99,24 @@ function parseConfigFlags(command: string, args: string[]) {
  */
 function parseServeFlags(args: string[]): ServeFlags {
   const rest: string[] = [];
-  const overrides: { adminSocket?: string; healthAddress?: string } = {};
+  const overrides: { adminSocket?: string; healthAddress?: string; workers?: 'auto' | number } = {};
+  const names = ['--admin-socket', '--health-address', '--workers'];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
     const [name, inline] = arg.includes('=')
       ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
       : [arg, undefined];
-    if (name !== '--admin-socket' && name !== '--health-address') {
+    if (!names.includes(name as string)) {
       rest.push(arg);
       continue;
     }
     const value = inline ?? args[++i];
     if (value === undefined) throw new UsageError(`serve: ${name} needs a value`);
     if (name === '--admin-socket') overrides.adminSocket = value;
-    else overrides.healthAddress = value;
+    else if (name === '--health-address') overrides.healthAddress = value;
+    else
+      overrides.workers =
+        value === 'auto' ? 'auto' : /^\d+$/.test(value) ? Number(value) : (value as 'auto');
   }
   const problem = instanceOverrideProblem(overrides);
   if (problem !== undefined) throw new UsageError(`serve: ${problem}`);

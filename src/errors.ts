@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   ERR_CONFIG_WRITE: 'the sidecar cannot write --config-out; retried with back-off',
   ERR_RELOAD_REJECTED: 'the proxy answered the sidecar reload with an error reply',
   ERR_RELOAD_NOT_CONFIRMED: 'after a reload the proxy status does not show the delivered config',
+  ERR_WORKER_EXITED: 'a worker process exited before it was listening (its log says why)',
+  ERR_WORKERS_APPLY: 'no worker could apply a reloaded config; they keep serving the previous one',
   ERR_INTERNAL: 'an unexpected failure (a bug): the log has the stack',
 } as const;
 

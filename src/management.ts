@@ -12,13 +12,17 @@ import type { ProxyConfig } from './config/types.ts';
 import { buildHealthApp } from './health/health-app.ts';
 import { createHealthServer, listenHealth } from './health/health-server.ts';
 import type { Logger } from './log.ts';
-import type { ProxyMetrics } from './metrics.ts';
+import type { MetricsSource } from './health/metrics-route.ts';
+import type { WorkerStatus } from './workers/worker-set.ts';
 
 export interface ManagementDeps {
   readonly config: ProxyConfig;
   readonly store: ConfigStore;
   readonly reloader: Reloader;
-  readonly metrics: ProxyMetrics;
+  /** What /metrics serves. */
+  readonly metrics: MetricsSource;
+  /** The workers, for `ctl status`, when there are several. */
+  readonly workers?: (() => WorkerStatus[]) | undefined;
   readonly log: Logger;
   readonly startedAt: number;
   /** Conditions of the data path (listeners, draining); the admin socket's is added here. */
@@ -48,7 +52,7 @@ export async function startManagement(deps: ManagementDeps): Promise<Management>
       ...(config.admin.socket !== '' && admin?.listening !== true ? ['admin'] : []),
     ],
   };
-  const app = buildHealthApp({ readiness, registry: deps.metrics.registry });
+  const app = buildHealthApp({ readiness, registry: deps.metrics });
   const closers: (() => void)[] = [];
   const close = () => {
     for (const closeOne of closers.splice(0).reverse()) closeOne();
@@ -83,6 +87,7 @@ export async function startManagement(deps: ManagementDeps): Promise<Management>
           store: deps.store,
           reloader: deps.reloader,
           startedAt: deps.startedAt,
+          workers: deps.workers,
         }),
       });
       const started = admin;

@@ -31,6 +31,7 @@ export class ProxyMetrics {
 
   readonly reloads = new Counter({
     name: 'reverse_proxy_config_reloads_total',
+    aggregator: 'first',
     help: 'Reload attempts by result (applied, unchanged, failed)',
     labelNames: ['result'] as const,
     registers: [this.registry],
@@ -38,6 +39,7 @@ export class ProxyMetrics {
 
   readonly reloadFailures = new Counter({
     name: 'reverse_proxy_config_reload_failures_total',
+    aggregator: 'first',
     help: 'Failed reloads by error code',
     labelNames: ['code'] as const,
     registers: [this.registry],
@@ -45,30 +47,50 @@ export class ProxyMetrics {
 
   readonly generation = new Gauge({
     name: 'reverse_proxy_config_generation',
+    aggregator: 'first',
     help: 'Generation of the serving config (1 at start, +1 per applied reload)',
     registers: [this.registry],
   });
 
   readonly lastReloadSuccessful = new Gauge({
     name: 'reverse_proxy_config_last_reload_successful',
+    aggregator: 'first',
     help: '1 if the last reload succeeded (or none was tried), 0 if it failed',
     registers: [this.registry],
   });
 
   readonly lastReloadSuccessTimestamp = new Gauge({
     name: 'reverse_proxy_config_last_reload_success_timestamp_seconds',
+    aggregator: 'first',
     help: 'Unix time of the last successful load or reload',
     registers: [this.registry],
   });
 
   readonly sites = new Gauge({
     name: 'reverse_proxy_config_sites',
+    aggregator: 'first',
     help: 'Number of sites in the serving config',
+    registers: [this.registry],
+  });
+
+  readonly workers = new Gauge({
+    name: 'reverse_proxy_workers',
+    help: 'Worker processes running and serving (1 when the proxy runs as one process)',
+    aggregator: 'first',
+    registers: [this.registry],
+  });
+
+  readonly workerRestarts = new Counter({
+    name: 'reverse_proxy_worker_restarts_total',
+    help: 'Workers that died and were replaced, by how they ended (exit, signal)',
+    labelNames: ['reason'] as const,
+    aggregator: 'first',
     registers: [this.registry],
   });
 
   readonly draining = new Gauge({
     name: 'reverse_proxy_draining',
+    aggregator: 'first',
     help: '1 while the proxy drains before exit',
     registers: [this.registry],
   });
@@ -103,6 +125,8 @@ export class ProxyMetrics {
       name: 'reverse_proxy_tls_certificate_not_after_timestamp_seconds',
       help: 'Unix time at which each loaded certificate expires, by its file and subject',
       labelNames: ['cert_file', 'subject'] as const,
+      // Every worker serves the same certificates: one figure, not their sum.
+      aggregator: 'max',
       registers: [this.registry],
       collect() {
         this.reset();
@@ -148,7 +172,8 @@ export class ProxyMetrics {
     );
     new Gauge({
       name: 'reverse_proxy_upstream_pool_max_connections',
-      help: 'upstream_pool.max_connections: the cap on connections per upstream origin',
+      help: 'upstream_pool.max_connections: the cap on connections per upstream origin (shared out among the workers)',
+      aggregator: 'max',
       registers: [this.registry],
     }).set(maxConnections);
   }
@@ -205,8 +230,9 @@ export class ProxyMetrics {
     });
     new Gauge({
       name: 'reverse_proxy_upstream_healthy',
-      help: '1 while the upstream takes traffic (active check passing, not ejected), else 0',
+      help: '1 while the upstream takes traffic (active check passing, not ejected), else 0; with several workers, 1 only when every worker sends it traffic',
       labelNames: labels,
+      aggregator: 'min',
       registers: [this.registry],
       collect() {
         this.reset();

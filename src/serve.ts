@@ -1,34 +1,29 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseListenAddress } from './config/address.ts';
-import type { ListenAddress } from './config/address.ts';
+import { AggregatorRegistry } from 'prom-client';
 import { checkConfig } from './config/check.ts';
 import { loadConfigBytes } from './config/load.ts';
 import { applyInstanceOverrides } from './config/instance-overrides.ts';
 import type { InstanceOverrides } from './config/instance-overrides.ts';
 import { Reloader } from './config/reloader.ts';
+import type { ApplyReport } from './config/reloader.ts';
 import { compileSnapshot } from './config/snapshot.ts';
+import type { Snapshot } from './config/snapshot.ts';
 import { ConfigStore } from './config/store.ts';
+import { startDataPath } from './data-path.ts';
 import { createLogger } from './log.ts';
 import type { Logger } from './log.ts';
 import { startManagement } from './management.ts';
+import type { MetricsSource } from './health/metrics-route.ts';
 import { ProxyMetrics } from './metrics.ts';
-import { createProxyEngine, UPSTREAM_IDLE_MS } from './proxy/engine.ts';
-import { UpstreamClient } from './upstream/upstream-client.ts';
-import { BodyWatch } from './proxy/body-watch.ts';
-import { ProxyListeners } from './proxy/listeners.ts';
-import { TrustBoundary } from './proxy/trust-boundary.ts';
-import { UpstreamRegistry } from './upstream/upstream-registry.ts';
-import { handshakeFailureReason } from './tls/handshake-failures.ts';
-import {
-  createRequestHandler,
-  createUpgradeFailureHandler,
-  createUpgradeHandler,
-} from './proxy/request-handler.ts';
+import type { CloseOutcome } from './proxy/listeners.ts';
+import { resolveWorkers } from './workers/worker-count.ts';
+import { WorkerSet } from './workers/worker-set.ts';
+import type { WorkerStatus } from './workers/worker-set.ts';
 
 export interface ServeOptions {
   readonly configPath: string;
   readonly allowWildcardBind: boolean;
-  /** `--admin-socket`, `--health-address`: this process's own values for two static keys. */
+  /** `--admin-socket`, `--health-address`, `--workers`: this process's own static values. */
   readonly overrides?: InstanceOverrides | undefined;
 }
 
@@ -44,8 +39,23 @@ export interface RunningProxy {
 }
 
 /**
+ * What serves traffic, seen from the side that loads config: this process's own data path
+ * (`workers: 1`), or worker processes the primary coordinates.
+ */
+interface Serving {
+  readonly bound: readonly string[];
+  readonly metrics: MetricsSource;
+  notReady(generation: number): string[];
+  apply(next: Snapshot): Promise<ApplyReport>;
+  startDraining(): void;
+  close(graceMs: number): Promise<CloseOutcome>;
+  workers?(): WorkerStatus[];
+}
+
+/**
  * Starts the proxy: load and validate the config (any error stops the start), bind every
- * listener, then health and the admin socket. Signals are wired by the caller (cli.ts).
+ * listener (here, or in each worker), then health and the admin socket. Signals are wired by
+ * the caller (cli.ts).
  */
 export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   const validateOptions = { allowWildcardBind: options.allowWildcardBind };
@@ -53,59 +63,19 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   const file = await loadConfigBytes(options.configPath);
   const { config, certificates } = checkConfig(file.bytes, options.configPath, validateOptions);
   const log = createLogger(config.log.level);
-  const store = new ConfigStore(compileSnapshot(config, file.sha256, 1, certificates));
+  const initial = compileSnapshot(config, file.sha256, 1, certificates);
+  const store = new ConfigStore(initial);
   const metrics = new ProxyMetrics();
   metrics.generation.set(1);
   metrics.sites.set(config.sites.length);
   metrics.lastReloadSuccessTimestamp.set(Date.now() / 1000);
+  const workers = resolveWorkers(options.overrides?.workers ?? config.workers);
+  const serving =
+    workers.count > 1
+      ? await startWorkers(initial, workers.count, log, metrics)
+      : await startOneProcess(initial, log, metrics);
 
   let draining = false;
-  const client = new UpstreamClient({
-    maxConnections: config.upstream_pool.max_connections,
-    maxQueued: config.upstream_pool.max_queued,
-    idleTimeoutMs: UPSTREAM_IDLE_MS,
-  });
-  const upstreams = new UpstreamRegistry(log, client);
-  upstreams.reconcile(store.current().table);
-  const engine = createProxyEngine(client, upstreams, createUpgradeFailureHandler(metrics, log));
-  metrics.observePools(() => engine.pools(), config.upstream_pool.max_connections);
-  metrics.observeUpstreams(upstreams);
-  const bodies = new BodyWatch(
-    {
-      idleMs: config.client.body_idle_timeout_ms,
-      minRate: config.client.body_min_rate_bytes_per_s,
-    },
-    (_req, why) => metrics.clientTimeouts.inc({ phase: why }),
-  );
-  const handlerDeps = {
-    store,
-    engine,
-    metrics,
-    log,
-    accessLog: config.log.access_log,
-    trust: new TrustBoundary(config.trusted_proxies),
-    bodies,
-    isDraining: () => draining,
-  };
-  const listeners = new ProxyListeners(
-    createRequestHandler(handlerDeps),
-    createUpgradeHandler(handlerDeps),
-    config.client,
-    {
-      certificates: () => store.current().certificates,
-      onHandshakeFailure: (err) =>
-        metrics.tlsHandshakeFailures.inc({ reason: handshakeFailureReason(err) }),
-    },
-  );
-  metrics.observeCertificates(() => store.current().certificates);
-  const bound = await listeners.listen(
-    config.listeners.map((l) => ({
-      ...addressOf(l.address),
-      tls: l.tls,
-      http2: l.tls && l.http2 !== false,
-    })),
-  );
-
   const reloader = new Reloader({
     path: options.configPath,
     validateOptions,
@@ -113,9 +83,10 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
     startup: config,
     log,
     metrics,
-    onApplied: (next, previous) => {
-      if (next.table !== previous.table) upstreams.reconcile(next.table);
-      if (next.certificates !== previous.certificates) listeners.useCertificates(next.certificates);
+    apply: async (next) => {
+      const report = await serving.apply(next);
+      store.swap(next);
+      return report;
     },
   });
   let management;
@@ -128,31 +99,34 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
       config: applyInstanceOverrides(config, options.overrides ?? {}),
       store,
       reloader,
-      metrics,
+      metrics: serving.metrics,
       log,
       startedAt,
+      workers: serving.workers,
       notReady: () => [
-        ...(listeners.listening ? [] : ['listeners']),
+        ...serving.notReady(store.current().generation),
         ...(draining ? ['draining'] : []),
       ],
     });
   } catch (err) {
-    await listeners.close(0);
-    engine.close();
-    upstreams.close();
-    bodies.close();
+    await serving.close(0);
     throw err;
   }
   const { healthAddress, healthSocket, adminSocket } = management;
   const announce = () =>
     log.info(
       {
-        listeners: bound,
+        listeners: serving.bound,
         health: healthAddress,
         health_socket: healthSocket,
         admin_socket: adminSocket,
         sites: config.sites.length,
         sha256: file.sha256,
+        workers: workers.count,
+        workers_from: workers.source,
+        ...(serving.workers === undefined
+          ? {}
+          : { worker_pids: serving.workers().map((w) => w.pid) }),
       },
       'proxy started',
     );
@@ -162,14 +136,12 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
     stopping ??= (async () => {
       draining = true;
       metrics.draining.set(1);
+      serving.startDraining();
       const { drain_delay_ms: delay, grace_period_ms: grace } = config.shutdown;
       log.info({ reason, drain_delay_ms: delay, grace_period_ms: grace }, 'draining');
       // Readiness is already 503; the delay lets load balancers notice before we stop accepting.
       if (delay > 0) await sleep(delay);
-      const outcome = await listeners.close(grace);
-      upstreams.close();
-      engine.close();
-      bodies.close();
+      const outcome = await serving.close(grace);
       // Last: the admin socket answers `status` while draining; closing it removes the file.
       management.close();
       log.info(
@@ -182,8 +154,54 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   return { log, reloader, shutdown, announce };
 }
 
-function addressOf(text: string): ListenAddress {
-  const parsed = parseListenAddress(text);
-  if ('error' in parsed) throw new Error(`unvalidated address ${text}`);
-  return parsed;
+/** `workers: 1`: the data path runs in this process, as it always did. */
+async function startOneProcess(
+  initial: Snapshot,
+  log: Logger,
+  metrics: ProxyMetrics,
+): Promise<Serving> {
+  const path = await startDataPath(initial, log, metrics, { workers: 1, reusePort: false });
+  metrics.workers.set(1);
+  return {
+    bound: path.bound,
+    metrics: metrics.registry,
+    notReady: () => (path.listening ? [] : ['listeners']),
+    apply: async (next) => {
+      path.apply(next);
+      return {};
+    },
+    startDraining: () => path.startDraining(),
+    close: (graceMs) => path.close(graceMs),
+  };
+}
+
+/**
+ * Several workers: this process is their primary and never serves traffic. Its /metrics is
+ * its own registry (reloads, generation: the primary's figures) merged with every worker's
+ * (requests, upstreams, pools: summed), by prom-client's cluster aggregation.
+ */
+async function startWorkers(
+  initial: Snapshot,
+  count: number,
+  log: Logger,
+  metrics: ProxyMetrics,
+): Promise<Serving> {
+  const set = new WorkerSet(count, log, metrics);
+  const bound = await set.start(initial);
+  const merged: MetricsSource = {
+    contentType: metrics.registry.contentType,
+    metrics: async () => {
+      const all = [await metrics.registry.getMetricsAsJSON(), ...(await set.metrics())];
+      return AggregatorRegistry.aggregate(all).metrics();
+    },
+  };
+  return {
+    bound,
+    metrics: merged,
+    notReady: (generation) => (set.serves(generation) ? [] : ['workers']),
+    apply: (next) => set.apply(next),
+    startDraining: () => set.drain(),
+    close: (graceMs) => set.close(graceMs),
+    workers: () => set.status(),
+  };
 }

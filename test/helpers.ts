@@ -102,7 +102,10 @@ export async function startProxy(
   args: string[] = [],
   options: { env?: NodeJS.ProcessEnv } = {},
 ): Promise<ProxyProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve', '-c', configPath, ...args], {
+  // One process unless the test asks for workers: the features are tested where they run,
+  // and test/integration/workers.test.ts tests the worker layout itself.
+  const workers = args.some((a) => a.startsWith('--workers')) ? [] : ['--workers', '1'];
+  const child = spawn(process.execPath, [CLI, 'serve', '-c', configPath, ...workers, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(options.env === undefined ? {} : { env: options.env }),
   });

@@ -3,6 +3,7 @@ import type { ConfigStore } from '../config/store.ts';
 import { isProxyError } from '../errors.ts';
 import { CLIENT_ERRORS, errorReply } from './admin-protocol.ts';
 import type { AdminReply } from './admin-protocol.ts';
+import type { WorkerStatus } from '../workers/worker-set.ts';
 
 export interface AdminCommandDeps {
   readonly store: ConfigStore;
@@ -11,6 +12,8 @@ export interface AdminCommandDeps {
   /** When the process started (ms since the epoch), for uptime. */
   readonly startedAt: number;
   readonly now?: () => number;
+  /** The workers (pid, generation), when the proxy runs several. */
+  readonly workers?: (() => readonly WorkerStatus[]) | undefined;
 }
 
 /** What a command answered, and what the audit log records about it (never sent). */
@@ -40,6 +43,7 @@ export function createAdminCommands(deps: AdminCommandDeps): RunCommand {
           sites: snapshot.config.sites.length,
           generation: snapshot.generation,
           config_sha256: snapshot.sha256,
+          ...(deps.workers === undefined ? {} : { workers: deps.workers() }),
         },
         audit: { generation: snapshot.generation, sha256: snapshot.sha256 },
       };
@@ -72,6 +76,10 @@ async function reload(deps: AdminCommandDeps, trigger: string): Promise<CommandO
               message: `static fields changed (restart required): ${changed.join(', ')}`,
             }
           : {}),
+        // Workers that could not apply it were replaced by new ones serving it.
+        ...(result.workersReplaced === undefined
+          ? {}
+          : { workers_replaced: result.workersReplaced }),
       },
       audit: {
         reload: result.outcome,

@@ -12,6 +12,8 @@ export const LIMITS = {
   maxRoutesPerSite: 1_000,
   maxTotalRoutes: 200_000,
   maxListeners: 32,
+  /** Worker processes (`workers`): each costs a whole Node process of memory. */
+  maxWorkers: 64,
   maxCertificates: 100,
   maxUpstreamsPerRoute: 64,
   maxPathLength: 1_024,

@@ -20,6 +20,13 @@ export interface ReloadResult {
   readonly sha256: string;
   /** Static fields that differ from the running ones; they apply only after a restart (W6). */
   readonly restartRequired: readonly string[];
+  /** Workers that could not apply it and were replaced by new ones on it (their old pids). */
+  readonly workersReplaced?: readonly number[];
+}
+
+/** What putting a snapshot into service did (more than one worker: who had to be replaced). */
+export interface ApplyReport {
+  readonly workersReplaced?: readonly number[];
 }
 
 export interface ReloaderDeps {
@@ -34,8 +41,12 @@ export interface ReloaderDeps {
   readonly startup: ProxyConfig;
   readonly log: Logger;
   readonly metrics: ProxyMetrics;
-  /** Told of every applied snapshot (the TLS listeners take its certificates). */
-  readonly onApplied?: (next: Snapshot, previous: Snapshot) => void;
+  /**
+   * Puts a compiled snapshot into service, and swaps `store` once it serves: the data path of
+   * this process, or every worker's (resolving when all of them serve it). A throw means no
+   * part of the proxy serves it.
+   */
+  readonly apply: (next: Snapshot) => Promise<ApplyReport>;
 }
 
 /**
@@ -75,7 +86,7 @@ export class Reloader {
           );
           return result('unchanged', running, running, changedStatic);
         }
-        return this.#apply(trigger, running, running.config, file.sha256, certificates);
+        return await this.#apply(trigger, running, running.config, file.sha256, certificates);
       }
       const { config, certificates } = checkConfig(
         file.bytes,
@@ -83,24 +94,23 @@ export class Reloader {
         validateOptions,
         running.certificates,
       );
-      return this.#apply(trigger, running, config, file.sha256, certificates);
+      return await this.#apply(trigger, running, config, file.sha256, certificates);
     } catch (err) {
       this.#failed(trigger, running, err);
       throw err;
     }
   }
 
-  #apply(
+  async #apply(
     trigger: string,
     running: Snapshot,
     config: ProxyConfig,
     sha256: string,
     certificates: CertificateSet,
-  ): ReloadResult {
-    const { store, startup, log, metrics } = this.#deps;
+  ): Promise<ReloadResult> {
+    const { startup, log, metrics } = this.#deps;
     const next = compileSnapshot(config, sha256, running.generation + 1, certificates);
-    store.swap(next);
-    this.#deps.onApplied?.(next, running);
+    const report = await this.#deps.apply(next);
     const changedStatic = diffStaticFields(startup, config);
     metrics.reloads.inc({ result: 'applied' });
     metrics.generation.set(next.generation);
@@ -115,12 +125,15 @@ export class Reloader {
         sites: config.sites.length,
         restart_required: changedStatic,
         certificates_changed: !sameCertificates(certificates, running.certificates),
+        ...(report.workersReplaced === undefined
+          ? {}
+          : { workers_replaced: report.workersReplaced }),
       },
       changedStatic.length > 0
         ? `reload applied; static fields changed (restart required): ${changedStatic.join(', ')}`
         : 'reload applied',
     );
-    return result('applied', running, next, changedStatic);
+    return { ...result('applied', running, next, changedStatic), ...report };
   }
 
   #failed(trigger: string, running: Snapshot, err: unknown): void {

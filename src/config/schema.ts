@@ -81,7 +81,22 @@ const MESSAGES = {
 /** One site, validated on its own (see site-validator.ts). */
 export const siteSchema = site.messages(MESSAGES);
 
+/** `workers`: `auto`, or how many worker processes serve traffic (1 keeps one process). */
+function workers(value: unknown, helpers: CustomHelpers): unknown {
+  const ok =
+    value === 'auto' ||
+    (typeof value === 'number' &&
+      Number.isInteger(value) &&
+      value >= 1 &&
+      value <= LIMITS.maxWorkers);
+  if (ok) return value;
+  return helpers.message({
+    custom: `must be "auto" or a whole number from 1 to ${LIMITS.maxWorkers}`,
+  });
+}
+
 export const configSchema = Joi.object({
+  workers: Joi.any().custom(workers).default('auto'),
   listeners: Joi.array()
     .items(
       Joi.object({

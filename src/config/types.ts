@@ -107,7 +107,11 @@ export interface SiteConfig {
   readonly https_redirect: boolean;
 }
 
+/** `auto`: the CPUs this container may use (workers/worker-count.ts); or a number, 1-64. */
+export type WorkersSetting = 'auto' | number;
+
 export interface ProxyConfig {
+  readonly workers: WorkersSetting;
   readonly listeners: readonly ListenerConfig[];
   readonly admin: AdminConfig;
   readonly health: HealthConfig;
@@ -122,6 +126,7 @@ export interface ProxyConfig {
 
 /** Top-level keys applied only at start; a reload reports their changes instead (seed W6). */
 export const STATIC_KEYS = [
+  'workers',
   'listeners',
   'admin',
   'health',

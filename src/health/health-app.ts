@@ -1,12 +1,12 @@
 import express from 'express';
 import type { Express } from 'express';
-import type { Registry } from 'prom-client';
 import { mountMetricsAndNotFound } from './metrics-route.ts';
+import type { MetricsSource } from './metrics-route.ts';
 import type { Readiness } from './readiness.ts';
 
 export interface HealthAppDeps {
   readonly readiness: Readiness;
-  readonly registry: Registry;
+  readonly registry: MetricsSource;
 }
 
 /**

@@ -24,6 +24,8 @@ export type UpgradeListener = (req: ClientRequest, socket: Socket, head: Buffer)
 export interface ListenerSpec extends ListenAddress {
   readonly tls: boolean;
   readonly http2: boolean;
+  /** SO_REUSEPORT: other workers bind the same address, the kernel spreads connections. */
+  readonly reusePort?: boolean;
 }
 
 type SniDone = (err: Error | null, context?: SecureContext) => void;
@@ -129,7 +131,12 @@ export class ProxyListeners {
       this.#accepted.add(socket);
       socket.once('close', () => this.#accepted.delete(socket));
     });
-    server.listen({ host: address.host, port: address.port, backlog: 4096 });
+    server.listen({
+      host: address.host,
+      port: address.port,
+      backlog: 4096,
+      reusePort: address.reusePort === true,
+    });
     try {
       await once(server, 'listening');
     } catch (err) {

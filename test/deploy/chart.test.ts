@@ -175,6 +175,29 @@ describe('helm chart', () => {
     assert.ok(volumeArgs.includes('--guard=on'));
   });
 
+  it('runs as many workers as the container has CPU (limit, else request), never "auto"', () => {
+    const workersOf = (flags: string[]) => {
+      const [deployment] = findKind(render(flags), 'Deployment');
+      assert.ok(deployment);
+      const proxy = podContainers(deployment).find((c) => c.name === 'proxy');
+      return (proxy.args as string[]).find((a) => a.startsWith('--workers='));
+    };
+    assert.equal(workersOf([]), '--workers=1', 'the default request, 100m');
+    assert.equal(workersOf(['--set', 'proxy.resources.limits.cpu=1500m']), '--workers=2');
+    assert.equal(workersOf(['--set', 'proxy.resources.limits.cpu=3']), '--workers=3');
+    assert.equal(
+      workersOf([
+        '--set',
+        'proxy.resources.requests.cpu=2',
+        '--set',
+        'proxy.resources.limits=null',
+      ]),
+      '--workers=2',
+    );
+    assert.equal(workersOf(['--set', 'proxy.workers=4']), '--workers=4');
+    assert.throws(() => render(['--set', 'proxy.workers=0']), /workers/);
+  });
+
   it('puts the sidecar in initContainers with restartPolicy Always from Kubernetes 1.29', () => {
     const [native] = findKind(render([], '1.29.0'), 'Deployment');
     const admin = native?.spec.template.spec.initContainers.find(

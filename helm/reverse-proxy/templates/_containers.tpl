@@ -100,6 +100,7 @@
     - -c
     - {{ include "reverse-proxy.configPath" . }}
     - --allow-wildcard-bind
+    - --workers={{ include "reverse-proxy.workers" . }}
   env:
     {{- include "reverse-proxy.commonEnv" . | nindent 4 }}
   ports:

@@ -105,3 +105,27 @@ seccompProfile:
       key: {{ .Values.adminToken.key }}
 {{- end }}
 {{- end }}
+
+{{/*
+Worker processes of the proxy container: proxy.workers when set, else the container's CPU
+limit, else its CPU request, rounded up (100m -> 1, 1500m -> 2), at least 1. Never "auto":
+without a CPU limit, auto would count the node's cores, and a pod on a 64-core node would
+start 64 workers inside a memory limit sized for a few.
+*/}}
+{{- define "reverse-proxy.workers" -}}
+{{- $explicit := .Values.proxy.workers -}}
+{{- if $explicit -}}
+{{- $explicit -}}
+{{- else -}}
+{{- $res := .Values.proxy.resources | default dict -}}
+{{- $cpu := dig "limits" "cpu" "" $res | toString -}}
+{{- if not $cpu -}}{{- $cpu = dig "requests" "cpu" "" $res | toString -}}{{- end -}}
+{{- if not $cpu -}}
+1
+{{- else if hasSuffix "m" $cpu -}}
+{{- max 1 (div (add (trimSuffix "m" $cpu | atoi) 999) 1000) -}}
+{{- else -}}
+{{- max 1 (ceil (float64 $cpu) | int) -}}
+{{- end -}}
+{{- end -}}
+{{- end }}

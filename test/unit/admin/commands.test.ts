@@ -9,6 +9,7 @@ import { ConfigInvalidError, ProxyError } from '../../../src/errors.ts';
 import { routeConfig } from '../../route-config.ts';
 
 const config = {
+  workers: 1,
   listeners: [{ address: '127.0.0.1:0', tls: false }],
   admin: { socket: '', allowed_uids: [], max_connections: 10 },
   health: { address: '', max_connections: 64 },

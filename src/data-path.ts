@@ -1,0 +1,146 @@
+import { parseListenAddress } from './config/address.ts';
+import type { ListenAddress } from './config/address.ts';
+import type { Snapshot } from './config/snapshot.ts';
+import { ConfigStore } from './config/store.ts';
+import type { Logger } from './log.ts';
+import type { ProxyMetrics } from './metrics.ts';
+import { BodyWatch } from './proxy/body-watch.ts';
+import { createProxyEngine, UPSTREAM_IDLE_MS } from './proxy/engine.ts';
+import { ProxyListeners } from './proxy/listeners.ts';
+import type { CloseOutcome } from './proxy/listeners.ts';
+import {
+  createRequestHandler,
+  createUpgradeFailureHandler,
+  createUpgradeHandler,
+} from './proxy/request-handler.ts';
+import { TrustBoundary } from './proxy/trust-boundary.ts';
+import { handshakeFailureReason } from './tls/handshake-failures.ts';
+import { UpstreamClient } from './upstream/upstream-client.ts';
+import { UpstreamRegistry } from './upstream/upstream-registry.ts';
+
+export interface DataPathOptions {
+  /** The proxy's worker count: the upstream pool caps are shared out among them. */
+  readonly workers: number;
+  /**
+   * Bind with SO_REUSEPORT: every worker has its own listening socket on the same address,
+   * and the kernel spreads new connections over them.
+   */
+  readonly reusePort: boolean;
+  /** The addresses to bind instead of the config's (workers after the first: ports resolved). */
+  readonly addresses?: readonly string[] | undefined;
+}
+
+/** The part of a proxy that serves traffic: listeners, routing, upstream pools and health. */
+export interface DataPath {
+  readonly store: ConfigStore;
+  /** The listeners as bound, in config order (`127.0.0.1:8080`). */
+  readonly bound: readonly string[];
+  readonly listening: boolean;
+  /** Serves `next` from now on; requests already routed keep the snapshot they took. */
+  apply(next: Snapshot): void;
+  /** Responses ask clients to close from now on (shutdown has begun). */
+  startDraining(): void;
+  /** Stops accepting, drains within `graceMs`, then closes the upstream side. */
+  close(graceMs: number): Promise<CloseOutcome>;
+}
+
+/**
+ * Builds and binds the data path of one process from a compiled snapshot: the single
+ * process of `workers: 1`, or one worker of several. Binds every listener or throws.
+ */
+export async function startDataPath(
+  initial: Snapshot,
+  log: Logger,
+  metrics: ProxyMetrics,
+  options: DataPathOptions,
+): Promise<DataPath> {
+  const { config } = initial;
+  const store = new ConfigStore(initial);
+  let draining = false;
+  // "max_connections per origin" holds for the whole proxy: each worker gets its share.
+  const share = (n: number) => Math.max(1, Math.ceil(n / options.workers));
+  const client = new UpstreamClient({
+    maxConnections: share(config.upstream_pool.max_connections),
+    maxQueued: config.upstream_pool.max_queued === 0 ? 0 : share(config.upstream_pool.max_queued),
+    idleTimeoutMs: UPSTREAM_IDLE_MS,
+  });
+  const upstreams = new UpstreamRegistry(log, client);
+  upstreams.reconcile(initial.table);
+  const engine = createProxyEngine(client, upstreams, createUpgradeFailureHandler(metrics, log));
+  metrics.observePools(() => engine.pools(), config.upstream_pool.max_connections);
+  metrics.observeUpstreams(upstreams);
+  const bodies = new BodyWatch(
+    {
+      idleMs: config.client.body_idle_timeout_ms,
+      minRate: config.client.body_min_rate_bytes_per_s,
+    },
+    (_req, why) => metrics.clientTimeouts.inc({ phase: why }),
+  );
+  const handlerDeps = {
+    store,
+    engine,
+    metrics,
+    log,
+    accessLog: config.log.access_log,
+    trust: new TrustBoundary(config.trusted_proxies),
+    bodies,
+    isDraining: () => draining,
+  };
+  const listeners = new ProxyListeners(
+    createRequestHandler(handlerDeps),
+    createUpgradeHandler(handlerDeps),
+    config.client,
+    {
+      certificates: () => store.current().certificates,
+      onHandshakeFailure: (err) =>
+        metrics.tlsHandshakeFailures.inc({ reason: handshakeFailureReason(err) }),
+    },
+  );
+  metrics.observeCertificates(() => store.current().certificates);
+  const closeUpstreamSide = () => {
+    upstreams.close();
+    engine.close();
+    bodies.close();
+  };
+  let bound: string[];
+  try {
+    bound = await listeners.listen(
+      config.listeners.map((l, i) => ({
+        ...addressOf(options.addresses?.[i] ?? l.address),
+        tls: l.tls,
+        http2: l.tls && l.http2 !== false,
+        reusePort: options.reusePort,
+      })),
+    );
+  } catch (err) {
+    closeUpstreamSide();
+    throw err;
+  }
+  return {
+    store,
+    bound,
+    get listening() {
+      return listeners.listening;
+    },
+    apply(next) {
+      const previous = store.swap(next);
+      if (next.table !== previous.table) upstreams.reconcile(next.table);
+      if (next.certificates !== previous.certificates) listeners.useCertificates(next.certificates);
+    },
+    startDraining() {
+      draining = true;
+    },
+    async close(graceMs) {
+      draining = true;
+      const outcome = await listeners.close(graceMs);
+      closeUpstreamSide();
+      return outcome;
+    },
+  };
+}
+
+function addressOf(text: string): ListenAddress {
+  const parsed = parseListenAddress(text);
+  if ('error' in parsed) throw new Error(`unvalidated address ${text}`);
+  return parsed;
+}

@@ -1,0 +1,64 @@
+import { createSecureContext } from 'node:tls';
+import { compileSnapshot } from '../config/snapshot.ts';
+import type { Snapshot } from '../config/snapshot.ts';
+import type { ProxyConfig } from '../config/types.ts';
+import { CertificateSet } from '../tls/certificates.ts';
+import type { LoadedCertificate } from '../tls/certificates.ts';
+
+/** A certificate as it crosses to a worker: everything but the secure context. */
+export type CertificateData = Omit<LoadedCertificate, 'context'>;
+
+/**
+ * A validated config as the primary sends it to a worker: plain data (structured clone), no
+ * compiled table and no secure contexts, which each process must build for itself. The
+ * primary has read, parsed and checked it, certificates included; a worker only compiles.
+ */
+export interface SnapshotData {
+  readonly generation: number;
+  readonly sha256: string;
+  readonly config: ProxyConfig;
+  readonly certificates: readonly CertificateData[];
+  readonly minVersion: CertificateSet['minVersion'];
+}
+
+export function snapshotData(snapshot: Snapshot): SnapshotData {
+  return {
+    generation: snapshot.generation,
+    sha256: snapshot.sha256,
+    config: snapshot.config,
+    certificates: snapshot.certificates.list.map(withoutContext),
+    minVersion: snapshot.certificates.minVersion,
+  };
+}
+
+/**
+ * Compiles what the primary sent. Pairs this worker already serves (same fingerprint and
+ * files) keep their context, as a reload in one process does.
+ */
+export function snapshotFromData(data: SnapshotData, previous?: Snapshot): Snapshot {
+  const known = new Map(previous?.certificates.list.map((c) => [c.fingerprint, c]) ?? []);
+  const list = data.certificates.map((cert): LoadedCertificate => {
+    const same = known.get(cert.fingerprint);
+    if (same !== undefined && same.certFile === cert.certFile && same.keyFile === cert.keyFile) {
+      return same;
+    }
+    const context = createSecureContext({
+      cert: cert.cert,
+      key: cert.key,
+      minVersion: data.minVersion,
+    });
+    return Object.freeze({
+      ...cert,
+      cert: Buffer.from(cert.cert),
+      key: Buffer.from(cert.key),
+      context,
+    });
+  });
+  const certificates = new CertificateSet(Object.freeze(list), data.minVersion);
+  return compileSnapshot(data.config, data.sha256, data.generation, certificates);
+}
+
+function withoutContext(cert: LoadedCertificate): CertificateData {
+  const { certFile, keyFile, names, subject, notAfter, fingerprint, cert: pem, key } = cert;
+  return { certFile, keyFile, names, subject, notAfter, fingerprint, cert: pem, key };
+}
