@@ -52,6 +52,7 @@ import { runWrk, writeWrkScripts } from './wrk.ts';
 
 const LOAD_CPU = 0;
 const PROXY_CPU = 1;
+const BOTH_CPUS = '0,1';
 
 interface System {
   readonly id: SystemId;
@@ -162,7 +163,28 @@ async function runAll(
     nginxPort,
     PROXY_CPU,
   );
+  // Issue 18: nginx with two workers and the proxy with two, both on both CPUs.
+  const nginx2Port = await freePort();
+  const nginx2Dir = join(dir, 'nginx2w');
+  const nginx2 = await startNginx(
+    tools.nginx,
+    nginx2Dir,
+    referenceConfig(nginx2Dir, nginx2Port, upstreamPort, undefined, poolPorts).replace(
+      'worker_processes 1;',
+      'worker_processes 2;',
+    ),
+    nginx2Port,
+    BOTH_CPUS,
+  );
   const small = await startProxy(dir, 'proxy', proxyConfig(upstreamUrl, 0, 0, tls, pool), cli);
+  const twoWorkers = await startProxy(
+    dir,
+    'proxy2w',
+    proxyConfig(upstreamUrl, 0, 0, undefined, pool),
+    cli,
+    ['--workers', '2'],
+    BOTH_CPUS,
+  );
   say(`writing the ${settings.sites}-site config`);
   const bigConfigs = [0, 1].map((v) =>
     proxyConfig(upstreamUrl, settings.sites, v, undefined, pool),
@@ -176,15 +198,16 @@ async function runAll(
       id: 'nginx',
       port: nginxPort,
       tlsPort: nginxTlsPort,
-      rss: () => [nginx.pid, ...childPids(nginx.pid)].reduce<number>((n, pid) => n + rssOf(pid), 0),
-      cpu: () =>
-        [nginx.pid, ...childPids(nginx.pid)].reduce<number>((n, pid) => n + cpuSecondsOf(pid), 0),
+      rss: () => treeRss(nginx.pid),
+      cpu: () => treeCpu(nginx.pid),
     },
     proxy: systemOf(small),
     proxy10k: systemOf(big, 'proxy10k'),
     floor: helperSystem('floor', floor),
     pipe: helperSystem('pipe', pipe),
     llhttp: helperSystem('llhttp', llhttp),
+    nginx2w: treeSystem('nginx2w', nginx2Port, nginx2.pid),
+    proxy2w: treeSystem('proxy2w', twoWorkers.proxy.port, twoWorkers.proxy.child.pid),
   };
 
   const load = (
@@ -279,6 +302,11 @@ async function runAll(
     }
   }
 
+  const primaryPid = twoWorkers.proxy.child.pid;
+  const workers = {
+    primaryBytes: rssOf(primaryPid),
+    workerBytes: childPids(primaryPid).map((pid) => rssOf(pid)),
+  };
   say('memory: a fresh proxy under 256 connections');
   const memory = await freshMemory(
     dir,
@@ -303,6 +331,7 @@ async function runAll(
     soak,
     memory,
     idle,
+    workers,
   };
 }
 
@@ -486,11 +515,31 @@ function makeCertificate(openssl: string, dir: string): { cert: string; key: str
   return { cert, key };
 }
 
-async function startProxy(dir: string, name: string, config: string, cli: string) {
+async function startProxy(
+  dir: string,
+  name: string,
+  config: string,
+  cli: string,
+  serveArgs: readonly string[] = [],
+  cpu: number | string = PROXY_CPU,
+) {
   const configPath = join(dir, `${name}.yaml`);
   await writeFile(configPath, config);
-  const proxy = await startProxyUnderTest(configPath, PROXY_CPU, cli);
+  const proxy = await startProxyUnderTest(configPath, cpu, cli, serveArgs);
   return { proxy, configPath };
+}
+
+/** A process and its direct children (nginx's master and workers, the proxy's primary and workers). */
+function treeRss(pid: number | undefined): number {
+  return [pid, ...childPids(pid)].reduce<number>((n, p) => n + rssOf(p), 0);
+}
+
+function treeCpu(pid: number | undefined): number {
+  return [pid, ...childPids(pid)].reduce<number>((n, p) => n + cpuSecondsOf(p), 0);
+}
+
+function treeSystem(id: SystemId, port: number, pid: number | undefined): System {
+  return { id, port, rss: () => treeRss(pid), cpu: () => treeCpu(pid) };
 }
 
 /** Replaces the config atomically (as operators are told to), SIGHUPs, waits for the outcome. */

@@ -8,7 +8,7 @@ const started = new Set<ChildProcess>();
 
 /** Spawns `command` pinned to one CPU with taskset; stdout/stderr go to the given callbacks. */
 export function spawnPinned(
-  cpu: number,
+  cpu: number | string,
   command: string,
   args: readonly string[],
   onStdout?: (chunk: string) => void,

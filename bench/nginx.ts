@@ -171,7 +171,7 @@ export async function startNginx(
   dir: string,
   config: string,
   port: number,
-  cpu: number,
+  cpu: number | string,
 ): Promise<ChildProcess> {
   await mkdir(dir, { recursive: true });
   const file = join(dir, 'nginx.conf');

@@ -131,8 +131,9 @@ export function buildProxy(): string {
 /** Starts `reverse-proxy serve` (the given cli.js or cli.ts) pinned to `cpu`. */
 export async function startProxyUnderTest(
   configPath: string,
-  cpu: number,
+  cpu: number | string,
   cli: string,
+  serveArgs: readonly string[] = [],
 ): Promise<ProxyUnderTest> {
   // The flags the installed command runs with (its shebang), then any extra ones to try.
   const extra = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
@@ -144,7 +145,7 @@ export async function startProxyUnderTest(
   const child = spawnPinned(
     cpu,
     process.execPath,
-    [...nodeFlags, cli, 'serve', '-c', configPath],
+    [...nodeFlags, cli, 'serve', '-c', configPath, ...serveArgs],
     (chunk) => {
       pending += chunk;
       let newline;

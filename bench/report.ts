@@ -69,6 +69,10 @@ export function systemName(system: SystemId, sites: number): string {
       return 'ceiling: bytes piped';
     case 'llhttp':
       return 'ceiling: llhttp both sides';
+    case 'nginx2w':
+      return 'nginx, worker_processes 2';
+    case 'proxy2w':
+      return 'proxy, workers: 2';
     default:
       return system;
   }
@@ -240,11 +244,11 @@ export function markdownReport(results: BenchResults): string {
       .map(([k, v]) => `${k}: ${v}`)
       .join('; ')}`,
     '',
-    '| scenario | system | req/s | x nginx | p50 ms | p99 ms | RSS MB | CPU % | errors | listen overflows |',
+    '| scenario | system | req/s | x nginx (2 workers: x nginx 2w) | p50 ms | p99 ms | RSS MB | CPU % | errors | listen overflows |',
     '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|',
   ];
   for (const scenario of SCENARIOS) {
-    const nginx = summarize(results.runs, scenario.id, 'nginx');
+    const nginx = summarize(results.runs, scenario.id, scenario.reference ?? 'nginx');
     for (const system of scenario.systems) {
       const m = summarize(results.runs, scenario.id, system);
       const name = systemName(system, results.reload.sites);
@@ -280,6 +284,7 @@ export function markdownReport(results: BenchResults): string {
             `nginx ${(idlePerConnection(idle.nginx) / KB).toFixed(1)} KB each (worker RSS ${idleDetail(idle.nginx)}).`,
           '',
         ]),
+    ...workersLine(results),
     '| target | measured | holds |',
     '|---|---|---|',
     ...checkTargets(results).map(
@@ -288,6 +293,22 @@ export function markdownReport(results: BenchResults): string {
     '',
   );
   return lines.join('\n');
+}
+
+/** Issue 18: the two-worker ratio and what each process of that proxy holds after its rounds. */
+function workersLine(results: BenchResults): string[] {
+  const w = results.workers;
+  if (w === undefined) return [];
+  const proxy = summarize(results.runs, 'get2k2w', 'proxy2w');
+  const nginx = summarize(results.runs, 'get2k2w', 'nginx2w');
+  return [
+    `Two workers each on both CPUs (2 KB GET, 64 conns): proxy ${Math.round(proxy.rps).toLocaleString('en-US')} req/s ` +
+      `vs nginx ${Math.round(nginx.rps).toLocaleString('en-US')}: ${(proxy.rps / nginx.rps).toFixed(2)}x. ` +
+      `RSS after the rounds: primary ${(w.primaryBytes / MB).toFixed(0)} MB, workers ` +
+      `${w.workerBytes.map((b) => (b / MB).toFixed(0)).join(' and ')} MB ` +
+      `(nginx, all processes: ${nginx.rssMb.toFixed(0)} MB peak).`,
+    '',
+  ];
 }
 
 /** Bars for the chart: throughput as proxy/nginx; latency as nginx/proxy, so longer is better. */
@@ -312,6 +333,10 @@ export function chartBars(results: BenchResults): Bar[] {
       target: 0.5,
     },
     { label: 'HTTP/2 2 KB GET', ratio: rps('h2'), target: 0.35 },
+    {
+      label: '2 KB GET, 2 workers vs nginx 2',
+      ratio: s('get2k2w', 'proxy2w').rps / s('get2k2w', 'nginx2w').rps,
+    },
     {
       label: '1 conn p50 (nginx/proxy)',
       ratio: s('c1', 'nginx').p50Ms / s('c1', 'proxy').p50Ms,

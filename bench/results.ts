@@ -77,4 +77,6 @@ export interface BenchResults {
   readonly memory: MemoryResult;
   /** Absent in results written before issue 17. */
   readonly idle?: { readonly proxy: IdleResult; readonly nginx: IdleResult };
+  /** RSS of the two-worker proxy after its rounds (issue 18): the primary, then each worker. */
+  readonly workers?: { readonly primaryBytes: number; readonly workerBytes: readonly number[] };
 }

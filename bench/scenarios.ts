@@ -4,8 +4,11 @@
  * prototypes that show how far a Node proxy could go (not targets, not products):
  * `pipe` (bench/ceiling-pipe.ts: bytes piped per connection, no HTTP at all) and `llhttp`
  * (bench/ceiling-llhttp.ts: a minimal proxy on Node's llhttp binding on both sides).
+ * `nginx2w` and `proxy2w` (issue 18): two workers each (`worker_processes 2`, `workers: 2`),
+ * on both CPUs, which the load generator shares with them.
  */
-export type SystemId = 'nginx' | 'proxy' | 'proxy10k' | 'floor' | 'pipe' | 'llhttp';
+export type SystemId =
+  'nginx' | 'proxy' | 'proxy10k' | 'floor' | 'pipe' | 'llhttp' | 'nginx2w' | 'proxy2w';
 
 /** The ceilings: plain HTTP/1.1 only (no TLS, no HTTP/2), no routing, no header rules. */
 export const CEILINGS: readonly SystemId[] = ['pipe', 'llhttp'];
@@ -27,6 +30,8 @@ export interface Scenario {
   /** More request headers wrk sends (plain HTTP only), such as one a header rule removes. */
   readonly headers?: readonly string[];
   readonly systems: readonly SystemId[];
+  /** The system the ratios of this scenario are to (default: nginx). */
+  readonly reference?: SystemId;
 }
 
 /** Every scenario runs each of its systems once per round, in turn (A B A B ...). */
@@ -110,6 +115,16 @@ export const SCENARIOS: readonly Scenario[] = [
     streams: 8,
     transport: 'h2',
     systems: ['nginx', 'proxy', 'floor'],
+  },
+  {
+    // Issue 18: two workers against nginx's two, on the same two CPUs, with wrk and the
+    // upstream on CPU 0 too: a ratio in one run, not a scaling figure.
+    id: 'get2k2w',
+    title: '2 KB GET, 64 conns, 2 workers each (both CPUs, shared with the load)',
+    path: '/2k',
+    connections: 64,
+    systems: ['nginx2w', 'proxy2w'],
+    reference: 'nginx2w',
   },
 ];
 

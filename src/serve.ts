@@ -9,7 +9,6 @@ import type { ApplyReport } from './config/reloader.ts';
 import { compileSnapshot } from './config/snapshot.ts';
 import type { Snapshot } from './config/snapshot.ts';
 import { ConfigStore } from './config/store.ts';
-import { startDataPath } from './data-path.ts';
 import { createLogger } from './log.ts';
 import type { Logger } from './log.ts';
 import { startManagement } from './management.ts';
@@ -160,6 +159,9 @@ async function startOneProcess(
   log: Logger,
   metrics: ProxyMetrics,
 ): Promise<Serving> {
+  // Loaded here: a primary of several workers never serves traffic, and the engine's modules
+  // (koffi among them) would only add to its memory.
+  const { startDataPath } = await import('./data-path.ts');
   const path = await startDataPath(initial, log, metrics, { workers: 1, reusePort: false });
   metrics.workers.set(1);
   return {

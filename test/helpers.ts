@@ -102,9 +102,11 @@ export async function startProxy(
   args: string[] = [],
   options: { env?: NodeJS.ProcessEnv } = {},
 ): Promise<ProxyProcess> {
-  // One process unless the test asks for workers: the features are tested where they run,
-  // and test/integration/workers.test.ts tests the worker layout itself.
-  const workers = args.some((a) => a.startsWith('--workers')) ? [] : ['--workers', '1'];
+  // One process unless the test asks for workers (test/integration/workers.test.ts tests the
+  // worker layout itself); TEST_WORKERS=2 runs every other proxy on two workers (.ci/run does).
+  const workers = args.some((a) => a.startsWith('--workers'))
+    ? []
+    : ['--workers', process.env.TEST_WORKERS ?? '1'];
   const child = spawn(process.execPath, [CLI, 'serve', '-c', configPath, ...workers, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(options.env === undefined ? {} : { env: options.env }),

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { once } from 'node:events';
+import { copyFileSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import tls from 'node:tls';
+import { WebSocket, WebSocketServer } from 'ws';
 import { sendAdminCommand } from '../../src/admin/admin-client.ts';
 import type { AdminReply } from '../../src/admin/admin-protocol.ts';
 import {
@@ -18,6 +22,7 @@ import {
 } from '../helpers.ts';
 import type { ProxyProcess, Upstream } from '../helpers.ts';
 import { eventually } from '../sidecar-process.ts';
+import { makeCertificate } from '../certs.ts';
 
 interface WorkerInfo {
   slot: number;
@@ -272,5 +277,123 @@ describe('workers: validation', () => {
     } finally {
       await cleanup();
     }
+  });
+});
+
+describe('workers: WebSockets, TLS rotation and HTTP/2 in every worker', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let ws: Upstream;
+  let other: Upstream;
+  let proxy: ProxyProcess;
+  let configPath: string;
+  let cert: { certFile: string; keyFile: string };
+  let tlsPort: number;
+
+  const config = (upstream: string) => `workers: 2
+listeners:
+  - address: 127.0.0.1:0
+  - address: 127.0.0.1:0
+    tls: true
+tls:
+  certificates:
+    - { cert_file: ${cert.certFile}, key_file: ${cert.keyFile} }
+admin:
+  socket: ''
+health:
+  address: 127.0.0.1:0
+sites:
+  - name: edge
+    hosts: ["*"]
+    routes:
+      - { path: /, upstream: "${upstream}" }
+`;
+
+  before(async () => {
+    ({ dir, cleanup } = await tmpDir());
+    ws = await startUpstream('ws', (_req, res) => res.end('plain'));
+    const wss = new WebSocketServer({ server: ws.server });
+    wss.on('connection', (socket) =>
+      socket.on('message', (data) => socket.send(`echo:${data.toString()}`)),
+    );
+    other = await startUpstream('other', (_req, res) => res.end('other'));
+    cert = makeCertificate(dir, 'live', ['a.example']);
+    configPath = join(dir, 'proxy.yaml');
+    await writeConfig(configPath, config(ws.url));
+    proxy = await startProxy(configPath, ['--workers', '2']);
+    const started = proxy.logs.find((l) => l.msg === 'proxy started');
+    const listeners = started?.listeners as string[];
+    tlsPort = Number((listeners[1] as string).split(':').pop());
+  });
+
+  after(async () => {
+    await proxy.stop();
+    await ws.close();
+    await other.close();
+    await cleanup();
+  });
+
+  it('keeps WebSockets open on both workers across a reload that moves their route', async () => {
+    const sockets = await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        const socket = new WebSocket(`ws://127.0.0.1:${proxy.port}/chat`);
+        const messages: string[] = [];
+        socket.on('message', (data) => messages.push(data.toString()));
+        await once(socket, 'open');
+        return { socket, messages };
+      }),
+    );
+    const started = proxy.logs.find((l) => l.msg === 'proxy started');
+    const counts = pidsServingPort(proxy.port, started?.worker_pids as number[]);
+    assert.ok(
+      [...counts.values()].every((n) => n > 0),
+      `tunnels on both workers: ${[...counts]}`,
+    );
+    await writeConfig(configPath, config(other.url));
+    const outcome = await proxy.reload();
+    assert.equal(outcome.msg, 'reload applied');
+    assert.equal((await request(proxy.url)).body, 'other', 'new requests take the new route');
+    for (const { socket } of sockets) socket.send('after');
+    await eventually('every echo after the reload', () =>
+      sockets.every((s) => s.messages.includes('echo:after')) ? true : undefined,
+    );
+    for (const { socket } of sockets) socket.close();
+  });
+
+  it('serves rotated certificates from every worker after a reload, over HTTP/1.1 and HTTP/2', async () => {
+    const rotated = makeCertificate(dir, 'rotated', ['a.example', 'rotated.example']);
+    copyFileSync(rotated.certFile, cert.certFile);
+    copyFileSync(rotated.keyFile, cert.keyFile);
+    const outcome = await proxy.reload();
+    assert.equal(outcome.msg, 'reload applied');
+    assert.equal(outcome.certificates_changed, true);
+    // Many fresh handshakes: the kernel spreads them over both workers.
+    const names = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const socket = tls.connect({
+          host: '127.0.0.1',
+          port: tlsPort,
+          servername: 'a.example',
+          rejectUnauthorized: false,
+        });
+        await once(socket, 'secureConnect');
+        const san = socket.getPeerCertificate().subjectaltname;
+        socket.destroy();
+        return san;
+      }),
+    );
+    assert.deepEqual(new Set(names), new Set(['DNS:a.example, DNS:rotated.example']));
+    const session = http2.connect(`https://127.0.0.1:${tlsPort}`, {
+      servername: 'a.example',
+      rejectUnauthorized: false,
+    });
+    const stream = session.request({ ':path': '/h2', ':authority': 'a.example' });
+    let body = '';
+    stream.on('data', (c: Buffer) => (body += c.toString()));
+    const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+    await once(stream, 'end');
+    session.close();
+    assert.equal(headers[':status'], 200);
+    assert.equal(body, 'other');
   });
 });
