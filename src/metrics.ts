@@ -82,7 +82,7 @@ export class ProxyMetrics {
 
   readonly workerRestarts = new Counter({
     name: 'reverse_proxy_worker_restarts_total',
-    help: 'Workers that died and were replaced, by how they ended (exit, signal)',
+    help: 'Workers replaced: they died (reason exit or signal), or could not apply a reload (apply_failed)',
     labelNames: ['reason'] as const,
     aggregator: 'first',
     registers: [this.registry],

@@ -45,7 +45,8 @@ interface Serving {
   readonly bound: readonly string[];
   readonly metrics: MetricsSource;
   notReady(generation: number): string[];
-  apply(next: Snapshot): Promise<ApplyReport>;
+  /** `compileMs`: how long the primary took to compile it (the workers' deadline scales). */
+  apply(next: Snapshot, compileMs: number): Promise<ApplyReport>;
   startDraining(): void;
   close(graceMs: number): Promise<CloseOutcome>;
   workers?(): WorkerStatus[];
@@ -82,8 +83,8 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
     startup: config,
     log,
     metrics,
-    apply: async (next) => {
-      const report = await serving.apply(next);
+    apply: async (next, compileMs) => {
+      const report = await serving.apply(next, compileMs);
       store.swap(next);
       return report;
     },
@@ -201,7 +202,7 @@ async function startWorkers(
     bound,
     metrics: merged,
     notReady: (generation) => (set.serves(generation) ? [] : ['workers']),
-    apply: (next) => set.apply(next),
+    apply: (next, compileMs) => set.apply(next, compileMs),
     startDraining: () => set.drain(),
     close: (graceMs) => set.close(graceMs),
     workers: () => set.status(),

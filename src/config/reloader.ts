@@ -46,7 +46,7 @@ export interface ReloaderDeps {
    * this process, or every worker's (resolving when all of them serve it). A throw means no
    * part of the proxy serves it.
    */
-  readonly apply: (next: Snapshot) => Promise<ApplyReport>;
+  readonly apply: (next: Snapshot, compileMs: number) => Promise<ApplyReport>;
 }
 
 /**
@@ -109,8 +109,10 @@ export class Reloader {
     certificates: CertificateSet,
   ): Promise<ReloadResult> {
     const { startup, log, metrics } = this.#deps;
+    const started = performance.now();
     const next = compileSnapshot(config, sha256, running.generation + 1, certificates);
-    const report = await this.#deps.apply(next);
+    // Workers compile it again each: their deadline is measured against this compile.
+    const report = await this.#deps.apply(next, performance.now() - started);
     const changedStatic = diffStaticFields(startup, config);
     metrics.reloads.inc({ result: 'applied' });
     metrics.generation.set(next.generation);

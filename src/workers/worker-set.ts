@@ -9,7 +9,14 @@ import { snapshotData } from './snapshot-transfer.ts';
 import type { SnapshotData } from './snapshot-transfer.ts';
 import { WorkerProcess, WorkerStartError } from './worker-process.ts';
 
-/** A compile of a 10,000-site config takes about a second; far past that the worker is stuck. */
+/**
+ * How long a worker may take to apply a config: 20 times what the primary's own compile of it
+ * took (a worker under load compiles slower, on a busy event loop), at least 5 s. Past that it
+ * is stuck, and is replaced. A 10,000-site config compiles in about a second: 20 s.
+ */
+const APPLY_MIN_MS = 5_000;
+const APPLY_COMPILE_FACTOR = 20;
+/** A worker that starts while a reload runs gets this long for the catch-up apply. */
 const APPLY_TIMEOUT_MS = 30_000;
 /** A scrape waits this long for each worker; one that is late is left out of that scrape. */
 const METRICS_TIMEOUT_MS = 2_000;
@@ -83,14 +90,15 @@ export class WorkerSet {
    * (an error, no answer in time) is replaced by a new one started on `next`, and the report
    * names it. If none can apply it, the reload fails and they keep what they serve.
    */
-  async apply(next: Snapshot): Promise<ApplyReport> {
+  async apply(next: Snapshot, compileMs: number): Promise<ApplyReport> {
     const data = snapshotData(next);
+    const deadline = Math.max(APPLY_MIN_MS, APPLY_COMPILE_FACTOR * compileMs);
     const previous = this.#target;
     this.#target = data;
     const live = this.#slots.filter(
       (w): w is WorkerProcess => w !== undefined && w.ready && w.alive,
     );
-    const done = await Promise.all(live.map((w) => w.apply(data, APPLY_TIMEOUT_MS)));
+    const done = await Promise.all(live.map((w) => w.apply(data, deadline)));
     const failed = live.filter((_, i) => done[i] !== true);
     if (live.length > 0 && failed.length === live.length) {
       this.#target = previous;
@@ -153,6 +161,7 @@ export class WorkerSet {
   /** Kills a worker that could not apply, and waits for its replacement on the target. */
   async #replace(worker: WorkerProcess): Promise<void> {
     this.#replacing.add(worker);
+    this.#metrics.workerRestarts.inc({ reason: 'apply_failed' });
     worker.kill();
     await worker.exited;
     await this.#respawn(worker.slot);

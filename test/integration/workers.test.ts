@@ -206,6 +206,43 @@ describe('workers: one primary, several processes serving on SO_REUSEPORT', () =
     assert.equal((await fetch(`${proxy.healthUrl}/readyz`)).status, 200);
   });
 
+  it('replaces a worker that cannot apply a reload with one that serves it, and says so', async () => {
+    const [stuck, other] = await workers();
+    assert.ok(stuck && other);
+    // A stopped process answers nothing: the primary's deadline (5 s at least) runs out.
+    process.kill(stuck.pid, 'SIGSTOP');
+    await writeConfig(configPath, config('/after-stuck/'));
+    const reply = await admin('reload');
+    assert.equal(reply.status, 'ok');
+    assert.equal(reply.outcome, 'applied');
+    assert.deepEqual(reply.workers_replaced, [stuck.pid]);
+    const metrics = await (await fetch(`${proxy.healthUrl}/metrics`)).text();
+    assert.match(metrics, /reverse_proxy_worker_restarts_total\{reason="apply_failed"\} 1\b/);
+    const now = await workers();
+    assert.deepEqual(
+      now.map((w) => [w.slot, w.generation, w.ready]),
+      [
+        [0, reply.generation, true],
+        [1, reply.generation, true],
+      ],
+    );
+    assert.ok(!now.some((w) => w.pid === stuck.pid), 'the stuck worker is gone');
+    assert.ok(
+      now.some((w) => w.pid === other.pid),
+      'the other one kept running',
+    );
+    await eventually('the stuck worker killed', () => {
+      try {
+        process.kill(stuck.pid, 0);
+        return undefined;
+      } catch {
+        return true;
+      }
+    });
+    const replies = await Promise.all(Array.from({ length: 20 }, () => get('/after-stuck/x')));
+    assert.ok(replies.every((r) => r.body === 'up GET /after-stuck/x'));
+  });
+
   it('adds up requests over the workers in /metrics, and keeps the primary figures whole', async () => {
     const scrape = async () => {
       const text = await (await fetch(`${proxy.healthUrl}/metrics`)).text();
