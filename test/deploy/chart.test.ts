@@ -183,8 +183,12 @@ describe('helm chart', () => {
       return (proxy.args as string[]).find((a) => a.startsWith('--workers='));
     };
     assert.equal(workersOf([]), '--workers=1', 'the default request, 100m');
-    assert.equal(workersOf(['--set', 'proxy.resources.limits.cpu=1500m']), '--workers=2');
-    assert.equal(workersOf(['--set', 'proxy.resources.limits.cpu=3']), '--workers=3');
+    const memory = ['--set', 'proxy.resources.limits.memory=1Gi'];
+    assert.equal(
+      workersOf(['--set', 'proxy.resources.limits.cpu=1500m', ...memory]),
+      '--workers=2',
+    );
+    assert.equal(workersOf(['--set', 'proxy.resources.limits.cpu=3', ...memory]), '--workers=3');
     assert.equal(
       workersOf([
         '--set',
@@ -194,8 +198,22 @@ describe('helm chart', () => {
       ]),
       '--workers=2',
     );
-    assert.equal(workersOf(['--set', 'proxy.workers=4']), '--workers=4');
+    assert.equal(workersOf(['--set', 'proxy.workers=4', ...memory]), '--workers=4');
     assert.throws(() => render(['--set', 'proxy.workers=0']), /workers/);
+    // Two workers in the default 256Mi would be OOM-killed under load: refused with the figure.
+    assert.throws(
+      () => render(['--set', 'proxy.resources.limits.cpu=2']),
+      /proxy\.resources\.limits\.memory \(256Mi\) is below what 2 workers need: about 288Mi/,
+    );
+    assert.equal(
+      workersOf([
+        '--set',
+        'proxy.resources.limits.cpu=2',
+        '--set',
+        'proxy.resources.limits.memory=300Mi',
+      ]),
+      '--workers=2',
+    );
   });
 
   it('puts the sidecar in initContainers with restartPolicy Always from Kubernetes 1.29', () => {

@@ -129,3 +129,33 @@ start 64 workers inside a memory limit sized for a few.
 {{- end -}}
 {{- end -}}
 {{- end }}
+
+{{/* A memory quantity (256Mi, 1Gi, 512M, 300000000) in MiB, rounded down. */}}
+{{- define "reverse-proxy.memoryMiB" -}}
+{{- $q := toString . -}}
+{{- if hasSuffix "Gi" $q -}}{{- mulf (trimSuffix "Gi" $q | float64) 1024 | int -}}
+{{- else if hasSuffix "Mi" $q -}}{{- trimSuffix "Mi" $q | float64 | int -}}
+{{- else if hasSuffix "Ki" $q -}}{{- divf (trimSuffix "Ki" $q | float64) 1024 | int -}}
+{{- else if hasSuffix "G" $q -}}{{- divf (mulf (trimSuffix "G" $q | float64) 1000000000) 1048576 | int -}}
+{{- else if hasSuffix "M" $q -}}{{- divf (mulf (trimSuffix "M" $q | float64) 1000000) 1048576 | int -}}
+{{- else if hasSuffix "k" $q -}}{{- divf (mulf (trimSuffix "k" $q | float64) 1000) 1048576 | int -}}
+{{- else -}}{{- divf ($q | float64) 1048576 | int -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+Refuses to render several workers into a memory limit they cannot fit (an OOM-kill loop
+instead of a proxy): the primary and each worker need about 96 MiB under load
+(docs/performance.md, "Every core: workers").
+*/}}
+{{- define "reverse-proxy.checkWorkerMemory" -}}
+{{- $workers := include "reverse-proxy.workers" . | int -}}
+{{- $limit := dig "limits" "memory" "" (.Values.proxy.resources | default dict) -}}
+{{- if and (gt $workers 1) $limit -}}
+{{- $have := include "reverse-proxy.memoryMiB" $limit | int -}}
+{{- $need := mul 96 (add1 $workers) -}}
+{{- if lt $have $need -}}
+{{- fail (printf "proxy.resources.limits.memory (%s) is below what %d workers need: about %dMi (96Mi for the primary and for each worker). Raise the limit, or set proxy.workers lower." (toString $limit) $workers $need) -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
