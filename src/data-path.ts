@@ -1,3 +1,4 @@
+import { TLSSocket } from 'node:tls';
 import { parseListenAddress } from './config/address.ts';
 import type { ListenAddress } from './config/address.ts';
 import type { Snapshot } from './config/snapshot.ts';
@@ -14,6 +15,7 @@ import {
   createUpgradeHandler,
 } from './proxy/request-handler.ts';
 import { TrustBoundary } from './proxy/trust-boundary.ts';
+import { AccessLog } from './proxy/access-log.ts';
 import { handshakeFailureReason } from './tls/handshake-failures.ts';
 import { UpstreamClient } from './upstream/upstream-client.ts';
 import { UpstreamRegistry } from './upstream/upstream-registry.ts';
@@ -66,7 +68,13 @@ export async function startDataPath(
   });
   const upstreams = new UpstreamRegistry(log, client);
   upstreams.reconcile(initial.table);
-  const engine = createProxyEngine(client, upstreams, createUpgradeFailureHandler(metrics, log));
+  const trust = new TrustBoundary(config.trusted_proxies);
+  const access = new AccessLog(log, trust, config.log.access_log);
+  const engine = createProxyEngine(
+    client,
+    upstreams,
+    createUpgradeFailureHandler(metrics, log, access, trust),
+  );
   metrics.observePools(() => engine.pools(), config.upstream_pool.max_connections);
   metrics.observeUpstreams(upstreams);
   const bodies = new BodyWatch(
@@ -81,8 +89,8 @@ export async function startDataPath(
     engine,
     metrics,
     log,
-    accessLog: config.log.access_log,
-    trust: new TrustBoundary(config.trusted_proxies),
+    access,
+    trust,
     bodies,
     isDraining: () => draining,
   };
@@ -95,6 +103,11 @@ export async function startDataPath(
       onHandshakeFailure: (err) =>
         metrics.tlsHandshakeFailures.inc({ reason: handshakeFailureReason(err) }),
     },
+    (refusal, socket) =>
+      access.writeRefusal(
+        trust.hop(socket, socket instanceof TLSSocket ? 'https' : 'http'),
+        refusal,
+      ),
   );
   metrics.observeCertificates(() => store.current().certificates);
   const closeUpstreamSide = () => {

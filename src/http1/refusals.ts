@@ -20,6 +20,12 @@ const REFUSALS: Record<Refusal, [number, string, string, string]> = {
   ],
 };
 
+/** The status and error code a refusal answers with. */
+export function refusalStatus(refusal: Refusal): { status: number; error: string } {
+  const [status, , error] = REFUSALS[refusal];
+  return { status, error };
+}
+
 /** The whole response, ready to write: the connection closes after it. */
 export function refusalBytes(refusal: Refusal): Buffer {
   const [status, reason, error, message] = REFUSALS[refusal];

@@ -16,6 +16,8 @@ export interface ServerHooks {
   /** Whether an upgrade request is one this proxy upgrades; any other is served plainly. */
   upgrades(req: IncomingRequest): boolean;
   draining(): boolean;
+  /** The codec answered by itself (no request reached the request path): for the access log. */
+  refused?(refusal: Refusal, socket: Socket): void;
 }
 
 /** client.* timeouts, in ms (0: none for the request timeout). */
@@ -240,8 +242,10 @@ export class ServerConnection implements BodyFlow, ResponseOwner, ReaderSink, Ti
    */
   #finishStopped(): void {
     const refusal = this.#refusal;
-    if (refusal !== undefined && this.#bytesSeen) this.socket.end(refusalBytes(refusal));
-    else this.socket.end();
+    if (refusal !== undefined && this.#bytesSeen) {
+      this.socket.end(refusalBytes(refusal));
+      this.#hooks.refused?.(refusal, this.socket);
+    } else this.socket.end();
     this.#closed = true;
     this.#lingerSince = performance.now();
     this.socket.resume();

@@ -20,7 +20,7 @@ export const RATE_WINDOW_MS = 10_000;
 
 interface Watched {
   /** HTTP/2: the request's own stream and its response (the socket is the whole session's). */
-  readonly h2: { stream: CountedStream; res: ClientResponse } | undefined;
+  readonly h2: { stream: CountedStream; res: ClientResponse; requestId?: string } | undefined;
   bytes: number;
   /** When bytes last arrived (or the upstream last held bytes back). */
   since: number;
@@ -79,8 +79,11 @@ export class BodyWatch {
     this.#onCut = onCut;
   }
 
-  /** `res` is needed for HTTP/2 requests only (their violations answer on the stream). */
-  watch(req: ClientRequest, res?: ClientResponse): void {
+  /**
+   * `res` is needed for HTTP/2 requests only (their violations answer on the stream, with
+   * the request's X-Request-Id).
+   */
+  watch(req: ClientRequest, res?: ClientResponse, requestId?: string): void {
     if (req.complete) return;
     const now = performance.now();
     const stream = (req as { stream?: ServerHttp2Stream }).stream;
@@ -91,7 +94,7 @@ export class BodyWatch {
       // What arrived before this point is in the stream's buffer; count it as received.
       counted[RECEIVED] = stream.readableLength;
       counted.push = countingPush;
-      h2 = { stream: counted, res };
+      h2 = { stream: counted, res, ...(requestId === undefined ? {} : { requestId }) };
       bytes = counted[RECEIVED];
     } else {
       bytes = req.socket.bytesRead;
@@ -108,7 +111,7 @@ export class BodyWatch {
     const now = performance.now();
     for (const [req, seen] of this.#watched) {
       if (seen.h2 !== undefined) {
-        const { stream, res } = seen.h2;
+        const { stream, res, requestId } = seen.h2;
         if (req.complete || stream.destroyed || stream.closed) {
           this.#watched.delete(req);
           continue;
@@ -118,7 +121,7 @@ export class BodyWatch {
         if (why === undefined) continue;
         this.#watched.delete(req);
         this.#onCut(req, why);
-        cutStream(req, stream, res);
+        cutStream(req, stream, res, requestId);
         continue;
       }
       const socket = req.socket;
@@ -172,7 +175,12 @@ export class BodyWatch {
  * that left: closing the stream alone would end it cleanly, and the upstream would take a
  * truncated body for a whole one. The exchange then aborts upstream and frees its connection.
  */
-function cutStream(req: ClientRequest, stream: ServerHttp2Stream, res: ClientResponse): void {
+function cutStream(
+  req: ClientRequest,
+  stream: ServerHttp2Stream,
+  res: ClientResponse,
+  requestId: string | undefined,
+): void {
   req.destroy(CLIENT_GONE);
   if (res.headersSent) {
     stream.close(http2.constants.NGHTTP2_CANCEL);
@@ -181,5 +189,5 @@ function cutStream(req: ClientRequest, stream: ServerHttp2Stream, res: ClientRes
   // The stream's own 'finish' (its writable side is done); the compatibility response's
   // 'finish' waits for the stream to close, which is what this is about to do.
   stream.once('finish', () => stream.close(http2.constants.NGHTTP2_NO_ERROR));
-  sendError(res, 'body_timeout');
+  sendError(res, 'body_timeout', requestId);
 }

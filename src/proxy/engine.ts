@@ -10,6 +10,7 @@ import type { ExchangeListener } from './exchange.ts';
 import type { ClientHop } from './forward-headers.ts';
 import { forwardedHeaders } from './forward-headers.ts';
 import { Tunnel } from './tunnel.ts';
+import type { RequestIdentity } from './request-identity.ts';
 
 export type { PoolFigures };
 
@@ -21,9 +22,17 @@ export interface ProxyEngine {
     res: ClientResponse,
     route: Route,
     hop: ClientHop,
+    identity: RequestIdentity,
     onEnd?: ExchangeListener,
   ): void;
-  upgrade(req: ClientRequest, socket: Socket, head: Buffer, route: Route, hop: ClientHop): void;
+  upgrade(
+    req: ClientRequest,
+    socket: Socket,
+    head: Buffer,
+    route: Route,
+    hop: ClientHop,
+    identity: RequestIdentity,
+  ): void;
   /** Each origin's pool as the metrics show it. */
   pools(): PoolFigures[];
   /** Closes idle upstream connections (at exit). */
@@ -37,6 +46,7 @@ export type UpgradeFailed = (
   route: Route,
   upstream: string,
   err: UpstreamError,
+  identity: RequestIdentity,
 ) => void;
 
 /**
@@ -58,15 +68,16 @@ export function createProxyEngine(
 ): ProxyEngine {
   const deps = { client, registry };
   return {
-    web(req, res, route, hop, onEnd) {
+    web(req, res, route, hop, identity, onEnd) {
       const runtime = registry.runtime(route);
-      new Exchange(req, res, runtime, forwardedHeaders(req, route, hop), deps, onEnd).start();
+      const headers = forwardedHeaders(req, route, hop, identity);
+      new Exchange(req, res, runtime, headers, identity, deps, onEnd).start();
     },
-    upgrade(req, socket, head, route, hop) {
+    upgrade(req, socket, head, route, hop, identity) {
       const runtime = registry.runtime(route);
-      const headers = forwardedHeaders(req, route, hop);
+      const headers = forwardedHeaders(req, route, hop, identity);
       new Tunnel(req, socket, head, runtime, headers, deps, (tunnel, err) =>
-        onUpgradeFailed(req, socket, route, tunnel.state.target.url, err),
+        onUpgradeFailed(req, socket, route, tunnel.state.target.url, err, identity),
       ).start();
     },
     pools: () => client.figures(),

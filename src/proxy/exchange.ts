@@ -10,6 +10,7 @@ import type { Waiter } from '../upstream/origin-pool.ts';
 import { replayable } from '../upstream/retry-policy.ts';
 import type { TargetState } from '../upstream/target-state.ts';
 import type { RouteRuntime } from '../upstream/upstream-registry.ts';
+import type { RequestIdentity } from './request-identity.ts';
 import type { AttemptDeps } from './attempt-deps.ts';
 import type { ClientRequest, ClientResponse } from './client-side.ts';
 import { bodyFraming } from './request-body.ts';
@@ -19,12 +20,20 @@ import { hasHost, requestHead } from './upstream-request.ts';
 /** Told when a request's exchange is over: how it ended, for metrics and the access log. */
 export interface ExchangeEnd {
   readonly res: ClientResponse;
+  readonly identity: RequestIdentity;
+  /** performance.now() when the exchange began (the request's head was complete). */
+  readonly startedAt: number;
   readonly route: Route;
   readonly seconds: number;
   /** Set when the exchange failed for good (the response is then the proxy's own, or a cut). */
   readonly error: UpstreamError | undefined;
   readonly upstream: string;
   readonly attempts: number;
+  /** From the last attempt's request head to the end of its response (undefined: none sent). */
+  readonly upstreamSeconds: number | undefined;
+  /** Response body bytes relayed to the client, and request body bytes read from it. */
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
 }
 
 export type ExchangeListener = (end: ExchangeEnd) => void;
@@ -47,6 +56,8 @@ export class Exchange implements ResponseHandler, Waiter {
   readonly runtime: RouteRuntime;
   readonly #deps: AttemptDeps;
   readonly #headers: string[];
+  /** Its X-Request-Id is returned on the response (the upstream's own copy is replaced). */
+  readonly #identity: RequestIdentity;
   readonly #plan: RequestPlan;
   readonly #method: string;
   readonly #startedAt = performance.now();
@@ -63,12 +74,17 @@ export class Exchange implements ResponseHandler, Waiter {
   readonly #needsHost: boolean;
   /** The stale-connection resend was used: a second one would hide a real failure. */
   #resent = false;
+  /** performance.now() when the current attempt's head went out. */
+  #sentAt: number | undefined;
+  #bytesSent = 0;
+  #bytesReceived = 0;
 
   constructor(
     req: ClientRequest,
     res: ClientResponse,
     runtime: RouteRuntime,
     headers: string[],
+    identity: RequestIdentity,
     deps: AttemptDeps,
     onEnd: ExchangeListener | undefined,
   ) {
@@ -76,6 +92,7 @@ export class Exchange implements ResponseHandler, Waiter {
     this.res = res;
     this.runtime = runtime;
     this.#headers = headers;
+    this.#identity = identity;
     this.#deps = deps;
     this.#onEnd = onEnd;
     this.#method = req.method ?? 'GET';
@@ -128,6 +145,7 @@ export class Exchange implements ResponseHandler, Waiter {
       ? state.target.origin.slice(state.target.origin.indexOf('//') + 2)
       : undefined;
     const head = requestHead(this.#method, path, this.#headers, this.#plan.body, host);
+    this.#sentAt = performance.now();
     connection.send(head, this.#plan, this);
     if (this.#plan.body !== 'none') this.#sendBody(connection);
   }
@@ -144,6 +162,7 @@ export class Exchange implements ResponseHandler, Waiter {
     const upstream = connection.socket;
     const resume = () => req.resume();
     req.on('data', (chunk) => {
+      this.#bytesReceived += chunk.length;
       if (this.#connection !== connection) return;
       if (!connection.writeBody(chunk)) {
         req.pause();
@@ -180,6 +199,7 @@ export class Exchange implements ResponseHandler, Waiter {
     }
     const route = this.runtime.route;
     const out = responseHeadersFromFlat(headers);
+    out['x-request-id'] = this.#identity.id;
     const res = this.res;
     if (res.req.httpVersionMajor === 1) res.statusMessage = '';
     res.writeHead(
@@ -189,6 +209,7 @@ export class Exchange implements ResponseHandler, Waiter {
   }
 
   onData(chunk: Buffer): void {
+    this.#bytesSent += chunk.length;
     if (!this.res.write(chunk)) {
       const connection = this.#connection as ClientConnection;
       connection.pause();
@@ -282,11 +303,17 @@ export class Exchange implements ResponseHandler, Waiter {
     const target = this.#tried[this.#tried.length - 1];
     this.#onEnd?.({
       res: this.res,
+      identity: this.#identity,
+      startedAt: this.#startedAt,
       route: this.runtime.route,
       seconds: (performance.now() - this.#startedAt) / 1000,
       error,
       upstream: target?.target.url ?? '',
       attempts: this.#tried.length,
+      upstreamSeconds:
+        this.#sentAt === undefined ? undefined : (performance.now() - this.#sentAt) / 1000,
+      bytesSent: this.#bytesSent,
+      bytesReceived: this.#bytesReceived,
     });
   }
 }

@@ -2,6 +2,7 @@ import { applyToFlatHeaders } from '../routing/header-rules.ts';
 import type { Route } from '../routing/route.ts';
 import type { ClientRequest } from './client-side.ts';
 import { connectionTokens, HOP_BY_HOP } from './headers.ts';
+import type { RequestIdentity } from './request-identity.ts';
 
 /** What this hop knows about the client, and whether it may speak for others (trusted_proxies). */
 export interface ClientHop {
@@ -29,7 +30,11 @@ export interface ClientHop {
  *   peer XFF gets the peer appended (nginx's $proxy_add_x_forwarded_for) and the peer's Proto
  *   and Host are kept.
  */
-export function upstreamHeaders(raw: readonly string[], hop: ClientHop): string[] {
+export function upstreamHeaders(
+  raw: readonly string[],
+  hop: ClientHop,
+  identity?: RequestIdentity,
+): string[] {
   const named = namedByConnection(raw);
   const out: string[] = [];
   let chain: string | undefined;
@@ -53,10 +58,26 @@ export function upstreamHeaders(raw: readonly string[], hop: ClientHop): string[
       continue; // the guard has checked it says what :authority (or the first Host) says
     }
     switch (name.length) {
+      case 10: // connection, keep-alive, tracestate
+        if (
+          identity !== undefined &&
+          !identity.keepTracestate &&
+          name.toLowerCase() === 'tracestate'
+        ) {
+          continue;
+        }
+        if (DROPPED.has(name.toLowerCase())) continue;
+        break;
+      case 11: // traceparent, x-real-ip
+        if (identity !== undefined && name.toLowerCase() === 'traceparent') continue;
+        if (!hop.trusted && UNTRUSTED_CLAIMS.has(name.toLowerCase())) continue;
+        break;
+      case 12: // x-request-id: this hop's, below
+        if (identity !== undefined && name.toLowerCase() === 'x-request-id') continue;
+        break;
       case 2: // te
       case 6: // expect
       case 7: // trailer, upgrade
-      case 10: // connection, keep-alive
       case 18: // proxy-authenticate
       case 19: // proxy-authorization
         if (DROPPED.has(name.toLowerCase())) continue;
@@ -70,7 +91,6 @@ export function upstreamHeaders(raw: readonly string[], hop: ClientHop): string[
         }
         break;
       case 9: // forwarded
-      case 11: // x-real-ip
         if (!hop.trusted && UNTRUSTED_CLAIMS.has(name.toLowerCase())) continue;
         break;
       case 14:
@@ -120,6 +140,9 @@ export function upstreamHeaders(raw: readonly string[], hop: ClientHop): string[
   );
   const xfHost = forwardedHost ?? host;
   if (xfHost !== undefined) out.push('x-forwarded-host', xfHost);
+  if (identity !== undefined) {
+    out.push('x-request-id', identity.id, 'traceparent', identity.traceparent);
+  }
   return out;
 }
 
@@ -138,6 +161,9 @@ const ALIASED = new Set([
   'x-forwarded-for',
   'x-forwarded-proto',
   'x-forwarded-host',
+  'x-request-id',
+  'traceparent',
+  'tracestate',
 ]);
 
 /** Header names listed in Connection, lower-cased; undefined (the usual case) when none. */
@@ -156,8 +182,13 @@ function namedByConnection(raw: readonly string[]): string[] | undefined {
 }
 
 /** The headers an exchange sends upstream on every attempt: sanitised, then the route's rules. */
-export function forwardedHeaders(req: ClientRequest, route: Route, hop: ClientHop): string[] {
-  const headers = upstreamHeaders(req.rawHeaders, hop);
+export function forwardedHeaders(
+  req: ClientRequest,
+  route: Route,
+  hop: ClientHop,
+  identity: RequestIdentity,
+): string[] {
+  const headers = upstreamHeaders(req.rawHeaders, hop, identity);
   return route.requestRules === undefined
     ? headers
     : applyToFlatHeaders(route.requestRules, headers);

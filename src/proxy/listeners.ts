@@ -13,6 +13,7 @@ import type { IncomingRequest } from '../http1/incoming-request.ts';
 import type { OutgoingResponse } from '../http1/outgoing-response.ts';
 import { ServerConnection } from '../http1/server-connection.ts';
 import type { ServerHooks } from '../http1/server-connection.ts';
+import type { Refusal } from '../http1/refusals.ts';
 import type { CertificateSet } from '../tls/certificates.ts';
 import { drainAcceptQueue } from './accept-queue.ts';
 import type { ClientRequest, ClientResponse } from './client-side.ts';
@@ -79,6 +80,7 @@ export class ProxyListeners {
     onUpgrade: UpgradeListener,
     client: ClientConfig,
     tlsSupport: TlsListenerSupport,
+    onRefused?: (refusal: Refusal, socket: Socket) => void,
   ) {
     this.#onRequest = onRequest;
     this.#client = client;
@@ -95,6 +97,7 @@ export class ProxyListeners {
       },
       upgrades: isWebSocketHandshake,
       draining: () => this.#draining,
+      ...(onRefused === undefined ? {} : { refused: onRefused }),
     };
   }
 

@@ -12,7 +12,11 @@ import type { TrustBoundary } from './trust-boundary.ts';
 import type { ExchangeEnd } from './exchange.ts';
 import type { UpstreamError } from '../http1/upstream-error.ts';
 import type { ClientRequest, ClientResponse } from './client-side.ts';
+import type { AccessLog } from './access-log.ts';
+import { identify } from './request-identity.ts';
+import type { RequestIdentity } from './request-identity.ts';
 import {
+  errorBodyLength,
   errorForFailure,
   routeReason,
   sendError,
@@ -27,7 +31,7 @@ export interface HandlerDeps {
   readonly engine: ProxyEngine;
   readonly metrics: ProxyMetrics;
   readonly log: Logger;
-  readonly accessLog: boolean;
+  readonly access: AccessLog;
   readonly trust: TrustBoundary;
   readonly bodies: BodyWatch;
   /** True once shutdown began: responses then ask clients to close their connection. */
@@ -41,14 +45,17 @@ export interface HandlerDeps {
  * streams are independent.
  */
 export function createRequestHandler(deps: HandlerDeps) {
-  const { store, engine, metrics, isDraining, trust, bodies } = deps;
+  const { store, engine, metrics, isDraining, trust, bodies, access } = deps;
   const onComplete = createCompletionHandler(deps);
   return function handleRequest(req: ClientRequest, res: ClientResponse): void {
+    const startedAt = performance.now();
     const h2 = isHttp2Stream(req);
+    const hop = trust.hop(req.socket, protoOf(req.socket));
+    const identity = identify(req.rawHeaders, hop.trusted);
     // HTTP/2 has no Connection header (a draining session sends GOAWAY instead). Its bodies
     // are watched per stream: flow control caps what a stream buffers, not how slowly it sends.
     if (isDraining() && !h2) res.setHeader('connection', 'close');
-    if (h2 ? requestHasBody(req) : hasBody(req.rawHeaders)) bodies.watch(req, res);
+    if (h2 ? requestHasBody(req) : hasBody(req.rawHeaders)) bodies.watch(req, res, identity.id);
     const route = findRoute(store, req);
     if (typeof route === 'string') {
       metrics.countUnmatched(statusOf(route));
@@ -64,13 +71,30 @@ export function createRequestHandler(deps: HandlerDeps) {
       ) {
         res.setHeader('connection', 'close');
       }
-      return sendError(res, route);
+      sendError(res, route, identity.id);
+      const facts = { status: statusOf(route), startedAt, reason: route };
+      access.write(req, hop, identity, {
+        ...facts,
+        bytesSent: errorBodyLength(route),
+        bytesReceived: 0,
+      });
+      return;
     }
-    if (route.httpsRedirect && protoOf(req.socket) === 'http') {
+    if (route.httpsRedirect && hop.proto === 'http') {
       metrics.recordRequest(route, 308, undefined);
-      return redirectToHttps(req, res);
+      redirectToHttps(req, res, identity.id);
+      access.write(req, hop, identity, {
+        status: res.statusCode,
+        startedAt,
+        site: route.site,
+        route: route.path,
+        bytesSent: 0,
+        bytesReceived: 0,
+        reason: 'https_redirect',
+      });
+      return;
     }
-    engine.web(req, res, route, trust.hop(req.socket, protoOf(req.socket)), onComplete);
+    engine.web(req, res, route, hop, identity, onComplete);
   };
 }
 
@@ -78,37 +102,33 @@ export function createRequestHandler(deps: HandlerDeps) {
  * Every exchange that ended: a failure becomes its error response here (the one place), then
  * the response is counted and, optionally, logged.
  */
-function createCompletionHandler(deps: Pick<HandlerDeps, 'metrics' | 'log' | 'accessLog'>) {
-  const { metrics, log, accessLog } = deps;
+function createCompletionHandler(deps: Pick<HandlerDeps, 'metrics' | 'log' | 'access' | 'trust'>) {
+  const { metrics, log, access, trust } = deps;
   return (end: ExchangeEnd): void => {
-    const { res, route, seconds, error } = end;
+    const { res, route, seconds, error, identity } = end;
+    let ownBody = 0;
     if (error !== undefined) {
-      logUpstreamFailure(log, metrics, res.req, route, end.upstream, error);
-      sendError(res, errorForFailure(error.failure));
+      logUpstreamFailure(log, metrics, res.req, route, end.upstream, error, identity);
+      const answer = errorForFailure(error.failure);
+      ownBody = res.headersSent ? 0 : errorBodyLength(answer);
+      sendError(res, answer, identity.id);
     }
     metrics.recordRequest(route, res.statusCode, seconds);
-    if (accessLog) logAccess(log, end);
-  };
-}
-
-function logAccess(log: Logger, end: ExchangeEnd): void {
-  const { res, route, seconds } = end;
-  const req = res.req;
-  log.info(
-    {
-      access: true,
-      method: req.method,
-      host: requestHost(req.rawHeaders),
-      url: req.url,
+    if (!access.enabled) return;
+    const req = res.req;
+    access.write(req, trust.hop(req.socket, protoOf(req.socket)), identity, {
       status: res.statusCode,
-      ms: Math.round(seconds * 1000),
+      startedAt: end.startedAt,
       site: route.site,
       route: route.path,
       upstream: end.upstream,
+      upstreamMs: end.upstreamSeconds === undefined ? undefined : end.upstreamSeconds * 1000,
       attempts: end.attempts,
-    },
-    'request',
-  );
+      bytesSent: end.bytesSent + ownBody,
+      bytesReceived: end.bytesReceived,
+      reason: error === undefined ? undefined : routeReason(error.failure),
+    });
+  };
 }
 
 /** The details of a failure go to the log only; the client's answer names no address. */
@@ -119,6 +139,7 @@ function logUpstreamFailure(
   route: Route,
   upstream: string,
   err: UpstreamError,
+  identity?: RequestIdentity,
 ): void {
   const reason = routeReason(err.failure);
   metrics.upstreamErrors.inc({ site: route.site, route: route.path, reason });
@@ -132,6 +153,8 @@ function logUpstreamFailure(
       err: err.message,
       method: req.method,
       url: req.url,
+      request_id: identity?.id,
+      trace_id: identity?.traceId,
     },
     'upstream request failed',
   );
@@ -142,28 +165,57 @@ function logUpstreamFailure(
  * guard and routing, then go through the same engine with the raw socket.
  */
 export function createUpgradeHandler(deps: HandlerDeps) {
-  const { store, engine, trust, metrics } = deps;
+  const { store, engine, trust, metrics, access } = deps;
   return function handleUpgrade(req: ClientRequest, socket: Socket, head: Buffer): void {
+    const startedAt = performance.now();
+    const hop = trust.hop(socket, protoOf(socket));
+    const identity = identify(req.rawHeaders, hop.trusted);
     const route = findRoute(store, req);
     if (typeof route === 'string') {
       metrics.countUnmatched(statusOf(route));
-      return sendErrorOnSocket(socket, route);
+      sendErrorOnSocket(socket, route);
+      access.write(req, hop, identity, {
+        status: statusOf(route),
+        startedAt,
+        bytesSent: errorBodyLength(route),
+        bytesReceived: 0,
+        reason: route,
+      });
+      return;
     }
-    engine.upgrade(req, socket, head, route, trust.hop(socket, protoOf(socket)));
+    engine.upgrade(req, socket, head, route, hop, identity);
   };
 }
 
 /** A WebSocket handshake that failed for good: logged, counted, answered on the raw socket. */
-export function createUpgradeFailureHandler(metrics: ProxyMetrics, log: Logger) {
+export function createUpgradeFailureHandler(
+  metrics: ProxyMetrics,
+  log: Logger,
+  access: AccessLog,
+  trust: TrustBoundary,
+) {
   return (
     req: ClientRequest,
     socket: Socket,
     route: Route,
     upstream: string,
     err: UpstreamError,
+    identity: RequestIdentity,
   ) => {
-    logUpstreamFailure(log, metrics, req, route, upstream, err);
-    sendErrorOnSocket(socket, errorForFailure(err.failure));
+    logUpstreamFailure(log, metrics, req, route, upstream, err, identity);
+    const answer = errorForFailure(err.failure);
+    sendErrorOnSocket(socket, answer);
+    access.write(req, trust.hop(socket, protoOf(socket)), identity, {
+      status: statusOf(answer),
+      startedAt: performance.now(),
+      site: route.site,
+      route: route.path,
+      upstream,
+      attempts: 1,
+      bytesSent: errorBodyLength(answer),
+      bytesReceived: 0,
+      reason: routeReason(err.failure),
+    });
   };
 }
 
@@ -177,11 +229,16 @@ function protoOf(socket: Socket): 'http' | 'https' {
  * default port: the port the client used was the plain one, and behind a load balancer or a
  * Kubernetes Service the public HTTPS port is 443 whatever the listener's own port is.
  */
-function redirectToHttps(req: ClientRequest, res: ClientResponse): void {
+function redirectToHttps(req: ClientRequest, res: ClientResponse, requestId: string): void {
   const host = hostWithoutPort(requestHost(req.rawHeaders) ?? '');
-  if (host === '') return sendError(res, 'bad_host');
+  if (host === '') return sendError(res, 'bad_host', requestId);
   const location = `https://${host}${req.url ?? '/'}`;
-  res.writeHead(308, { location, 'content-length': 0, 'cache-control': 'no-store' });
+  res.writeHead(308, {
+    location,
+    'content-length': 0,
+    'cache-control': 'no-store',
+    'x-request-id': requestId,
+  });
   res.end();
 }
 

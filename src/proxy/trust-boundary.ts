@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { BlockList } from 'node:net';
 import type { Socket } from 'node:net';
 import { blockListOf } from '../config/cidr.ts';
@@ -33,8 +34,28 @@ export class TrustBoundary {
     return hop;
   }
 
+  /**
+   * The client as `trusted_proxies` resolve it: the peer itself, unless it is trusted; then
+   * the right-most X-Forwarded-For address that is not itself trusted (nginx's
+   * `real_ip_recursive on`), so a forged address an untrusted client put first is never it.
+   */
+  clientAddress(hop: ClientHop, raw: readonly string[]): string {
+    if (!hop.trusted) return hop.address;
+    let chain: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i] as string;
+      if (name.length !== 15 || name.toLowerCase() !== 'x-forwarded-for') continue;
+      chain = chain.concat((raw[i + 1] as string).split(','));
+    }
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const address = (chain[i] as string).trim();
+      if (address !== '' && !this.isTrusted(address)) return address;
+    }
+    return (chain[0] ?? hop.address).trim() || hop.address;
+  }
+
   isTrusted(address: string): boolean {
-    if (this.#trusted === undefined || address === '') return false;
+    if (this.#trusted === undefined || isIP(address) === 0) return false;
     // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; the list names them as IPv4.
     if (address.startsWith('::ffff:') && address.includes('.')) {
       return this.#trusted.check(address.slice(7), 'ipv4');

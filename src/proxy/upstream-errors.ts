@@ -46,6 +46,11 @@ const PREPARED = new Map(
   ]),
 );
 
+/** The size of the JSON body the proxy answers `error` with (bytes_sent in the access log). */
+export function errorBodyLength(error: ClientError): number {
+  return (PREPARED.get(error) as { body: Buffer }).body.length;
+}
+
 export function statusOf(error: ClientError): number {
   return RESPONSES[error][0];
 }
@@ -56,8 +61,11 @@ export function errorForFailure(failure: Failure): ClientError {
   return 'bad_gateway';
 }
 
-/** Sends a JSON error, or cuts the connection when the upstream's headers already went out. */
-export function sendError(res: ClientResponse, error: ClientError): void {
+/**
+ * Sends a JSON error, or cuts the connection when the upstream's headers already went out.
+ * `requestId`: the request's X-Request-Id, returned with the error as with any response.
+ */
+export function sendError(res: ClientResponse, error: ClientError, requestId?: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -66,11 +74,14 @@ export function sendError(res: ClientResponse, error: ClientError): void {
   // A failed writeHead may have left the upstream's reason phrase behind: never reuse it.
   // (HTTP/2 responses have none, and warn when one is set.)
   if (res.req.httpVersionMajor === 1) res.statusMessage = REASONS[status] as string;
-  res.writeHead(status, {
+  const headers: Record<string, string | number> = {
     'content-type': 'application/json',
     'content-length': body.length,
     'cache-control': 'no-store',
-  });
+  };
+  // node:http2's compatibility response throws on an undefined header value.
+  if (requestId !== undefined) headers['x-request-id'] = requestId;
+  res.writeHead(status, headers);
   res.end(body);
 }
 

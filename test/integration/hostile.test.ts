@@ -439,7 +439,9 @@ upstream_pool:
 `,
       ),
     );
-    proxy = await startProxy(path);
+    // One process even under TEST_WORKERS: the pool cap is checked as one pool (with workers
+    // it is shared out among them, docs/config.md).
+    proxy = await startProxy(path, ['--workers', '1']);
   });
 
   after(async () => {

@@ -170,7 +170,9 @@ response_headers:
     cleanup = rm;
     const path = join(dir, 'proxy.yaml');
     await writeConfig(path, configYaml(sites.join('')));
-    proxy = await startProxy(path);
+    // One process even under TEST_WORKERS: health, panic and pool rotation are per worker, and
+    // these tests count them exactly.
+    proxy = await startProxy(path, ['--workers', '1']);
   });
 
   after(async () => {
