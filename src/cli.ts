@@ -21,7 +21,9 @@ Commands:
         [--workers auto|N]                   run the proxy; the last three flags replace
                                              admin.socket, health.address and workers of the
                                              file for this process
-  validate -c FILE [--allow-wildcard-bind]   check a config; exit 0 valid, 1 invalid, 2 unreadable
+  validate -c FILE [--allow-wildcard-bind] [--strict]
+                                             check a config; exit 0 valid, 1 invalid (or
+                                             warnings, with --strict), 2 unreadable
   ctl [-s SOCKET] [-c FILE] [--expect-uid UID] [--timeout MS] reload|status
                                              talk to a running proxy over its admin socket
                                              (default socket: admin.socket of -c FILE, else
@@ -53,7 +55,11 @@ async function main(argv: string[]): Promise<number> {
       const { runServe } = await import('./commands/serve.ts');
       return runServe(flags);
     },
-    validate: (args) => runValidate(parseConfigFlags('validate', args)),
+    validate: (args) => {
+      const strict = args.includes('--strict');
+      const rest = args.filter((a) => a !== '--strict');
+      return runValidate({ ...parseConfigFlags('validate', rest), strict });
+    },
     ctl: runCtl,
     diff: runDiff,
     sidecar: runSidecar,

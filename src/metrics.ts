@@ -122,6 +122,15 @@ export class ProxyMetrics {
   /** The serving certificates' expiry, read at scrape time so a reload's rotation shows at once. */
   observeCertificates(current: () => CertificateSet): void {
     new Gauge({
+      name: 'reverse_proxy_tls_certificate_warnings',
+      help: 'Certificate problems of the serving config: pairs served although expired or not yet valid, broken ones kept at their previous version or set aside (the log lists them)',
+      aggregator: 'max',
+      registers: [this.registry],
+      collect() {
+        this.set(current().warnings.length);
+      },
+    });
+    new Gauge({
       name: 'reverse_proxy_tls_certificate_not_after_timestamp_seconds',
       help: 'Unix time at which each loaded certificate expires, by its file and subject',
       labelNames: ['cert_file', 'subject'] as const,

@@ -9,6 +9,8 @@ import type { ApplyReport } from './config/reloader.ts';
 import { compileSnapshot } from './config/snapshot.ts';
 import type { Snapshot } from './config/snapshot.ts';
 import { ConfigStore } from './config/store.ts';
+import { formatIssue } from './errors.ts';
+import type { ConfigIssue } from './errors.ts';
 import { createLogger } from './log.ts';
 import type { Logger } from './log.ts';
 import { startManagement } from './management.ts';
@@ -63,6 +65,7 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   const file = await loadConfigBytes(options.configPath);
   const { config, certificates } = checkConfig(file.bytes, options.configPath, validateOptions);
   const log = createLogger(config.log.level);
+  logCertificateWarnings(log, certificates.warnings);
   const initial = compileSnapshot(config, file.sha256, 1, certificates);
   const store = new ConfigStore(initial);
   const metrics = new ProxyMetrics();
@@ -152,6 +155,15 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
     return stopping;
   };
   return { log, reloader, shutdown, announce };
+}
+
+/** Certificates served although expired, or set aside: the start goes on, and says so. */
+function logCertificateWarnings(log: Logger, warnings: readonly ConfigIssue[]): void {
+  if (warnings.length === 0) return;
+  log.warn(
+    { certificate_warnings: warnings.map(formatIssue) },
+    'certificate problems: served or set aside as listed (docs/config.md, tls)',
+  );
 }
 
 /** `workers: 1`: the data path runs in this process, as it always did. */

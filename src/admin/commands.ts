@@ -76,6 +76,10 @@ async function reload(deps: AdminCommandDeps, trigger: string): Promise<CommandO
               message: `static fields changed (restart required): ${changed.join(', ')}`,
             }
           : {}),
+        // How many certificate warnings it was applied with: a count, never the paths (C3).
+        ...(result.certificateWarnings === undefined
+          ? {}
+          : { certificate_warnings: result.certificateWarnings }),
         // Workers that could not apply it were replaced by new ones serving it.
         ...(result.workersReplaced === undefined
           ? {}

@@ -1,4 +1,4 @@
-import { checkConfigBytes } from '../config/check.ts';
+import { checkConfig } from '../config/check.ts';
 import { loadConfigBytes } from '../config/load.ts';
 import { ConfigInvalidError, formatIssue, isProxyError } from '../errors.ts';
 import type { ProxyError } from '../errors.ts';
@@ -6,19 +6,30 @@ import type { ProxyError } from '../errors.ts';
 export interface ConfigFlags {
   readonly configPath: string;
   readonly allowWildcardBind: boolean;
+  /** `--strict`: warnings (a certificate served although expired, one set aside) fail too. */
+  readonly strict?: boolean;
 }
 
-/** `reverse-proxy validate`: like `nginx -t`. Exit 0 valid, 1 invalid, 2 unreadable. */
+/**
+ * `reverse-proxy validate`: like `nginx -t`. Exit 0 valid, 1 invalid (or, with --strict,
+ * valid with warnings), 2 unreadable. Warnings are what `serve` and a reload would accept and
+ * log: they go to stderr, one per line.
+ */
 export async function runValidate(flags: ConfigFlags): Promise<number> {
   try {
     const file = await loadConfigBytes(flags.configPath);
-    const config = checkConfigBytes(file.bytes, flags.configPath, {
+    const { config, certificates } = checkConfig(file.bytes, flags.configPath, {
       allowWildcardBind: flags.allowWildcardBind,
     });
+    const warnings = certificates.warnings;
+    for (const issue of warnings) {
+      process.stderr.write(`${flags.configPath}: warning: ${formatIssue(issue)}\n`);
+    }
+    const noted = warnings.length === 0 ? '' : `, ${warnings.length} warning(s)`;
     process.stdout.write(
-      `${flags.configPath}: ok (${config.sites.length} site(s), sha256 ${file.sha256})\n`,
+      `${flags.configPath}: ok (${config.sites.length} site(s), sha256 ${file.sha256}${noted})\n`,
     );
-    return 0;
+    return flags.strict === true && warnings.length > 0 ? 1 : 0;
   } catch (err) {
     if (!isProxyError(err)) throw err;
     process.stderr.write(describeConfigError(flags.configPath, err));

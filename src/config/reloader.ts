@@ -1,6 +1,7 @@
 import type { Logger } from '../log.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import { ConfigInvalidError, formatIssue, isProxyError } from '../errors.ts';
+import type { ConfigIssue } from '../errors.ts';
 import { loadCertificates } from '../tls/certificates.ts';
 import type { CertificateSet } from '../tls/certificates.ts';
 import { checkConfig } from './check.ts';
@@ -22,6 +23,8 @@ export interface ReloadResult {
   readonly restartRequired: readonly string[];
   /** Workers that could not apply it and were replaced by new ones on it (their old pids). */
   readonly workersReplaced?: readonly number[];
+  /** Certificate problems it was applied with (expired pairs served, broken ones set aside). */
+  readonly certificateWarnings?: number;
 }
 
 /** What putting a snapshot into service did (more than one worker: who had to be replaced). */
@@ -130,12 +133,21 @@ export class Reloader {
         ...(report.workersReplaced === undefined
           ? {}
           : { workers_replaced: report.workersReplaced }),
+        ...(certificates.warnings.length === 0
+          ? {}
+          : { certificate_warnings: certificates.warnings.map(formatIssue) }),
       },
       changedStatic.length > 0
         ? `reload applied; static fields changed (restart required): ${changedStatic.join(', ')}`
         : 'reload applied',
     );
-    return { ...result('applied', running, next, changedStatic), ...report };
+    return {
+      ...result('applied', running, next, changedStatic),
+      ...report,
+      ...(certificates.warnings.length === 0
+        ? {}
+        : { certificateWarnings: certificates.warnings.length }),
+    };
   }
 
   #failed(trigger: string, running: Snapshot, err: unknown): void {
@@ -157,12 +169,18 @@ export class Reloader {
   }
 }
 
-/** Same pairs, same bytes, same order: nothing for the listeners to swap. */
+/**
+ * Same pairs, same bytes, same order, and the same problems: nothing for the listeners to
+ * swap, and nothing new to warn of (a pair that broke under an unchanged config keeps its
+ * old version, and that is news).
+ */
 function sameCertificates(a: CertificateSet, b: CertificateSet): boolean {
   return (
     a.minVersion === b.minVersion &&
     a.list.length === b.list.length &&
-    a.list.every((cert, i) => cert === b.list[i])
+    a.list.every((cert, i) => cert === b.list[i]) &&
+    a.warnings.length === b.warnings.length &&
+    a.warnings.every((w, i) => formatIssue(w) === formatIssue(b.warnings[i] as ConfigIssue))
   );
 }
 

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { checkConfigBytes } from '../config/check.ts';
+import { checkConfig } from '../config/check.ts';
+import { warnAboutCertificates } from './certificate-warnings.ts';
 import { configSha256 } from '../config/load.ts';
 import type { ValidateOptions } from '../config/validate.ts';
 import { ConfigInvalidError, formatIssue, isProxyError } from '../errors.ts';
@@ -25,9 +26,11 @@ const EVENT_ERRORS = 5;
 /**
  * What a change in a --tls-dir does: validate the delivered config again with the code the
  * proxy's reload uses (checkConfigBytes re-reads every certificate and key), and only if it
- * passes, reload the proxy and confirm it still serves the same config sha256. A bad pair
- * (missing, mismatched, expired, not PEM) reloads nothing: the proxy keeps the certificates
- * it holds in memory, and the log, the metric and a Warning Event (when Events are on) say why.
+ * passes, reload the proxy and confirm it still serves the same config sha256. A pair the
+ * proxy could not start on (missing, mismatched, not PEM, with nothing else serving its names)
+ * reloads nothing: the proxy keeps the certificates it holds in memory, and the log, the
+ * metric and a Warning Event (when Events are on) say why. An expired pair is served with a
+ * Warning Event (CertificateWarnings), as the proxy serves it with a warning.
  */
 export function certificateRotation(
   options: CertificateRotationOptions,
@@ -47,7 +50,8 @@ export function certificateRotation(
     }
     const sha256 = configSha256(bytes);
     try {
-      checkConfigBytes(bytes, configOut, validateOptions);
+      const { certificates } = checkConfig(bytes, configOut, validateOptions);
+      warnAboutCertificates(options, certificates.warnings);
     } catch (err) {
       const errors =
         err instanceof ConfigInvalidError

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { checkConfigBytes } from '../config/check.ts';
+import { checkConfig } from '../config/check.ts';
+import { warnAboutCertificates } from './certificate-warnings.ts';
 import { LIMITS } from '../config/limits.ts';
 import { configSha256 } from '../config/load.ts';
 import type { ValidateOptions } from '../config/validate.ts';
@@ -173,7 +174,8 @@ export class ConfigDelivery {
       return;
     }
     try {
-      checkConfigBytes(update.bytes, sourceName, this.#options.validateOptions);
+      const { certificates } = checkConfig(update.bytes, sourceName, this.#options.validateOptions);
+      warnAboutCertificates(this.#options, certificates.warnings, update.object);
     } catch (err) {
       this.#refused = update;
       if (err instanceof ConfigInvalidError) {

@@ -16,6 +16,7 @@ export type EventReason =
   | 'ReloadFailed'
   | 'CertificatesRejected'
   | 'CertificatesReloaded'
+  | 'CertificateWarnings'
   | 'ConfigBaking'
   | 'ConfigPromoted'
   | 'ConfigRolledBack'

@@ -19,6 +19,7 @@ export interface SnapshotData {
   readonly config: ProxyConfig;
   readonly certificates: readonly CertificateData[];
   readonly minVersion: CertificateSet['minVersion'];
+  readonly warnings: CertificateSet['warnings'];
 }
 
 export function snapshotData(snapshot: Snapshot): SnapshotData {
@@ -28,6 +29,7 @@ export function snapshotData(snapshot: Snapshot): SnapshotData {
     config: snapshot.config,
     certificates: snapshot.certificates.list.map(withoutContext),
     minVersion: snapshot.certificates.minVersion,
+    warnings: snapshot.certificates.warnings,
   };
 }
 
@@ -54,11 +56,21 @@ export function snapshotFromData(data: SnapshotData, previous?: Snapshot): Snaps
       context,
     });
   });
-  const certificates = new CertificateSet(Object.freeze(list), data.minVersion);
+  const certificates = new CertificateSet(Object.freeze(list), data.minVersion, data.warnings);
   return compileSnapshot(data.config, data.sha256, data.generation, certificates);
 }
 
 function withoutContext(cert: LoadedCertificate): CertificateData {
-  const { certFile, keyFile, names, subject, notAfter, fingerprint, cert: pem, key } = cert;
-  return { certFile, keyFile, names, subject, notAfter, fingerprint, cert: pem, key };
+  const { certFile, keyFile, names, subject, notAfter, notBefore, fingerprint } = cert;
+  return {
+    certFile,
+    keyFile,
+    names,
+    subject,
+    notAfter,
+    notBefore,
+    fingerprint,
+    cert: cert.cert,
+    key: cert.key,
+  };
 }

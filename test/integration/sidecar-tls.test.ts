@@ -172,4 +172,23 @@ sites:
     );
     assert.equal(readFileSync(configOut, 'utf8'), renamed);
   });
+
+  it('an expired pair is served, not refused: reloaded, with a CertificateWarnings Event', async () => {
+    const expired = makeCertificate(join(dir, 'made'), 'old', ['old.example'], { expired: true });
+    await secret.update(pair(expired));
+    await eventually('reloaded a third time', async () =>
+      metric(await metrics(), RELOADED) === 3 ? true : undefined,
+    );
+    assert.equal(await servedName(proxy.port), 'old.example');
+    const event = await eventually('CertificateWarnings event', () =>
+      api.events.find((e) => e.reason === 'CertificateWarnings'),
+    );
+    assert.equal(event.type, 'Warning');
+    assert.match(String(event.message), /expired on 2020-01-02T00:00:00.000Z; served anyway/);
+    const applied = await proxy.waitForLog(
+      (l) => l.msg === 'reload applied' && l.certificate_warnings !== undefined,
+      { includePast: true },
+    );
+    assert.match(JSON.stringify(applied.certificate_warnings), /expired on/);
+  });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -12,9 +13,9 @@ import { startRecordingUpstream } from '../raw-http.ts';
 import { eventually } from '../sidecar-process.ts';
 import type { RecordingUpstream } from '../raw-http.ts';
 import type { TestCertificate } from '../certs.ts';
-import { request, startProxy, startUpstream, tmpDir, writeConfig } from '../helpers.ts';
+import { CLI, request, startProxy, startUpstream, tmpDir, writeConfig } from '../helpers.ts';
 import type { ProxyProcess, Upstream } from '../helpers.ts';
-import { checkConfigBytes } from '../../src/config/check.ts';
+import { checkConfig, checkConfigBytes } from '../../src/config/check.ts';
 import { ConfigInvalidError } from '../../src/errors.ts';
 
 function httpsGet(
@@ -271,14 +272,23 @@ sites:
     assert.ok(seconds > Date.now() / 1000, 'in the future');
   });
 
-  it('refuses a reload with a bad pair; the old certificate keeps serving', async () => {
-    await writeConfig(configPath, config([{ certFile: a.certFile, keyFile: wild.keyFile }, wild]));
+  it('applies a reload whose pair broke: the version loaded before keeps serving, and it says so', async () => {
+    const keep = readFileSync(a.keyFile);
+    // The same two files, a key that no longer matches (a botched renewal).
+    copyFileSync(wild.keyFile, a.keyFile);
     const outcome = await proxy.reload();
-    assert.match(String(outcome.msg), /reload failed/);
-    assert.match(JSON.stringify(outcome.errors), /does not match the certificate/);
+    assert.equal(outcome.msg, 'reload applied');
+    assert.match(
+      JSON.stringify(outcome.certificate_warnings),
+      /tls.certificates\[0\].key_file: the key in .* does not match the certificate in .*; serving the version loaded before/,
+    );
     assert.equal(await servedName(tlsPort(), 'a.example'), 'a.example');
-    await writeConfig(configPath, config([a, wild]));
+    const metrics = await (await fetch(`${proxy.healthUrl}/metrics`)).text();
+    assert.match(metrics, /^reverse_proxy_tls_certificate_warnings 1$/m);
+    writeFileSync(a.keyFile, keep);
     assert.match(String((await proxy.reload()).msg), /^reload(: config unchanged| applied)$/);
+    const after = await (await fetch(`${proxy.healthUrl}/metrics`)).text();
+    assert.match(after, /^reverse_proxy_tls_certificate_warnings 0$/m);
   });
 
   it('rotates certificates on reload without cutting an open keep-alive connection', async () => {
@@ -328,24 +338,57 @@ describe('certificate validation (validate, serve, reload and the sidecar share 
     return [];
   };
 
-  it('names the file for each broken pair', async () => {
+  it('fails a start only for pairs that leave their names unserved, and warns of the rest', async () => {
     const good = makeCertificate(dir, 'good', ['good.example']);
     const otherKey = makeCertificate(dir, 'otherkey', ['x.example']);
     const expired = makeCertificate(dir, 'expired', ['old.example'], { expired: true });
     const notPem = join(dir, 'not.pem');
     await writeFile(notPem, 'hello\n');
-    const found = issues(`
-    - { cert_file: ${dir}/missing.crt, key_file: ${good.keyFile} }
-    - { cert_file: ${notPem}, key_file: ${good.keyFile} }
-    - { cert_file: ${good.certFile}, key_file: ${otherKey.keyFile} }
-    - { cert_file: ${expired.certFile}, key_file: ${expired.keyFile} }
-    - { cert_file: ${good.certFile}, key_file: ${good.keyFile} }`);
+    const list = (entries: string[]) => entries.map((e) => `\n    - ${e}`).join('');
+    // Unreadable and not PEM: their names cannot be known, so nothing is known to serve them.
+    const found = issues(
+      list([
+        `{ cert_file: ${dir}/missing.crt, key_file: ${good.keyFile} }`,
+        `{ cert_file: ${notPem}, key_file: ${good.keyFile} }`,
+        `{ cert_file: ${good.certFile}, key_file: ${otherKey.keyFile} }`,
+        `{ cert_file: ${expired.certFile}, key_file: ${expired.keyFile} }`,
+        `{ cert_file: ${good.certFile}, key_file: ${good.keyFile} }`,
+      ]),
+    );
     assert.deepEqual(found, [
       `tls.certificates[0].cert_file: cannot read ${dir}/missing.crt: ENOENT`,
       `tls.certificates[1].cert_file: ${notPem} is not a PEM certificate`,
-      `tls.certificates[2].key_file: the key in ${otherKey.keyFile} does not match the certificate in ${good.certFile}`,
-      `tls.certificates[3].cert_file: the certificate in ${expired.certFile} expired on 2020-01-02T00:00:00.000Z`,
     ]);
+    // Without those two: the mismatched pair's name is served by the good pair, the expired
+    // one is served anyway. Both are warnings, and the config loads.
+    const yaml = `listeners:\n  - address: 127.0.0.1:8443\n    tls: true\ntls:\n  certificates:${list(
+      [
+        `{ cert_file: ${good.certFile}, key_file: ${otherKey.keyFile} }`,
+        `{ cert_file: ${expired.certFile}, key_file: ${expired.keyFile} }`,
+        `{ cert_file: ${good.certFile}, key_file: ${good.keyFile} }`,
+      ],
+    )}\nsites: []\n`;
+    const { certificates } = checkConfig(Buffer.from(yaml), 'test.yaml', {
+      allowWildcardBind: false,
+    });
+    assert.deepEqual(
+      certificates.warnings.map((i) => `${i.path}: ${i.message}`),
+      [
+        `tls.certificates[1].cert_file: the certificate in ${expired.certFile} expired on 2020-01-02T00:00:00.000Z; served anyway`,
+        `tls.certificates[0].key_file: the key in ${otherKey.keyFile} does not match the certificate in ${good.certFile}; not served`,
+      ],
+    );
+    assert.deepEqual(
+      certificates.list.map((c) => c.certFile),
+      [expired.certFile, good.certFile],
+    );
+    // A mismatched pair whose name nothing else serves fails the start.
+    assert.deepEqual(
+      issues(list([`{ cert_file: ${otherKey.certFile}, key_file: ${good.keyFile} }`])),
+      [
+        `tls.certificates[0].key_file: the key in ${good.keyFile} does not match the certificate in ${otherKey.certFile}`,
+      ],
+    );
   });
 
   it('refuses a TLS listener without a certificate', () => {
@@ -538,3 +581,56 @@ sites:
     });
   },
 );
+
+describe('an expired certificate is no outage', () => {
+  it('starts and serves it with a warning; validate warns, and --strict exits 1', async () => {
+    const { dir, cleanup } = await tmpDir();
+    const up = await startUpstream('up');
+    const expired = makeCertificate(dir, 'old', ['old.example'], { expired: true });
+    const path = join(dir, 'proxy.yaml');
+    await writeConfig(
+      path,
+      `listeners:
+  - address: 127.0.0.1:0
+    tls: true
+admin:
+  socket: ''
+health:
+  address: 127.0.0.1:0
+tls:
+  certificates:
+    - { cert_file: ${expired.certFile}, key_file: ${expired.keyFile} }
+sites:
+  - name: s
+    hosts: ["*"]
+    routes:
+      - { path: /, upstream: "${up.url}" }
+`,
+    );
+    const proxy = await startProxy(path);
+    try {
+      const warned = await proxy.waitForLog((l) => l.certificate_warnings !== undefined, {
+        includePast: true,
+      });
+      assert.equal(warned.level, 'warn');
+      assert.match(JSON.stringify(warned.certificate_warnings), /expired on .*; served anyway/);
+      assert.equal(await servedName(proxy.port, 'old.example'), 'old.example');
+      const metrics = await (await fetch(`${proxy.healthUrl}/metrics`)).text();
+      assert.match(metrics, /^reverse_proxy_tls_certificate_warnings 1$/m);
+      const validate = (...flags: string[]) =>
+        spawnSync(process.execPath, [CLI, 'validate', '-c', path, ...flags], { encoding: 'utf8' });
+      const plain = validate();
+      assert.equal(plain.status, 0);
+      assert.match(plain.stdout, /: ok \(1 site\(s\), sha256 [0-9a-f]{64}, 1 warning\(s\)\)/);
+      assert.match(
+        plain.stderr,
+        /: warning: tls\.certificates\[0\]\.cert_file: the certificate in .* expired on 2020-01-02T00:00:00\.000Z; served anyway/,
+      );
+      assert.equal(validate('--strict').status, 1);
+    } finally {
+      await proxy.stop();
+      await up.close();
+      await cleanup();
+    }
+  });
+});
