@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Server } from 'node:net';
@@ -505,7 +505,7 @@ describe('helm chart', () => {
 });
 
 describe('k8s/ plain manifests', () => {
-  it('are exactly the chart rendered with k8s/values.yaml (scripts/render-k8s.sh)', () => {
+  it('are exactly the chart rendered with deploy/k8s/values.yaml (scripts/render-k8s.sh)', () => {
     const committed = readFileSync(join(ROOT, 'k8s', 'reverse-proxy.yaml'), 'utf8');
     const fresh = helm([
       'template',
@@ -517,7 +517,7 @@ describe('k8s/ plain manifests', () => {
       '1.30.0',
       '--no-hooks',
       '-f',
-      join(ROOT, 'k8s', 'values.yaml'),
+      join(ROOT, 'deploy', 'k8s', 'values.yaml'),
     ]);
     assert.equal(fresh.code, 0, fresh.stderr);
     const strip = (text: string) =>
@@ -535,6 +535,22 @@ describe('k8s/ plain manifests', () => {
       strip(fresh.stdout),
       'k8s/ drifted from the chart: run scripts/render-k8s.sh',
     );
+  });
+
+  it('hold only manifests, none naming a namespace, so `kubectl apply -n NS -f k8s/` works in any NS', () => {
+    // kubectl apply -f DIR reads every .yaml, .yml and .json file in it as manifests.
+    const files = readdirSync(join(ROOT, 'k8s')).filter((f) => /\.(ya?ml|json)$/.test(f));
+    assert.deepEqual(files, ['reverse-proxy.yaml']);
+    const objects = parseManifests(readFileSync(join(ROOT, 'k8s', 'reverse-proxy.yaml'), 'utf8'));
+    for (const obj of objects) {
+      assert.ok(obj.apiVersion && obj.kind, `${JSON.stringify(obj).slice(0, 80)}: a manifest`);
+      assert.equal(obj.metadata.namespace, undefined, `${obj.kind} ${obj.metadata.name}`);
+    }
+    const [binding] = findKind(objects, 'RoleBinding');
+    // An unqualified ServiceAccount in a RoleBinding is the binding's own namespace's.
+    assert.deepEqual(binding?.subjects, [{ kind: 'ServiceAccount', name: 'reverse-proxy' }]);
+    const text = readFileSync(join(ROOT, 'k8s', 'reverse-proxy.yaml'), 'utf8');
+    assert.doesNotMatch(text, /^\s*(- )?namespace:|--namespace/m, 'no namespace anywhere');
   });
 
   it('are valid and as secure as the chart', () => {
