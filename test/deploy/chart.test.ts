@@ -10,7 +10,15 @@ import { isDeepStrictEqual } from 'node:util';
 import { parse } from 'yaml';
 import { makeCertificate } from '../certs.ts';
 import { ROOT, tmpDir } from '../helpers.ts';
-import { CHART, findKind, helm, parseManifests, podContainers, render } from './manifests.ts';
+import {
+  CHART,
+  findKind,
+  helm,
+  parseManifests,
+  podContainers,
+  render,
+  renderNotes,
+} from './manifests.ts';
 import type { K8sObject } from './manifests.ts';
 import { validateObject } from './schema-validate.ts';
 
@@ -68,6 +76,11 @@ function assertSecurePod(objects: K8sObject[]): void {
   for (const obj of objects) validateObject(obj);
 }
 
+/** The Service clients reach (the other one is the metrics Service). */
+function trafficService(objects: K8sObject[]): K8sObject | undefined {
+  return findKind(objects, 'Service').find((svc) => !svc.metadata.name.endsWith('-metrics'));
+}
+
 describe('helm chart', () => {
   it('passes helm lint --strict with the default values and with every feature on', () => {
     for (const flags of [[], ['-f', ALL_FEATURES]]) {
@@ -89,8 +102,42 @@ describe('helm chart', () => {
       'Role',
       'RoleBinding',
       'Service',
+      'Service',
       'ServiceAccount',
     ]);
+  });
+
+  it('keeps health and metrics off the traffic Service: a ClusterIP metrics Service, which the ServiceMonitor selects', () => {
+    const objects = render(['-f', ALL_FEATURES, '--set', 'service.type=LoadBalancer']);
+    const services = Object.fromEntries(
+      findKind(objects, 'Service').map((svc) => [svc.metadata.name, svc]),
+    );
+    const traffic = services['rp-reverse-proxy'];
+    const metrics = services['rp-reverse-proxy-metrics'];
+    assert.ok(traffic && metrics, Object.keys(services).join(', '));
+    const ports = (svc: K8sObject) => svc.spec.ports.map((p: { name: string }) => p.name);
+    assert.equal(traffic.spec.type, 'LoadBalancer');
+    assert.deepEqual(ports(traffic), ['http', 'https'], 'nothing but traffic is published');
+    assert.equal(metrics.spec.type, 'ClusterIP');
+    assert.deepEqual(ports(metrics), ['health', 'sidecar-health']);
+    assert.deepEqual(metrics.spec.selector, traffic.spec.selector, 'the same pods');
+    const [monitor] = findKind(objects, 'ServiceMonitor');
+    const selects = (svc: K8sObject) =>
+      Object.entries(monitor?.spec.selector.matchLabels as Record<string, string>).every(
+        ([k, v]) => svc.metadata.labels?.[k] === v,
+      );
+    assert.ok(selects(metrics), 'the ServiceMonitor scrapes the metrics Service');
+    assert.ok(!selects(traffic), 'and not the traffic Service, which has no such ports');
+    assert.deepEqual(
+      monitor?.spec.endpoints.map((e: { port: string }) => e.port),
+      ['health', 'sidecar-health'],
+    );
+    // The helm test reaches /readyz of both containers through the metrics Service.
+    const [testPod] = findKind(objects, 'Pod');
+    const script = String(testPod?.spec.containers[0].args[0]);
+    assert.match(script, /const base = 'http:\/\/rp-reverse-proxy-metrics';/);
+    assert.match(script, /\$\{base\}:9900\/readyz[\s\S]*\$\{base\}:9901\/readyz/);
+    assert.match(renderNotes(), /on the ClusterIP Service rp-reverse-proxy-metrics/);
   });
 
   it('renders valid, secure objects with every optional feature on', () => {
@@ -311,7 +358,7 @@ describe('helm chart', () => {
             p.name === 'https' && p.containerPort === 8443,
         ),
       );
-      const [service] = findKind(objects, 'Service');
+      const service = trafficService(objects);
       assert.deepEqual(
         service?.spec.ports.find((p: { name: string }) => p.name === 'https'),
         { name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' },
@@ -326,7 +373,7 @@ describe('helm chart', () => {
     const [deployment] = findKind(render(), 'Deployment');
     const text = JSON.stringify(deployment);
     assert.ok(!text.includes('/etc/reverse-proxy/tls') && !text.includes('--tls-dir'));
-    const [service] = findKind(render(), 'Service');
+    const service = trafficService(render());
     assert.ok(!service?.spec.ports.some((p: { name: string }) => p.name === 'https'));
   });
 

@@ -48,6 +48,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- and (eq .Values.sidecar.mode "api") .Values.sidecar.guard.enabled -}}
 {{- end }}
 
+{{- define "reverse-proxy.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "reverse-proxy.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "reverse-proxy.configMapName" -}}
 {{- printf "%s-config" (include "reverse-proxy.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
