@@ -107,6 +107,39 @@ describe('helm chart', () => {
     ]);
   });
 
+  it('defaults to the image the documented `docker build` makes, IfNotPresent, and pins a digest', () => {
+    const images = (objects: K8sObject[]) =>
+      new Set(
+        [
+          ...findKind(objects, 'Deployment').flatMap(podContainers),
+          ...findKind(objects, 'Pod').flatMap((p) => p.spec.containers),
+        ].map((c) => `${c.image} ${c.imagePullPolicy}`),
+      );
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    const image = `reverse-proxy:${version}`;
+    assert.deepEqual([...images(render([], '1.28.5'))], [`${image} IfNotPresent`]);
+    assert.match(
+      readFileSync(join(ROOT, 'Dockerfile'), 'utf8'),
+      new RegExp(`ARG VERSION=${version}\n`),
+    );
+    // The build and the load the docs give are for exactly that image.
+    for (const doc of ['README.md', join('docs', 'operations.md')]) {
+      const text = readFileSync(join(ROOT, doc), 'utf8');
+      assert.ok(text.includes(`docker build -t ${image} .`), `${doc}: the build command`);
+      assert.ok(text.includes(`kind load docker-image ${image}`), `${doc}: loading it into kind`);
+    }
+    const digest = `sha256:${'0123456789abcdef'.repeat(4)}`;
+    const pinned = ['--set', `image.digest=${digest}`, '--set', 'image.repository=r.example/rp'];
+    assert.deepEqual([...images(render(pinned))], [`r.example/rp@${digest} IfNotPresent`]);
+    assert.deepEqual(
+      [...images(render([...pinned, '--set', 'image.tag=1.2.3']))],
+      [`r.example/rp:1.2.3@${digest} IfNotPresent`],
+    );
+    const bad = helm(['template', 'rp', CHART, '--set', 'image.digest=latest']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /image\.digest/);
+  });
+
   it('keeps health and metrics off the traffic Service: a ClusterIP metrics Service, which the ServiceMonitor selects', () => {
     const objects = render(['-f', ALL_FEATURES, '--set', 'service.type=LoadBalancer']);
     const services = Object.fromEntries(

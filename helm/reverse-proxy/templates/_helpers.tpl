@@ -57,7 +57,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{- define "reverse-proxy.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- with .Values.image }}
+{{- if and .digest (not .tag) }}
+{{- printf "%s@%s" .repository .digest }}
+{{- else }}
+{{- printf "%s:%s" .repository (default $.Chart.AppVersion .tag) }}{{ with .digest }}@{{ . }}{{ end }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* Native sidecars (initContainers with restartPolicy: Always) are on by default from 1.29. */}}
