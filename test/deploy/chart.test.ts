@@ -140,6 +140,61 @@ describe('helm chart', () => {
     assert.match(bad.stderr, /image\.digest/);
   });
 
+  it('probes with sane defaults (readiness: 3 failures, timeouts set) that values override', () => {
+    const probes = (flags: string[]) => {
+      const [deployment] = findKind(render(flags), 'Deployment');
+      const byName = Object.fromEntries(
+        podContainers(deployment as K8sObject).map((c) => [c.name, c]),
+      );
+      return {
+        proxy: [byName.proxy.startupProbe, byName.proxy.livenessProbe, byName.proxy.readinessProbe],
+        admin: [byName.admin.startupProbe, byName.admin.livenessProbe, byName.admin.readinessProbe],
+      };
+    };
+    const defaults = probes([]);
+    const [, , readiness] = defaults.proxy;
+    assert.deepEqual(readiness, {
+      httpGet: { path: '/readyz', port: 'health' },
+      periodSeconds: 2,
+      timeoutSeconds: 2,
+      failureThreshold: 3,
+      successThreshold: 1,
+    });
+    for (const probe of [...defaults.proxy, ...defaults.admin]) {
+      assert.ok(probe.timeoutSeconds >= 2, `timeoutSeconds set: ${JSON.stringify(probe)}`);
+      assert.ok(probe.failureThreshold >= 3, `not out on one slow probe: ${JSON.stringify(probe)}`);
+    }
+    const tuned = probes([
+      '--set',
+      'proxy.probes.readiness.failureThreshold=6',
+      '--set',
+      'proxy.probes.liveness.initialDelaySeconds=15',
+      '--set',
+      'sidecar.probes.startup.failureThreshold=300',
+      '--set',
+      'sidecar.probes.readiness.timeoutSeconds=4',
+    ]);
+    assert.equal(tuned.proxy[2].failureThreshold, 6);
+    assert.equal(tuned.proxy[2].periodSeconds, 2, 'the other timings keep their defaults');
+    assert.equal(tuned.proxy[1].initialDelaySeconds, 15);
+    assert.deepEqual(tuned.proxy[1].httpGet, { path: '/livez', port: 'health' });
+    assert.equal(tuned.admin[0].failureThreshold, 300);
+    assert.deepEqual(tuned.admin[0].httpGet, { path: '/readyz', port: 'sidecar-health' });
+    assert.equal(tuned.admin[2].timeoutSeconds, 4);
+    // Kubernetes refuses these, so the chart does first; and the endpoints stay the chart's.
+    const refused: [string, RegExp][] = [
+      ['proxy.probes.liveness.successThreshold=2', /successThreshold/],
+      ['proxy.probes.readiness.periodSeconds=0', /periodSeconds/],
+      ['sidecar.probes.startup.httpGet.path=/x', /Additional property httpGet/],
+      ['proxy.probes.ready.periodSeconds=1', /Additional property ready/],
+    ];
+    for (const [flag, pattern] of refused) {
+      const result = helm(['template', 'rp', CHART, '--set', flag]);
+      assert.notEqual(result.code, 0, flag);
+      assert.match(result.stderr, pattern, flag);
+    }
+  });
+
   it('keeps health and metrics off the traffic Service: a ClusterIP metrics Service, which the ServiceMonitor selects', () => {
     const objects = render(['-f', ALL_FEATURES, '--set', 'service.type=LoadBalancer']);
     const services = Object.fromEntries(

@@ -59,17 +59,14 @@
       containerPort: 9901
   # Ready once the current ConfigMap is validated and written: with a native sidecar the
   # kubelet starts the proxy only after this, so the proxy always finds its config.
+  {{- with .Values.sidecar.probes }}
   startupProbe:
-    httpGet: { path: /readyz, port: sidecar-health }
-    periodSeconds: 1
-    failureThreshold: 120
+    {{- include "reverse-proxy.probe" (list "/readyz" "sidecar-health" .startup) | nindent 4 }}
   livenessProbe:
-    httpGet: { path: /livez, port: sidecar-health }
-    periodSeconds: 10
-    failureThreshold: 3
+    {{- include "reverse-proxy.probe" (list "/livez" "sidecar-health" .liveness) | nindent 4 }}
   readinessProbe:
-    httpGet: { path: /readyz, port: sidecar-health }
-    periodSeconds: 5
+    {{- include "reverse-proxy.probe" (list "/readyz" "sidecar-health" .readiness) | nindent 4 }}
+  {{- end }}
   securityContext:
     {{- include "reverse-proxy.containerSecurityContext" . | nindent 4 }}
   resources:
@@ -112,18 +109,14 @@
     {{- end }}
     - name: health
       containerPort: 9900
+  {{- with .Values.proxy.probes }}
   startupProbe:
-    httpGet: { path: /livez, port: health }
-    periodSeconds: 1
-    failureThreshold: 60
+    {{- include "reverse-proxy.probe" (list "/livez" "health" .startup) | nindent 4 }}
   livenessProbe:
-    httpGet: { path: /livez, port: health }
-    periodSeconds: 10
-    failureThreshold: 3
+    {{- include "reverse-proxy.probe" (list "/livez" "health" .liveness) | nindent 4 }}
   readinessProbe:
-    httpGet: { path: /readyz, port: health }
-    periodSeconds: 2
-    failureThreshold: 1
+    {{- include "reverse-proxy.probe" (list "/readyz" "health" .readiness) | nindent 4 }}
+  {{- end }}
   securityContext:
     {{- include "reverse-proxy.containerSecurityContext" . | nindent 4 }}
   resources:

@@ -92,6 +92,14 @@ when it is anything else.
   readOnly: true
 {{- end }}
 
+{{/* A probe: the chart's endpoint (list PATH PORT TIMINGS), the operator's timings. */}}
+{{- define "reverse-proxy.probe" -}}
+httpGet: { path: {{ index . 0 }}, port: {{ index . 1 }} }
+{{- with index . 2 }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
 {{- define "reverse-proxy.containerSecurityContext" -}}
 runAsNonRoot: true
 runAsUser: {{ .Values.runAsUser }}
