@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { parse } from 'yaml';
 import { makeCertificate } from '../certs.ts';
-import { ROOT, tmpDir } from '../helpers.ts';
+import { ROOT, configYaml, request, site, startProxy, tmpDir } from '../helpers.ts';
 import {
   CHART,
   findKind,
@@ -195,8 +195,95 @@ describe('helm chart', () => {
     }
   });
 
+  it('wires extraEnv, extraVolumes and extraVolumeMounts into every container that reads config files, and priorityClassName', () => {
+    for (const kubeVersion of ['1.30.0', '1.28.5']) {
+      const objects = render(['-f', ALL_FEATURES], kubeVersion);
+      assertSecurePod(objects);
+      const [deployment] = findKind(objects, 'Deployment');
+      const spec = deployment?.spec.template.spec;
+      assert.equal(spec.priorityClassName, 'edge-critical');
+      assert.deepEqual(
+        spec.volumes.find((v: { name: string }) => v.name === 'upstream-ca'),
+        { name: 'upstream-ca', configMap: { name: 'upstream-ca' } },
+      );
+      for (const c of podContainers(deployment as K8sObject)) {
+        // The sidecar and the seed container validate configs that may name these files.
+        assert.ok(
+          c.volumeMounts.some(
+            (m: { name: string; mountPath: string }) =>
+              m.name === 'upstream-ca' && m.mountPath === '/etc/reverse-proxy/ca',
+          ),
+          `${c.name} mounts upstream-ca`,
+        );
+        if (c.name === 'seed-config') continue;
+        assert.ok(
+          c.env.some(
+            (e: { name: string; value?: string }) =>
+              e.name === 'NODE_EXTRA_CA_CERTS' && e.value === '/etc/reverse-proxy/ca/ca.crt',
+          ),
+          `${c.name} gets extraEnv`,
+        );
+      }
+    }
+    const refused: [string, RegExp][] = [
+      ['extraVolumes[0].name=run', /extraVolumes\.0\.name/],
+      ['extraVolumes[0].name=tls-0', /extraVolumes\.0\.name/],
+      ['extraVolumeMounts[0].name=ca', /mountPath/],
+      ['extraEnv[0].value=x', /name/],
+    ];
+    for (const [flag, pattern] of refused) {
+      const result = helm(['template', 'rp', CHART, '--set', flag]);
+      assert.notEqual(result.code, 0, flag);
+      assert.match(result.stderr, pattern, flag);
+    }
+  });
+
+  it('makes an https upstream behind a private CA work through extraEnv NODE_EXTRA_CA_CERTS', async () => {
+    // The recipe in values.yaml and the operations guide, run for real: the CA file where the
+    // mount puts it, the variable as the chart renders it, a proxy and an https upstream.
+    const [deployment] = findKind(render(['-f', ALL_FEATURES]), 'Deployment');
+    const proxy = podContainers(deployment as K8sObject).find((c) => c.name === 'proxy');
+    const rendered = proxy.env.find((e: { name: string }) => e.name === 'NODE_EXTRA_CA_CERTS');
+    const { dir, cleanup } = await tmpDir('rp-chart-ca-');
+    const pair = makeCertificate(dir, 'upstream', ['localhost']);
+    const upstream = createHttpsServer(
+      { cert: readFileSync(pair.certFile), key: readFileSync(pair.keyFile) },
+      (_req, res) => res.writeHead(200).end('private upstream'),
+    );
+    // Both address families: `localhost` may resolve to ::1 first.
+    await new Promise<void>((resolve) => upstream.listen(0, resolve));
+    const { port } = upstream.address() as AddressInfo;
+    const configPath = join(dir, 'proxy.yaml');
+    writeFileSync(
+      configPath,
+      configYaml(site('api', ['api.example.com'], [['/', `https://localhost:${port}`]])),
+    );
+    const caFile = String(rendered.value).replace('/etc/reverse-proxy/ca/ca.crt', pair.certFile);
+    const through = async (env: NodeJS.ProcessEnv) => {
+      const proxyProcess = await startProxy(configPath, [], { env });
+      try {
+        return await request(proxyProcess.url, { host: 'api.example.com' });
+      } finally {
+        await proxyProcess.stop();
+      }
+    };
+    try {
+      const env = { ...process.env };
+      delete env.NODE_EXTRA_CA_CERTS;
+      const trusted = await through({ ...env, [rendered.name]: caFile });
+      assert.equal(trusted.status, 200, trusted.body);
+      assert.equal(trusted.body, 'private upstream');
+      const untrusted = await through(env);
+      assert.equal(untrusted.status, 502, 'without the CA the upstream is not trusted');
+    } finally {
+      upstream.close();
+      await cleanup();
+    }
+  });
+
   it('keeps health and metrics off the traffic Service: a ClusterIP metrics Service, which the ServiceMonitor selects', () => {
-    const objects = render(['-f', ALL_FEATURES, '--set', 'service.type=LoadBalancer']);
+    const objects = render(['-f', ALL_FEATURES]);
+    assert.equal(findKind(render(), 'Service')[0]?.spec.externalTrafficPolicy, undefined);
     const services = Object.fromEntries(
       findKind(objects, 'Service').map((svc) => [svc.metadata.name, svc]),
     );
@@ -205,6 +292,9 @@ describe('helm chart', () => {
     assert.ok(traffic && metrics, Object.keys(services).join(', '));
     const ports = (svc: K8sObject) => svc.spec.ports.map((p: { name: string }) => p.name);
     assert.equal(traffic.spec.type, 'LoadBalancer');
+    assert.equal(traffic.spec.externalTrafficPolicy, 'Local', 'client addresses kept');
+    assert.deepEqual(traffic.spec.loadBalancerSourceRanges, ['203.0.113.0/24', '2001:db8::/32']);
+    assert.equal(metrics.spec.externalTrafficPolicy, undefined);
     assert.deepEqual(ports(traffic), ['http', 'https'], 'nothing but traffic is published');
     assert.equal(metrics.spec.type, 'ClusterIP');
     assert.deepEqual(ports(metrics), ['health', 'sidecar-health']);
@@ -630,6 +720,21 @@ describe('helm chart', () => {
       [['--set', 'proxy.gracePeriodSeconds=40'], /must be below terminationGracePeriodSeconds/],
       [['--set', 'tls.enabled=true'], /secretName/],
       [['--set', 'tls.minVersion=TLSv1.1'], /minVersion.*(must be one of|TLSv1\.2)/],
+      [
+        ['--set', 'service.externalTrafficPolicy=Local'],
+        /externalTrafficPolicy needs service\.type NodePort or LoadBalancer/,
+      ],
+      [
+        [
+          '--set',
+          'service.type=NodePort',
+          '--set',
+          'service.loadBalancerSourceRanges={10.0.0.0/8}',
+        ],
+        /loadBalancerSourceRanges needs service\.type LoadBalancer/,
+      ],
+      [['--set', 'service.externalTrafficPolicy=local'], /externalTrafficPolicy/],
+      [['--set', 'service.loadBalancerSourceRanges={anywhere}'], /loadBalancerSourceRanges\.0/],
     ];
     for (const [flags, pattern] of cases) {
       const result = helm(['template', 'rp', CHART, ...flags]);

@@ -82,6 +82,9 @@
     {{- if .Values.tls.enabled }}
     {{- include "reverse-proxy.tlsMount" . | nindent 4 }}
     {{- end }}
+    {{- with .Values.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
     - name: tmp
       mountPath: /tmp
 {{- end }}
@@ -127,6 +130,9 @@
     {{- if .Values.tls.enabled }}
     {{- include "reverse-proxy.tlsMount" . | nindent 4 }}
     {{- end }}
+    {{- with .Values.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
     - name: tmp
       mountPath: /tmp
 {{- end }}
@@ -156,5 +162,8 @@
       readOnly: true
     {{- if .Values.tls.enabled }}
     {{- include "reverse-proxy.tlsMount" . | nindent 4 }}
+    {{- end }}
+    {{- with .Values.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
     {{- end }}
 {{- end }}

@@ -122,6 +122,9 @@ seccompProfile:
       name: {{ .Values.adminToken.existingSecret }}
       key: {{ .Values.adminToken.key }}
 {{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/*
