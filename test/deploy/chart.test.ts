@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { once } from 'node:events';
+import { connect as connectTls } from 'node:tls';
 import type { AddressInfo, Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -553,6 +555,85 @@ describe('helm chart', () => {
     assert.ok(!text.includes('/etc/reverse-proxy/tls') && !text.includes('--tls-dir'));
     const service = trafficService(render());
     assert.ok(!service?.spec.ports.some((p: { name: string }) => p.name === 'https'));
+  });
+
+  it('mounts several TLS Secrets, each at its own directory, and the proxy serves each by SNI', async () => {
+    const flags = ['--set', 'tls.enabled=true', '--set', 'tls.secrets={api-tls,www-tls}'];
+    for (const kubeVersion of ['1.30.0', '1.28.5']) {
+      const objects = render(flags, kubeVersion);
+      assertSecurePod(objects);
+      const [deployment] = findKind(objects, 'Deployment');
+      const spec = deployment?.spec.template.spec;
+      assert.deepEqual(
+        spec.volumes.filter((v: { name: string }) => v.name.startsWith('tls')),
+        [
+          { name: 'tls-0', secret: { secretName: 'api-tls', defaultMode: 0o440 } },
+          { name: 'tls-1', secret: { secretName: 'www-tls', defaultMode: 0o440 } },
+        ],
+      );
+      for (const c of podContainers(deployment as K8sObject)) {
+        assert.deepEqual(
+          c.volumeMounts.filter((m: { name: string }) => m.name.startsWith('tls')),
+          [
+            { name: 'tls-0', mountPath: '/etc/reverse-proxy/tls/api-tls', readOnly: true },
+            { name: 'tls-1', mountPath: '/etc/reverse-proxy/tls/www-tls', readOnly: true },
+          ],
+          c.name,
+        );
+      }
+      const admin = podContainers(deployment as K8sObject).find((c) => c.name === 'admin');
+      assert.deepEqual(
+        admin.args.filter((a: string) => a.startsWith('--tls-dir=')),
+        ['--tls-dir=/etc/reverse-proxy/tls/api-tls', '--tls-dir=/etc/reverse-proxy/tls/www-tls'],
+        'the sidecar watches every Secret for renewals',
+      );
+    }
+    // The rendered config, run: Secret directories made here, listeners on port 0.
+    const { dir, cleanup } = await tmpDir('rp-chart-sni-');
+    for (const [secret, name] of [
+      ['api-tls', 'api.example.com'],
+      ['www-tls', 'www.example.com'],
+    ] as const) {
+      mkdirSync(join(dir, secret));
+      makeCertificate(join(dir, secret), 'tls', [name]);
+    }
+    const [configMap] = findKind(render(flags), 'ConfigMap');
+    const text = String(configMap?.data['proxy.yaml'])
+      .replaceAll('/etc/reverse-proxy/tls/', `${dir}/`)
+      .replace(/0\.0\.0\.0:\d+/g, '127.0.0.1:0')
+      .replace(/socket: \S+/, "socket: ''");
+    const configPath = join(dir, 'proxy.yaml');
+    writeFileSync(configPath, text);
+    const proxy = await startProxy(configPath, ['--allow-wildcard-bind']);
+    try {
+      const started = proxy.logs.find((l) => l.msg === 'proxy started');
+      const tlsAddress = (started?.listeners as string[])[1] as string;
+      const tlsPort = Number(tlsAddress.slice(tlsAddress.lastIndexOf(':') + 1));
+      const served = async (servername?: string) => {
+        const socket = connectTls({
+          host: '127.0.0.1',
+          port: tlsPort,
+          rejectUnauthorized: false,
+          ...(servername === undefined ? {} : { servername }),
+        });
+        await once(socket, 'secureConnect');
+        const names = socket.getPeerCertificate().subjectaltname;
+        socket.destroy();
+        return names;
+      };
+      assert.equal(await served('api.example.com'), 'DNS:api.example.com');
+      assert.equal(await served('www.example.com'), 'DNS:www.example.com');
+      assert.equal(await served(), 'DNS:api.example.com', 'no SNI: the first Secret');
+    } finally {
+      await proxy.stop();
+      await cleanup();
+    }
+    const both = helm(['template', 'rp', CHART, ...flags, '--set', 'tls.secretName=edge-tls']);
+    assert.notEqual(both.code, 0);
+    assert.match(
+      both.stderr,
+      /tls\.secretName \(one Secret\) or tls\.secrets \(several\), not both/,
+    );
   });
 
   it('makes the helm test pod check HTTPS only when TLS is on, and the check works', async () => {

@@ -19,9 +19,11 @@
     - --debounce-ms={{ .Values.sidecar.debounceMs }}
     # Validate exactly as the proxy does: its listeners bind every interface.
     - --allow-wildcard-bind
-    {{- if .Values.tls.enabled }}
+    {{- range $i, $secret := (include "reverse-proxy.tlsSecrets" . | fromJson).list }}
+    {{- if eq $i 0 }}
     # A renewed Secret (kubelet ..data swap) is validated with the config, then reloaded.
-    - --tls-dir={{ include "reverse-proxy.tlsDir" . }}
+    {{- end }}
+    - --tls-dir={{ $secret.dir }}
     {{- end }}
     {{- with .Values.sidecar.guard }}
     {{- if .enabled }}
@@ -79,9 +81,7 @@
       mountPath: /etc/reverse-proxy/configmap
       readOnly: true
     {{- end }}
-    {{- if .Values.tls.enabled }}
-    {{- include "reverse-proxy.tlsMount" . | nindent 4 }}
-    {{- end }}
+    {{- include "reverse-proxy.tlsMounts" . | replace "\n" "\n    " }}
     {{- with .Values.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -127,9 +127,7 @@
   volumeMounts:
     - name: run
       mountPath: /run/reverse-proxy
-    {{- if .Values.tls.enabled }}
-    {{- include "reverse-proxy.tlsMount" . | nindent 4 }}
-    {{- end }}
+    {{- include "reverse-proxy.tlsMounts" . | replace "\n" "\n    " }}
     {{- with .Values.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -160,9 +158,7 @@
     - name: configmap
       mountPath: /etc/reverse-proxy/configmap
       readOnly: true
-    {{- if .Values.tls.enabled }}
-    {{- include "reverse-proxy.tlsMount" . | nindent 4 }}
-    {{- end }}
+    {{- include "reverse-proxy.tlsMounts" . | replace "\n" "\n    " }}
     {{- with .Values.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}

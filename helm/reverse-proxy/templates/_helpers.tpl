@@ -84,12 +84,41 @@ when it is anything else.
 {{- define "reverse-proxy.runDir" -}}/run/reverse-proxy/private{{- end }}
 {{- define "reverse-proxy.socketPath" -}}/run/reverse-proxy/private/admin.sock{{- end }}
 {{- define "reverse-proxy.configPath" -}}/run/reverse-proxy/private/proxy.yaml{{- end }}
-{{/* The TLS Secret's mount, the same path in every container that reads the certificates. */}}
-{{- define "reverse-proxy.tlsDir" -}}/etc/reverse-proxy/tls{{- end }}
-{{- define "reverse-proxy.tlsMount" -}}
-- name: tls
-  mountPath: {{ include "reverse-proxy.tlsDir" . }}
+{{/*
+The mounted TLS Secrets as JSON {"list": [{volume, secret, dir}]}, in the order the proxy's
+tls.certificates lists them (the first serves clients without SNI or without a match).
+tls.secretName keeps its v1 path, the TLS dir itself; each of tls.secrets gets its own
+directory under it. The two cannot mix: a Secret volume is read-only, so nothing can be mounted
+inside the one at the TLS dir.
+*/}}
+{{- define "reverse-proxy.tlsSecrets" -}}
+{{- $tls := .Values.tls -}}
+{{- $dir := "/etc/reverse-proxy/tls" -}}
+{{- $out := list -}}
+{{- if $tls.enabled -}}
+{{- if and $tls.secretName $tls.secrets -}}
+{{- fail "set tls.secretName (one Secret) or tls.secrets (several), not both" -}}
+{{- end -}}
+{{- with $tls.secretName -}}
+{{- $out = append $out (dict "volume" "tls" "secret" . "dir" $dir) -}}
+{{- end -}}
+{{- range $i, $name := $tls.secrets -}}
+{{- $out = append $out (dict "volume" (printf "tls-%d" $i) "secret" $name "dir" (printf "%s/%s" $dir $name)) -}}
+{{- end -}}
+{{- if not $out -}}
+{{- fail "tls.enabled needs tls.secretName (one Secret) or tls.secrets (several, one per certificate)" -}}
+{{- end -}}
+{{- end -}}
+{{- toJson (dict "list" $out) -}}
+{{- end }}
+
+{{/* The TLS Secrets' mounts, the same paths in every container that reads the certificates. */}}
+{{- define "reverse-proxy.tlsMounts" -}}
+{{- range (include "reverse-proxy.tlsSecrets" . | fromJson).list }}
+- name: {{ .volume }}
+  mountPath: {{ .dir }}
   readOnly: true
+{{- end }}
 {{- end }}
 
 {{/* A probe: the chart's endpoint (list PATH PORT TIMINGS), the operator's timings. */}}
