@@ -793,6 +793,63 @@ describe('helm chart', () => {
     }
   });
 
+  it('takes the proxy config keys the chart does not own (trusted_proxies, client, upstream_pool) and refuses the ones it does', async () => {
+    const { checkConfigBytes } = await import('../../src/config/check.ts');
+    const { dir, cleanup } = await tmpDir('rp-chart-config-');
+    try {
+      const file = join(dir, 'values.yaml');
+      const config = {
+        trusted_proxies: ['10.0.0.0/8', '2001:db8::/32'],
+        client: {
+          header_timeout_ms: 10000,
+          body_idle_timeout_ms: 30000,
+          body_min_rate_bytes_per_s: 0,
+          request_timeout_ms: 0,
+          keepalive_timeout_ms: 65000,
+        },
+        upstream_pool: { max_connections: 256, max_queued: 0 },
+      };
+      writeFileSync(file, JSON.stringify({ config }));
+      const [configMap] = findKind(render(['-f', file]), 'ConfigMap');
+      const checked = checkConfigBytes(Buffer.from(String(configMap?.data['proxy.yaml'])), 'cm', {
+        allowWildcardBind: true,
+      });
+      assert.deepEqual(checked.trusted_proxies, config.trusted_proxies);
+      assert.deepEqual(checked.client, config.client);
+      assert.deepEqual(checked.upstream_pool, config.upstream_pool);
+      assert.equal(checked.health.address, '0.0.0.0:9900', 'the chart keeps its own keys');
+      // The older name still works.
+      const [older] = findKind(render(['--set', 'proxy.trustedProxies={10.0.0.0/8}']), 'ConfigMap');
+      assert.match(String(older?.data['proxy.yaml']), /trusted_proxies:\n\s+- 10\.0\.0\.0\/8\n/);
+
+      const refused: [string[], RegExp][] = [
+        [['--set', 'config.listeners[0].address=0.0.0.0:80'], /Additional property listeners/],
+        [['--set', 'config.admin.socket='], /Additional property admin/],
+        [['--set', 'config.client.header_timeout_ms=999'], /header_timeout_ms/],
+        [['--set', 'config.client.request_timeout_ms=500'], /request_timeout_ms/],
+        [['--set', 'config.client.keepalive=1'], /Additional property keepalive/],
+        [['--set', 'config.upstream_pool.max_connections=0'], /max_connections/],
+        [['--set', 'config.trusted_proxies={everyone}'], /trusted_proxies\.0/],
+        [
+          [
+            '--set',
+            'config.trusted_proxies={10.0.0.0/8}',
+            '--set',
+            'proxy.trustedProxies={10.0.0.0/8}',
+          ],
+          /set config\.trusted_proxies or proxy\.trustedProxies \(its older name\), not both/,
+        ],
+      ];
+      for (const [flags, pattern] of refused) {
+        const result = helm(['template', 'rp', CHART, ...flags]);
+        assert.notEqual(result.code, 0, flags.join(' '));
+        assert.match(result.stderr, pattern, flags.join(' '));
+      }
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('rejects unknown keys, wrong types and a drain longer than the grace period', () => {
     const cases: [string[], RegExp][] = [
       [['--set', 'replicaCout=3'], /Additional property replicaCout is not allowed/],
