@@ -850,6 +850,82 @@ describe('helm chart', () => {
     }
   });
 
+  it("says Helm owns its ConfigMap, and with config.existingConfigMap watches the operator's instead of rendering one", () => {
+    assert.match(
+      renderNotes(),
+      /which Helm owns: change\n`config` in your values and run `helm upgrade`/,
+    );
+    assert.match(
+      renderNotes(),
+      /the next\n`helm upgrade` puts the values' version back; to own the ConfigMap yourself, set\nconfig\.existingConfigMap/,
+    );
+    const [chartMap] = findKind(render(), 'ConfigMap');
+    assert.equal(chartMap?.metadata.name, 'rp-reverse-proxy-config');
+    for (const [mode, kubeVersion] of [
+      ['api', '1.30.0'],
+      ['volume', '1.30.0'],
+      ['api', '1.28.5'],
+    ] as const) {
+      const flags = [
+        '--set',
+        'config.existingConfigMap=edge-routes',
+        '--set',
+        `sidecar.mode=${mode}`,
+      ];
+      const objects = render(flags, kubeVersion);
+      assertSecurePod(objects);
+      assert.deepEqual(
+        findKind(objects, 'ConfigMap').map((c) => c.metadata.name),
+        mode === 'api' ? ['rp-reverse-proxy-last-good'] : [],
+        "no config ConfigMap of the chart's: helm upgrade has nothing to write back",
+      );
+      const [deployment] = findKind(objects, 'Deployment');
+      const admin = podContainers(deployment as K8sObject).find((c) => c.name === 'admin');
+      const volume = deployment?.spec.template.spec.volumes.find(
+        (v: { name: string }) => v.name === 'configmap',
+      );
+      if (mode === 'api') {
+        assert.ok(admin.args.includes('--configmap=edge-routes'), `${mode} ${kubeVersion}`);
+        const [role] = findKind(objects, 'Role');
+        assert.deepEqual(role?.rules[0].resourceNames, ['edge-routes'], 'RBAC follows the name');
+      }
+      if (mode === 'volume' || kubeVersion === '1.28.5') {
+        assert.equal(volume?.configMap.name, 'edge-routes', `${mode} ${kubeVersion}`);
+      }
+    }
+    const notes = renderNotes(['--set', 'config.existingConfigMap=edge-routes']);
+    assert.match(
+      notes,
+      /your ConfigMap edge-routes \(key proxy\.yaml, config\.existingConfigMap\):\nHelm neither writes nor reverts it/,
+    );
+    assert.match(notes, /kubectl -n web edit configmap edge-routes/);
+    // Values the chart would render into a ConfigMap it no longer renders are refused.
+    const ignored = helm([
+      'template',
+      'rp',
+      CHART,
+      '--set',
+      'config.existingConfigMap=edge-routes',
+      '--set',
+      'config.upstream_pool.max_connections=10',
+    ]);
+    assert.notEqual(ignored.code, 0);
+    assert.match(
+      ignored.stderr,
+      /config\.upstream_pool is set, but config\.existingConfigMap \(edge-routes\) replaces the chart's ConfigMap/,
+    );
+    const drain = helm([
+      'template',
+      'rp',
+      CHART,
+      '--set',
+      'config.existingConfigMap=edge-routes',
+      '--set',
+      'proxy.gracePeriodSeconds=40',
+    ]);
+    assert.match(drain.stderr, /must be below terminationGracePeriodSeconds/, 'still checked');
+  });
+
   it('rejects unknown keys, wrong types and a drain longer than the grace period', () => {
     const cases: [string[], RegExp][] = [
       [['--set', 'replicaCout=3'], /Additional property replicaCout is not allowed/],

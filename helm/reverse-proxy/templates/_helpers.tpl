@@ -52,8 +52,34 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s-metrics" (include "reverse-proxy.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* The ConfigMap the sidecar watches: the operator's own (config.existingConfigMap), or the chart's. */}}
 {{- define "reverse-proxy.configMapName" -}}
+{{- if .Values.config.existingConfigMap }}
+{{- .Values.config.existingConfigMap }}
+{{- else }}
 {{- printf "%s-config" (include "reverse-proxy.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/*
+With config.existingConfigMap the chart renders no config, so config keys set beside it would
+be dropped without a word: refuse them instead.
+*/}}
+{{- define "reverse-proxy.checkConfigOwner" -}}
+{{- if .Values.config.existingConfigMap }}
+{{- range $key, $value := omit .Values.config "existingConfigMap" }}
+{{- if $value }}
+{{- fail (printf "config.%s is set, but config.existingConfigMap (%s) replaces the chart's ConfigMap: put it in that ConfigMap's proxy.yaml instead" $key $.Values.config.existingConfigMap) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The kubelet kills a proxy still draining when the grace period ends. */}}
+{{- define "reverse-proxy.checkDrain" -}}
+{{- if ge (add .Values.proxy.drainDelaySeconds .Values.proxy.gracePeriodSeconds) (int .Values.terminationGracePeriodSeconds) }}
+{{- fail "proxy.drainDelaySeconds + proxy.gracePeriodSeconds must be below terminationGracePeriodSeconds, or the kubelet kills the proxy mid-drain" }}
+{{- end }}
 {{- end }}
 
 {{- define "reverse-proxy.image" -}}
