@@ -12,7 +12,12 @@ export const CHART = join(ROOT, 'helm', 'reverse-proxy');
 export interface K8sObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   spec?: any;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
