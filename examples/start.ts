@@ -3,6 +3,7 @@ import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { shebangNodeFlags } from '../src/node-flags.ts';
 import { listenDemoUpstream } from './demo-upstream.ts';
+import { refuseIfRunning } from './running-proxy.ts';
 import { writeServedConfig } from './served-config.ts';
 
 /**
@@ -14,8 +15,10 @@ const fail = (what: string) => (err: Error) => {
   process.stderr.write(`${what}: ${err.message}\n`);
   process.exit(1);
 };
-const served = await writeServedConfig(root).catch(fail('npm start'));
+// Everything that can find the ports taken comes before run/proxy.yaml is rewritten.
+await refuseIfRunning(root);
 const upstream = await listenDemoUpstream('demo', 8081).catch(fail('demo upstream'));
+const served = await writeServedConfig(root).catch(fail('npm start'));
 const cli = 'dist/cli.js';
 const config = relative(root, served.path);
 const nodeFlags = shebangNodeFlags(`${root}/${cli}`);

@@ -20,6 +20,8 @@ if [ -z "$ok" ]; then
 fi
 echo "$reply"
 grep -q '"upstream": "demo"' <<<"$reply"
+# The health listener binds after the traffic listeners (src/serve.ts), so it may lag them.
+for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:9900/readyz >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS http://127.0.0.1:9900/readyz
 echo
 # The admin channel, with the README's commands (the system's node, as a reader would run them).
@@ -28,8 +30,16 @@ ctl() { node dist/cli.js ctl -s run/admin.sock "$@"; }
 status=$(ctl status) || { echo "smoke: ctl status failed ($(node --version)): $status"; cat "$log"; exit 1; }
 echo "ctl status: $status"
 grep -q '"generation":1' <<<"$status"
+# A second start while this one runs is refused before it touches anything: no rebuild of
+# dist/ (the prestart check), no rewrite of run/proxy.yaml under the running proxy.
+served=$(sha256sum run/proxy.yaml)
+if second=$(npm start 2>&1); then echo "smoke: a second npm start was not refused: $second"; exit 1; fi
+grep -q "a proxy is already running from this checkout" <<<"$second" ||
+  { echo "smoke: the second npm start failed for another reason: $second"; exit 1; }
+[ "$(sha256sum run/proxy.yaml)" = "$served" ] || { echo "smoke: the second npm start rewrote run/proxy.yaml"; exit 1; }
+echo "second npm start: refused"
 # Edit the served copy atomically, as the operator guide asks, then reload it.
-sed 's/timeout_ms: 5000/timeout_ms: 4000/' run/proxy.yaml >run/proxy.yaml.new
+sed 's/response_ms: 5000/response_ms: 4000/' run/proxy.yaml >run/proxy.yaml.new
 mv run/proxy.yaml.new run/proxy.yaml
 reload=$(ctl reload) || { echo "smoke: ctl reload failed: $reload"; cat "$log"; exit 1; }
 echo "ctl reload: $reload"

@@ -1,16 +1,26 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { once } from 'node:events';
+import { connect as connectTls } from 'node:tls';
 import type { AddressInfo, Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { parse } from 'yaml';
 import { makeCertificate } from '../certs.ts';
-import { ROOT, tmpDir } from '../helpers.ts';
-import { CHART, findKind, helm, parseManifests, podContainers, render } from './manifests.ts';
+import { ROOT, configYaml, request, site, startProxy, tmpDir } from '../helpers.ts';
+import {
+  CHART,
+  findKind,
+  helm,
+  parseManifests,
+  podContainers,
+  render,
+  renderNotes,
+} from './manifests.ts';
 import type { K8sObject } from './manifests.ts';
 import { validateObject } from './schema-validate.ts';
 
@@ -68,6 +78,11 @@ function assertSecurePod(objects: K8sObject[]): void {
   for (const obj of objects) validateObject(obj);
 }
 
+/** The Service clients reach (the other one is the metrics Service). */
+function trafficService(objects: K8sObject[]): K8sObject | undefined {
+  return findKind(objects, 'Service').find((svc) => !svc.metadata.name.endsWith('-metrics'));
+}
+
 describe('helm chart', () => {
   it('passes helm lint --strict with the default values and with every feature on', () => {
     for (const flags of [[], ['-f', ALL_FEATURES]]) {
@@ -89,8 +104,220 @@ describe('helm chart', () => {
       'Role',
       'RoleBinding',
       'Service',
+      'Service',
       'ServiceAccount',
     ]);
+  });
+
+  it('defaults to the image the documented `docker build` makes, IfNotPresent, and pins a digest', () => {
+    const images = (objects: K8sObject[]) =>
+      new Set(
+        [
+          ...findKind(objects, 'Deployment').flatMap(podContainers),
+          ...findKind(objects, 'Pod').flatMap((p) => p.spec.containers),
+        ].map((c) => `${c.image} ${c.imagePullPolicy}`),
+      );
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    const image = `reverse-proxy:${version}`;
+    assert.deepEqual([...images(render([], '1.28.5'))], [`${image} IfNotPresent`]);
+    assert.match(
+      readFileSync(join(ROOT, 'Dockerfile'), 'utf8'),
+      new RegExp(`ARG VERSION=${version}\n`),
+    );
+    // The build and the load the docs give are for exactly that image.
+    for (const doc of ['README.md', join('docs', 'operations.md')]) {
+      const text = readFileSync(join(ROOT, doc), 'utf8');
+      assert.ok(text.includes(`docker build -t ${image} .`), `${doc}: the build command`);
+      assert.ok(text.includes(`kind load docker-image ${image}`), `${doc}: loading it into kind`);
+    }
+    const digest = `sha256:${'0123456789abcdef'.repeat(4)}`;
+    const pinned = ['--set', `image.digest=${digest}`, '--set', 'image.repository=r.example/rp'];
+    assert.deepEqual([...images(render(pinned))], [`r.example/rp@${digest} IfNotPresent`]);
+    assert.deepEqual(
+      [...images(render([...pinned, '--set', 'image.tag=1.2.3']))],
+      [`r.example/rp:1.2.3@${digest} IfNotPresent`],
+    );
+    const bad = helm(['template', 'rp', CHART, '--set', 'image.digest=latest']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /image\.digest/);
+  });
+
+  it('probes with sane defaults (readiness: 3 failures, timeouts set) that values override', () => {
+    const probes = (flags: string[]) => {
+      const [deployment] = findKind(render(flags), 'Deployment');
+      const byName = Object.fromEntries(
+        podContainers(deployment as K8sObject).map((c) => [c.name, c]),
+      );
+      return {
+        proxy: [byName.proxy.startupProbe, byName.proxy.livenessProbe, byName.proxy.readinessProbe],
+        admin: [byName.admin.startupProbe, byName.admin.livenessProbe, byName.admin.readinessProbe],
+      };
+    };
+    const defaults = probes([]);
+    const [, , readiness] = defaults.proxy;
+    assert.deepEqual(readiness, {
+      httpGet: { path: '/readyz', port: 'health' },
+      periodSeconds: 2,
+      timeoutSeconds: 2,
+      failureThreshold: 3,
+      successThreshold: 1,
+    });
+    for (const probe of [...defaults.proxy, ...defaults.admin]) {
+      assert.ok(probe.timeoutSeconds >= 2, `timeoutSeconds set: ${JSON.stringify(probe)}`);
+      assert.ok(probe.failureThreshold >= 3, `not out on one slow probe: ${JSON.stringify(probe)}`);
+    }
+    const tuned = probes([
+      '--set',
+      'proxy.probes.readiness.failureThreshold=6',
+      '--set',
+      'proxy.probes.liveness.initialDelaySeconds=15',
+      '--set',
+      'sidecar.probes.startup.failureThreshold=300',
+      '--set',
+      'sidecar.probes.readiness.timeoutSeconds=4',
+    ]);
+    assert.equal(tuned.proxy[2].failureThreshold, 6);
+    assert.equal(tuned.proxy[2].periodSeconds, 2, 'the other timings keep their defaults');
+    assert.equal(tuned.proxy[1].initialDelaySeconds, 15);
+    assert.deepEqual(tuned.proxy[1].httpGet, { path: '/livez', port: 'health' });
+    assert.equal(tuned.admin[0].failureThreshold, 300);
+    assert.deepEqual(tuned.admin[0].httpGet, { path: '/readyz', port: 'sidecar-health' });
+    assert.equal(tuned.admin[2].timeoutSeconds, 4);
+    // Kubernetes refuses these, so the chart does first; and the endpoints stay the chart's.
+    const refused: [string, RegExp][] = [
+      ['proxy.probes.liveness.successThreshold=2', /successThreshold/],
+      ['proxy.probes.readiness.periodSeconds=0', /periodSeconds/],
+      ['sidecar.probes.startup.httpGet.path=/x', /Additional property httpGet/],
+      ['proxy.probes.ready.periodSeconds=1', /Additional property ready/],
+    ];
+    for (const [flag, pattern] of refused) {
+      const result = helm(['template', 'rp', CHART, '--set', flag]);
+      assert.notEqual(result.code, 0, flag);
+      assert.match(result.stderr, pattern, flag);
+    }
+  });
+
+  it('wires extraEnv, extraVolumes and extraVolumeMounts into every container that reads config files, and priorityClassName', () => {
+    for (const kubeVersion of ['1.30.0', '1.28.5']) {
+      const objects = render(['-f', ALL_FEATURES], kubeVersion);
+      assertSecurePod(objects);
+      const [deployment] = findKind(objects, 'Deployment');
+      const spec = deployment?.spec.template.spec;
+      assert.equal(spec.priorityClassName, 'edge-critical');
+      assert.deepEqual(
+        spec.volumes.find((v: { name: string }) => v.name === 'upstream-ca'),
+        { name: 'upstream-ca', configMap: { name: 'upstream-ca' } },
+      );
+      for (const c of podContainers(deployment as K8sObject)) {
+        // The sidecar and the seed container validate configs that may name these files.
+        assert.ok(
+          c.volumeMounts.some(
+            (m: { name: string; mountPath: string }) =>
+              m.name === 'upstream-ca' && m.mountPath === '/etc/reverse-proxy/ca',
+          ),
+          `${c.name} mounts upstream-ca`,
+        );
+        if (c.name === 'seed-config') continue;
+        assert.ok(
+          c.env.some(
+            (e: { name: string; value?: string }) =>
+              e.name === 'NODE_EXTRA_CA_CERTS' && e.value === '/etc/reverse-proxy/ca/ca.crt',
+          ),
+          `${c.name} gets extraEnv`,
+        );
+      }
+    }
+    const refused: [string, RegExp][] = [
+      ['extraVolumes[0].name=run', /extraVolumes\.0\.name/],
+      ['extraVolumes[0].name=tls-0', /extraVolumes\.0\.name/],
+      ['extraVolumeMounts[0].name=ca', /mountPath/],
+      ['extraEnv[0].value=x', /name/],
+    ];
+    for (const [flag, pattern] of refused) {
+      const result = helm(['template', 'rp', CHART, '--set', flag]);
+      assert.notEqual(result.code, 0, flag);
+      assert.match(result.stderr, pattern, flag);
+    }
+  });
+
+  it('makes an https upstream behind a private CA work through extraEnv NODE_EXTRA_CA_CERTS', async () => {
+    // The recipe in values.yaml and the operations guide, run for real: the CA file where the
+    // mount puts it, the variable as the chart renders it, a proxy and an https upstream.
+    const [deployment] = findKind(render(['-f', ALL_FEATURES]), 'Deployment');
+    const proxy = podContainers(deployment as K8sObject).find((c) => c.name === 'proxy');
+    const rendered = proxy.env.find((e: { name: string }) => e.name === 'NODE_EXTRA_CA_CERTS');
+    const { dir, cleanup } = await tmpDir('rp-chart-ca-');
+    const pair = makeCertificate(dir, 'upstream', ['localhost']);
+    const upstream = createHttpsServer(
+      { cert: readFileSync(pair.certFile), key: readFileSync(pair.keyFile) },
+      (_req, res) => res.writeHead(200).end('private upstream'),
+    );
+    // Both address families: `localhost` may resolve to ::1 first.
+    await new Promise<void>((resolve) => upstream.listen(0, resolve));
+    const { port } = upstream.address() as AddressInfo;
+    const configPath = join(dir, 'proxy.yaml');
+    writeFileSync(
+      configPath,
+      configYaml(site('api', ['api.example.com'], [['/', `https://localhost:${port}`]])),
+    );
+    const caFile = String(rendered.value).replace('/etc/reverse-proxy/ca/ca.crt', pair.certFile);
+    const through = async (env: NodeJS.ProcessEnv) => {
+      const proxyProcess = await startProxy(configPath, [], { env });
+      try {
+        return await request(proxyProcess.url, { host: 'api.example.com' });
+      } finally {
+        await proxyProcess.stop();
+      }
+    };
+    try {
+      const env = { ...process.env };
+      delete env.NODE_EXTRA_CA_CERTS;
+      const trusted = await through({ ...env, [rendered.name]: caFile });
+      assert.equal(trusted.status, 200, trusted.body);
+      assert.equal(trusted.body, 'private upstream');
+      const untrusted = await through(env);
+      assert.equal(untrusted.status, 502, 'without the CA the upstream is not trusted');
+    } finally {
+      upstream.close();
+      await cleanup();
+    }
+  });
+
+  it('keeps health and metrics off the traffic Service: a ClusterIP metrics Service, which the ServiceMonitor selects', () => {
+    const objects = render(['-f', ALL_FEATURES]);
+    assert.equal(findKind(render(), 'Service')[0]?.spec.externalTrafficPolicy, undefined);
+    const services = Object.fromEntries(
+      findKind(objects, 'Service').map((svc) => [svc.metadata.name, svc]),
+    );
+    const traffic = services['rp-reverse-proxy'];
+    const metrics = services['rp-reverse-proxy-metrics'];
+    assert.ok(traffic && metrics, Object.keys(services).join(', '));
+    const ports = (svc: K8sObject) => svc.spec.ports.map((p: { name: string }) => p.name);
+    assert.equal(traffic.spec.type, 'LoadBalancer');
+    assert.equal(traffic.spec.externalTrafficPolicy, 'Local', 'client addresses kept');
+    assert.deepEqual(traffic.spec.loadBalancerSourceRanges, ['203.0.113.0/24', '2001:db8::/32']);
+    assert.equal(metrics.spec.externalTrafficPolicy, undefined);
+    assert.deepEqual(ports(traffic), ['http', 'https'], 'nothing but traffic is published');
+    assert.equal(metrics.spec.type, 'ClusterIP');
+    assert.deepEqual(ports(metrics), ['health', 'sidecar-health']);
+    assert.deepEqual(metrics.spec.selector, traffic.spec.selector, 'the same pods');
+    const [monitor] = findKind(objects, 'ServiceMonitor');
+    const selects = (svc: K8sObject) =>
+      Object.entries(monitor?.spec.selector.matchLabels as Record<string, string>).every(
+        ([k, v]) => svc.metadata.labels?.[k] === v,
+      );
+    assert.ok(selects(metrics), 'the ServiceMonitor scrapes the metrics Service');
+    assert.ok(!selects(traffic), 'and not the traffic Service, which has no such ports');
+    assert.deepEqual(
+      monitor?.spec.endpoints.map((e: { port: string }) => e.port),
+      ['health', 'sidecar-health'],
+    );
+    // The helm test reaches /readyz of both containers through the metrics Service.
+    const [testPod] = findKind(objects, 'Pod');
+    const script = String(testPod?.spec.containers[0].args[0]);
+    assert.match(script, /const base = 'http:\/\/rp-reverse-proxy-metrics';/);
+    assert.match(script, /\$\{base\}:9900\/readyz[\s\S]*\$\{base\}:9901\/readyz/);
+    assert.match(renderNotes(), /on the ClusterIP Service rp-reverse-proxy-metrics/);
   });
 
   it('renders valid, secure objects with every optional feature on', () => {
@@ -311,7 +538,7 @@ describe('helm chart', () => {
             p.name === 'https' && p.containerPort === 8443,
         ),
       );
-      const [service] = findKind(objects, 'Service');
+      const service = trafficService(objects);
       assert.deepEqual(
         service?.spec.ports.find((p: { name: string }) => p.name === 'https'),
         { name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' },
@@ -326,8 +553,87 @@ describe('helm chart', () => {
     const [deployment] = findKind(render(), 'Deployment');
     const text = JSON.stringify(deployment);
     assert.ok(!text.includes('/etc/reverse-proxy/tls') && !text.includes('--tls-dir'));
-    const [service] = findKind(render(), 'Service');
+    const service = trafficService(render());
     assert.ok(!service?.spec.ports.some((p: { name: string }) => p.name === 'https'));
+  });
+
+  it('mounts several TLS Secrets, each at its own directory, and the proxy serves each by SNI', async () => {
+    const flags = ['--set', 'tls.enabled=true', '--set', 'tls.secrets={api-tls,www-tls}'];
+    for (const kubeVersion of ['1.30.0', '1.28.5']) {
+      const objects = render(flags, kubeVersion);
+      assertSecurePod(objects);
+      const [deployment] = findKind(objects, 'Deployment');
+      const spec = deployment?.spec.template.spec;
+      assert.deepEqual(
+        spec.volumes.filter((v: { name: string }) => v.name.startsWith('tls')),
+        [
+          { name: 'tls-0', secret: { secretName: 'api-tls', defaultMode: 0o440 } },
+          { name: 'tls-1', secret: { secretName: 'www-tls', defaultMode: 0o440 } },
+        ],
+      );
+      for (const c of podContainers(deployment as K8sObject)) {
+        assert.deepEqual(
+          c.volumeMounts.filter((m: { name: string }) => m.name.startsWith('tls')),
+          [
+            { name: 'tls-0', mountPath: '/etc/reverse-proxy/tls/api-tls', readOnly: true },
+            { name: 'tls-1', mountPath: '/etc/reverse-proxy/tls/www-tls', readOnly: true },
+          ],
+          c.name,
+        );
+      }
+      const admin = podContainers(deployment as K8sObject).find((c) => c.name === 'admin');
+      assert.deepEqual(
+        admin.args.filter((a: string) => a.startsWith('--tls-dir=')),
+        ['--tls-dir=/etc/reverse-proxy/tls/api-tls', '--tls-dir=/etc/reverse-proxy/tls/www-tls'],
+        'the sidecar watches every Secret for renewals',
+      );
+    }
+    // The rendered config, run: Secret directories made here, listeners on port 0.
+    const { dir, cleanup } = await tmpDir('rp-chart-sni-');
+    for (const [secret, name] of [
+      ['api-tls', 'api.example.com'],
+      ['www-tls', 'www.example.com'],
+    ] as const) {
+      mkdirSync(join(dir, secret));
+      makeCertificate(join(dir, secret), 'tls', [name]);
+    }
+    const [configMap] = findKind(render(flags), 'ConfigMap');
+    const text = String(configMap?.data['proxy.yaml'])
+      .replaceAll('/etc/reverse-proxy/tls/', `${dir}/`)
+      .replace(/0\.0\.0\.0:\d+/g, '127.0.0.1:0')
+      .replace(/socket: \S+/, "socket: ''");
+    const configPath = join(dir, 'proxy.yaml');
+    writeFileSync(configPath, text);
+    const proxy = await startProxy(configPath, ['--allow-wildcard-bind']);
+    try {
+      const started = proxy.logs.find((l) => l.msg === 'proxy started');
+      const tlsAddress = (started?.listeners as string[])[1] as string;
+      const tlsPort = Number(tlsAddress.slice(tlsAddress.lastIndexOf(':') + 1));
+      const served = async (servername?: string) => {
+        const socket = connectTls({
+          host: '127.0.0.1',
+          port: tlsPort,
+          rejectUnauthorized: false,
+          ...(servername === undefined ? {} : { servername }),
+        });
+        await once(socket, 'secureConnect');
+        const names = socket.getPeerCertificate().subjectaltname;
+        socket.destroy();
+        return names;
+      };
+      assert.equal(await served('api.example.com'), 'DNS:api.example.com');
+      assert.equal(await served('www.example.com'), 'DNS:www.example.com');
+      assert.equal(await served(), 'DNS:api.example.com', 'no SNI: the first Secret');
+    } finally {
+      await proxy.stop();
+      await cleanup();
+    }
+    const both = helm(['template', 'rp', CHART, ...flags, '--set', 'tls.secretName=edge-tls']);
+    assert.notEqual(both.code, 0);
+    assert.match(
+      both.stderr,
+      /tls\.secretName \(one Secret\) or tls\.secrets \(several\), not both/,
+    );
   });
 
   it('makes the helm test pod check HTTPS only when TLS is on, and the check works', async () => {
@@ -487,6 +793,139 @@ describe('helm chart', () => {
     }
   });
 
+  it('takes the proxy config keys the chart does not own (trusted_proxies, client, upstream_pool) and refuses the ones it does', async () => {
+    const { checkConfigBytes } = await import('../../src/config/check.ts');
+    const { dir, cleanup } = await tmpDir('rp-chart-config-');
+    try {
+      const file = join(dir, 'values.yaml');
+      const config = {
+        trusted_proxies: ['10.0.0.0/8', '2001:db8::/32'],
+        client: {
+          header_timeout_ms: 10000,
+          body_idle_timeout_ms: 30000,
+          body_min_rate_bytes_per_s: 0,
+          request_timeout_ms: 0,
+          keepalive_timeout_ms: 65000,
+        },
+        upstream_pool: { max_connections: 256, max_queued: 0 },
+      };
+      writeFileSync(file, JSON.stringify({ config }));
+      const [configMap] = findKind(render(['-f', file]), 'ConfigMap');
+      const checked = checkConfigBytes(Buffer.from(String(configMap?.data['proxy.yaml'])), 'cm', {
+        allowWildcardBind: true,
+      });
+      assert.deepEqual(checked.trusted_proxies, config.trusted_proxies);
+      assert.deepEqual(checked.client, config.client);
+      assert.deepEqual(checked.upstream_pool, config.upstream_pool);
+      assert.equal(checked.health.address, '0.0.0.0:9900', 'the chart keeps its own keys');
+      // The older name still works.
+      const [older] = findKind(render(['--set', 'proxy.trustedProxies={10.0.0.0/8}']), 'ConfigMap');
+      assert.match(String(older?.data['proxy.yaml']), /trusted_proxies:\n\s+- 10\.0\.0\.0\/8\n/);
+
+      const refused: [string[], RegExp][] = [
+        [['--set', 'config.listeners[0].address=0.0.0.0:80'], /Additional property listeners/],
+        [['--set', 'config.admin.socket='], /Additional property admin/],
+        [['--set', 'config.client.header_timeout_ms=999'], /header_timeout_ms/],
+        [['--set', 'config.client.request_timeout_ms=500'], /request_timeout_ms/],
+        [['--set', 'config.client.keepalive=1'], /Additional property keepalive/],
+        [['--set', 'config.upstream_pool.max_connections=0'], /max_connections/],
+        [['--set', 'config.trusted_proxies={everyone}'], /trusted_proxies\.0/],
+        [
+          [
+            '--set',
+            'config.trusted_proxies={10.0.0.0/8}',
+            '--set',
+            'proxy.trustedProxies={10.0.0.0/8}',
+          ],
+          /set config\.trusted_proxies or proxy\.trustedProxies \(its older name\), not both/,
+        ],
+      ];
+      for (const [flags, pattern] of refused) {
+        const result = helm(['template', 'rp', CHART, ...flags]);
+        assert.notEqual(result.code, 0, flags.join(' '));
+        assert.match(result.stderr, pattern, flags.join(' '));
+      }
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("says Helm owns its ConfigMap, and with config.existingConfigMap watches the operator's instead of rendering one", () => {
+    assert.match(
+      renderNotes(),
+      /which Helm owns: change\n`config` in your values and run `helm upgrade`/,
+    );
+    assert.match(
+      renderNotes(),
+      /the next\n`helm upgrade` puts the values' version back; to own the ConfigMap yourself, set\nconfig\.existingConfigMap/,
+    );
+    const [chartMap] = findKind(render(), 'ConfigMap');
+    assert.equal(chartMap?.metadata.name, 'rp-reverse-proxy-config');
+    for (const [mode, kubeVersion] of [
+      ['api', '1.30.0'],
+      ['volume', '1.30.0'],
+      ['api', '1.28.5'],
+    ] as const) {
+      const flags = [
+        '--set',
+        'config.existingConfigMap=edge-routes',
+        '--set',
+        `sidecar.mode=${mode}`,
+      ];
+      const objects = render(flags, kubeVersion);
+      assertSecurePod(objects);
+      assert.deepEqual(
+        findKind(objects, 'ConfigMap').map((c) => c.metadata.name),
+        mode === 'api' ? ['rp-reverse-proxy-last-good'] : [],
+        "no config ConfigMap of the chart's: helm upgrade has nothing to write back",
+      );
+      const [deployment] = findKind(objects, 'Deployment');
+      const admin = podContainers(deployment as K8sObject).find((c) => c.name === 'admin');
+      const volume = deployment?.spec.template.spec.volumes.find(
+        (v: { name: string }) => v.name === 'configmap',
+      );
+      if (mode === 'api') {
+        assert.ok(admin.args.includes('--configmap=edge-routes'), `${mode} ${kubeVersion}`);
+        const [role] = findKind(objects, 'Role');
+        assert.deepEqual(role?.rules[0].resourceNames, ['edge-routes'], 'RBAC follows the name');
+      }
+      if (mode === 'volume' || kubeVersion === '1.28.5') {
+        assert.equal(volume?.configMap.name, 'edge-routes', `${mode} ${kubeVersion}`);
+      }
+    }
+    const notes = renderNotes(['--set', 'config.existingConfigMap=edge-routes']);
+    assert.match(
+      notes,
+      /your ConfigMap edge-routes \(key proxy\.yaml, config\.existingConfigMap\):\nHelm neither writes nor reverts it/,
+    );
+    assert.match(notes, /kubectl -n web edit configmap edge-routes/);
+    // Values the chart would render into a ConfigMap it no longer renders are refused.
+    const ignored = helm([
+      'template',
+      'rp',
+      CHART,
+      '--set',
+      'config.existingConfigMap=edge-routes',
+      '--set',
+      'config.upstream_pool.max_connections=10',
+    ]);
+    assert.notEqual(ignored.code, 0);
+    assert.match(
+      ignored.stderr,
+      /config\.upstream_pool is set, but config\.existingConfigMap \(edge-routes\) replaces the chart's ConfigMap/,
+    );
+    const drain = helm([
+      'template',
+      'rp',
+      CHART,
+      '--set',
+      'config.existingConfigMap=edge-routes',
+      '--set',
+      'proxy.gracePeriodSeconds=40',
+    ]);
+    assert.match(drain.stderr, /must be below terminationGracePeriodSeconds/, 'still checked');
+  });
+
   it('rejects unknown keys, wrong types and a drain longer than the grace period', () => {
     const cases: [string[], RegExp][] = [
       [['--set', 'replicaCout=3'], /Additional property replicaCout is not allowed/],
@@ -495,6 +934,21 @@ describe('helm chart', () => {
       [['--set', 'proxy.gracePeriodSeconds=40'], /must be below terminationGracePeriodSeconds/],
       [['--set', 'tls.enabled=true'], /secretName/],
       [['--set', 'tls.minVersion=TLSv1.1'], /minVersion.*(must be one of|TLSv1\.2)/],
+      [
+        ['--set', 'service.externalTrafficPolicy=Local'],
+        /externalTrafficPolicy needs service\.type NodePort or LoadBalancer/,
+      ],
+      [
+        [
+          '--set',
+          'service.type=NodePort',
+          '--set',
+          'service.loadBalancerSourceRanges={10.0.0.0/8}',
+        ],
+        /loadBalancerSourceRanges needs service\.type LoadBalancer/,
+      ],
+      [['--set', 'service.externalTrafficPolicy=local'], /externalTrafficPolicy/],
+      [['--set', 'service.loadBalancerSourceRanges={anywhere}'], /loadBalancerSourceRanges\.0/],
     ];
     for (const [flags, pattern] of cases) {
       const result = helm(['template', 'rp', CHART, ...flags]);
@@ -505,7 +959,7 @@ describe('helm chart', () => {
 });
 
 describe('k8s/ plain manifests', () => {
-  it('are exactly the chart rendered with k8s/values.yaml (scripts/render-k8s.sh)', () => {
+  it('are exactly the chart rendered with deploy/k8s/values.yaml (scripts/render-k8s.sh)', () => {
     const committed = readFileSync(join(ROOT, 'k8s', 'reverse-proxy.yaml'), 'utf8');
     const fresh = helm([
       'template',
@@ -517,7 +971,7 @@ describe('k8s/ plain manifests', () => {
       '1.30.0',
       '--no-hooks',
       '-f',
-      join(ROOT, 'k8s', 'values.yaml'),
+      join(ROOT, 'deploy', 'k8s', 'values.yaml'),
     ]);
     assert.equal(fresh.code, 0, fresh.stderr);
     const strip = (text: string) =>
@@ -535,6 +989,22 @@ describe('k8s/ plain manifests', () => {
       strip(fresh.stdout),
       'k8s/ drifted from the chart: run scripts/render-k8s.sh',
     );
+  });
+
+  it('hold only manifests, none naming a namespace, so `kubectl apply -n NS -f k8s/` works in any NS', () => {
+    // kubectl apply -f DIR reads every .yaml, .yml and .json file in it as manifests.
+    const files = readdirSync(join(ROOT, 'k8s')).filter((f) => /\.(ya?ml|json)$/.test(f));
+    assert.deepEqual(files, ['reverse-proxy.yaml']);
+    const objects = parseManifests(readFileSync(join(ROOT, 'k8s', 'reverse-proxy.yaml'), 'utf8'));
+    for (const obj of objects) {
+      assert.ok(obj.apiVersion && obj.kind, `${JSON.stringify(obj).slice(0, 80)}: a manifest`);
+      assert.equal(obj.metadata.namespace, undefined, `${obj.kind} ${obj.metadata.name}`);
+    }
+    const [binding] = findKind(objects, 'RoleBinding');
+    // An unqualified ServiceAccount in a RoleBinding is the binding's own namespace's.
+    assert.deepEqual(binding?.subjects, [{ kind: 'ServiceAccount', name: 'reverse-proxy' }]);
+    const text = readFileSync(join(ROOT, 'k8s', 'reverse-proxy.yaml'), 'utf8');
+    assert.doesNotMatch(text, /^\s*(- )?namespace:|--namespace/m, 'no namespace anywhere');
   });
 
   it('are valid and as secure as the chart', () => {

@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ROOT } from '../helpers.ts';
@@ -10,7 +12,12 @@ export const CHART = join(ROOT, 'helm', 'reverse-proxy');
 export interface K8sObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   spec?: any;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -36,6 +43,37 @@ export function render(flags: string[] = [], kubeVersion = '1.30.0'): K8sObject[
   ]);
   if (result.code !== 0) throw new Error(`helm template failed: ${result.stderr}`);
   return parseManifests(result.stdout);
+}
+
+/**
+ * The chart's NOTES.txt as `helm install` would print it. `helm template` never renders NOTES,
+ * so a copy of the chart carries its text in a ConfigMap instead, rendered alone.
+ */
+export function renderNotes(flags: string[] = []): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rp-notes-'));
+  try {
+    const chart = join(dir, 'reverse-proxy');
+    cpSync(CHART, chart, { recursive: true });
+    const notes = join(chart, 'templates', 'NOTES.txt');
+    const text = readFileSync(notes, 'utf8');
+    rmSync(notes);
+    writeFileSync(
+      join(chart, 'templates', '_notes.tpl'),
+      `{{- define "notes" -}}\n${text}{{- end -}}\n`,
+    );
+    writeFileSync(
+      join(chart, 'templates', 'notes.yaml'),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: notes }\ndata:\n  notes: |\n' +
+        '{{ include "notes" . | indent 4 }}\n',
+    );
+    const args = ['template', 'rp', chart, '--namespace', 'web', '--kube-version', '1.30.0'];
+    const result = helm([...args, ...flags, '--show-only', 'templates/notes.yaml']);
+    if (result.code !== 0) throw new Error(`helm template failed: ${result.stderr}`);
+    const [doc] = parseManifests(result.stdout);
+    return String(doc?.data.notes);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export function parseManifests(text: string): K8sObject[] {

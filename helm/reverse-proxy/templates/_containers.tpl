@@ -19,9 +19,11 @@
     - --debounce-ms={{ .Values.sidecar.debounceMs }}
     # Validate exactly as the proxy does: its listeners bind every interface.
     - --allow-wildcard-bind
-    {{- if .Values.tls.enabled }}
+    {{- range $i, $secret := (include "reverse-proxy.tlsSecrets" . | fromJson).list }}
+    {{- if eq $i 0 }}
     # A renewed Secret (kubelet ..data swap) is validated with the config, then reloaded.
-    - --tls-dir={{ include "reverse-proxy.tlsDir" . }}
+    {{- end }}
+    - --tls-dir={{ $secret.dir }}
     {{- end }}
     {{- with .Values.sidecar.guard }}
     {{- if .enabled }}
@@ -59,17 +61,14 @@
       containerPort: 9901
   # Ready once the current ConfigMap is validated and written: with a native sidecar the
   # kubelet starts the proxy only after this, so the proxy always finds its config.
+  {{- with .Values.sidecar.probes }}
   startupProbe:
-    httpGet: { path: /readyz, port: sidecar-health }
-    periodSeconds: 1
-    failureThreshold: 120
+    {{- include "reverse-proxy.probe" (list "/readyz" "sidecar-health" .startup) | nindent 4 }}
   livenessProbe:
-    httpGet: { path: /livez, port: sidecar-health }
-    periodSeconds: 10
-    failureThreshold: 3
+    {{- include "reverse-proxy.probe" (list "/livez" "sidecar-health" .liveness) | nindent 4 }}
   readinessProbe:
-    httpGet: { path: /readyz, port: sidecar-health }
-    periodSeconds: 5
+    {{- include "reverse-proxy.probe" (list "/readyz" "sidecar-health" .readiness) | nindent 4 }}
+  {{- end }}
   securityContext:
     {{- include "reverse-proxy.containerSecurityContext" . | nindent 4 }}
   resources:
@@ -82,8 +81,9 @@
       mountPath: /etc/reverse-proxy/configmap
       readOnly: true
     {{- end }}
-    {{- if .Values.tls.enabled }}
-    {{- include "reverse-proxy.tlsMount" . | nindent 4 }}
+    {{- include "reverse-proxy.tlsMounts" . | replace "\n" "\n    " }}
+    {{- with .Values.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
     {{- end }}
     - name: tmp
       mountPath: /tmp
@@ -112,18 +112,14 @@
     {{- end }}
     - name: health
       containerPort: 9900
+  {{- with .Values.proxy.probes }}
   startupProbe:
-    httpGet: { path: /livez, port: health }
-    periodSeconds: 1
-    failureThreshold: 60
+    {{- include "reverse-proxy.probe" (list "/livez" "health" .startup) | nindent 4 }}
   livenessProbe:
-    httpGet: { path: /livez, port: health }
-    periodSeconds: 10
-    failureThreshold: 3
+    {{- include "reverse-proxy.probe" (list "/livez" "health" .liveness) | nindent 4 }}
   readinessProbe:
-    httpGet: { path: /readyz, port: health }
-    periodSeconds: 2
-    failureThreshold: 1
+    {{- include "reverse-proxy.probe" (list "/readyz" "health" .readiness) | nindent 4 }}
+  {{- end }}
   securityContext:
     {{- include "reverse-proxy.containerSecurityContext" . | nindent 4 }}
   resources:
@@ -131,8 +127,9 @@
   volumeMounts:
     - name: run
       mountPath: /run/reverse-proxy
-    {{- if .Values.tls.enabled }}
-    {{- include "reverse-proxy.tlsMount" . | nindent 4 }}
+    {{- include "reverse-proxy.tlsMounts" . | replace "\n" "\n    " }}
+    {{- with .Values.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
     {{- end }}
     - name: tmp
       mountPath: /tmp
@@ -161,7 +158,8 @@
     - name: configmap
       mountPath: /etc/reverse-proxy/configmap
       readOnly: true
-    {{- if .Values.tls.enabled }}
-    {{- include "reverse-proxy.tlsMount" . | nindent 4 }}
+    {{- include "reverse-proxy.tlsMounts" . | replace "\n" "\n    " }}
+    {{- with .Values.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
     {{- end }}
 {{- end }}

@@ -48,12 +48,48 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- and (eq .Values.sidecar.mode "api") .Values.sidecar.guard.enabled -}}
 {{- end }}
 
+{{- define "reverse-proxy.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "reverse-proxy.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The ConfigMap the sidecar watches: the operator's own (config.existingConfigMap), or the chart's. */}}
 {{- define "reverse-proxy.configMapName" -}}
+{{- if .Values.config.existingConfigMap }}
+{{- .Values.config.existingConfigMap }}
+{{- else }}
 {{- printf "%s-config" (include "reverse-proxy.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/*
+With config.existingConfigMap the chart renders no config, so config keys set beside it would
+be dropped without a word: refuse them instead.
+*/}}
+{{- define "reverse-proxy.checkConfigOwner" -}}
+{{- if .Values.config.existingConfigMap }}
+{{- range $key, $value := omit .Values.config "existingConfigMap" }}
+{{- if $value }}
+{{- fail (printf "config.%s is set, but config.existingConfigMap (%s) replaces the chart's ConfigMap: put it in that ConfigMap's proxy.yaml instead" $key $.Values.config.existingConfigMap) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The kubelet kills a proxy still draining when the grace period ends. */}}
+{{- define "reverse-proxy.checkDrain" -}}
+{{- if ge (add .Values.proxy.drainDelaySeconds .Values.proxy.gracePeriodSeconds) (int .Values.terminationGracePeriodSeconds) }}
+{{- fail "proxy.drainDelaySeconds + proxy.gracePeriodSeconds must be below terminationGracePeriodSeconds, or the kubelet kills the proxy mid-drain" }}
+{{- end }}
 {{- end }}
 
 {{- define "reverse-proxy.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- with .Values.image }}
+{{- if and .digest (not .tag) }}
+{{- printf "%s@%s" .repository .digest }}
+{{- else }}
+{{- printf "%s:%s" .repository (default $.Chart.AppVersion .tag) }}{{ with .digest }}@{{ . }}{{ end }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* Native sidecars (initContainers with restartPolicy: Always) are on by default from 1.29. */}}
@@ -74,12 +110,49 @@ when it is anything else.
 {{- define "reverse-proxy.runDir" -}}/run/reverse-proxy/private{{- end }}
 {{- define "reverse-proxy.socketPath" -}}/run/reverse-proxy/private/admin.sock{{- end }}
 {{- define "reverse-proxy.configPath" -}}/run/reverse-proxy/private/proxy.yaml{{- end }}
-{{/* The TLS Secret's mount, the same path in every container that reads the certificates. */}}
-{{- define "reverse-proxy.tlsDir" -}}/etc/reverse-proxy/tls{{- end }}
-{{- define "reverse-proxy.tlsMount" -}}
-- name: tls
-  mountPath: {{ include "reverse-proxy.tlsDir" . }}
+{{/*
+The mounted TLS Secrets as JSON {"list": [{volume, secret, dir}]}, in the order the proxy's
+tls.certificates lists them (the first serves clients without SNI or without a match).
+tls.secretName keeps its v1 path, the TLS dir itself; each of tls.secrets gets its own
+directory under it. The two cannot mix: a Secret volume is read-only, so nothing can be mounted
+inside the one at the TLS dir.
+*/}}
+{{- define "reverse-proxy.tlsSecrets" -}}
+{{- $tls := .Values.tls -}}
+{{- $dir := "/etc/reverse-proxy/tls" -}}
+{{- $out := list -}}
+{{- if $tls.enabled -}}
+{{- if and $tls.secretName $tls.secrets -}}
+{{- fail "set tls.secretName (one Secret) or tls.secrets (several), not both" -}}
+{{- end -}}
+{{- with $tls.secretName -}}
+{{- $out = append $out (dict "volume" "tls" "secret" . "dir" $dir) -}}
+{{- end -}}
+{{- range $i, $name := $tls.secrets -}}
+{{- $out = append $out (dict "volume" (printf "tls-%d" $i) "secret" $name "dir" (printf "%s/%s" $dir $name)) -}}
+{{- end -}}
+{{- if not $out -}}
+{{- fail "tls.enabled needs tls.secretName (one Secret) or tls.secrets (several, one per certificate)" -}}
+{{- end -}}
+{{- end -}}
+{{- toJson (dict "list" $out) -}}
+{{- end }}
+
+{{/* The TLS Secrets' mounts, the same paths in every container that reads the certificates. */}}
+{{- define "reverse-proxy.tlsMounts" -}}
+{{- range (include "reverse-proxy.tlsSecrets" . | fromJson).list }}
+- name: {{ .volume }}
+  mountPath: {{ .dir }}
   readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* A probe: the chart's endpoint (list PATH PORT TIMINGS), the operator's timings. */}}
+{{- define "reverse-proxy.probe" -}}
+httpGet: { path: {{ index . 0 }}, port: {{ index . 1 }} }
+{{- with index . 2 }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{- define "reverse-proxy.containerSecurityContext" -}}
@@ -103,6 +176,9 @@ seccompProfile:
     secretKeyRef:
       name: {{ .Values.adminToken.existingSecret }}
       key: {{ .Values.adminToken.key }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
 {{- end }}
 {{- end }}
 
