@@ -26,7 +26,8 @@ const proxy = spawn(process.execPath, [...nodeFlags, cli, 'serve', '-c', config]
   cwd: root,
   stdio: 'inherit',
 });
-const ctl = `node ${cli} ctl -s ${relative(root, served.socket)}`;
+// dist/cli.js runs on Node 24 only: the one npm ci installed, whatever the system's node is.
+const ctl = `./node_modules/.bin/node ${cli} ctl -s ${relative(root, served.socket)}`;
 process.stdout.write(
   "try: curl -H 'Host: demo.localhost' http://127.0.0.1:8080/hello\n" +
     '     curl http://127.0.0.1:9900/readyz ; curl http://127.0.0.1:9900/metrics\n' +

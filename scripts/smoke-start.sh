@@ -24,10 +24,11 @@ grep -q '"upstream": "demo"' <<<"$reply"
 for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:9900/readyz >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS http://127.0.0.1:9900/readyz
 echo
-# The admin channel, with the README's commands (the system's node, as a reader would run them).
-ctl() { node dist/cli.js ctl -s run/admin.sock "$@"; }
+# The admin channel, with the README's commands (dist/cli.js runs on Node 24 only, so the
+# README runs it with the node npm ci installed, whatever the system's node is).
+ctl() { ./node_modules/.bin/node dist/cli.js ctl -s run/admin.sock "$@"; }
 [ "$(stat -c %a run)" = 700 ] || { echo "smoke: run/ is not 0700"; exit 1; }
-status=$(ctl status) || { echo "smoke: ctl status failed ($(node --version)): $status"; cat "$log"; exit 1; }
+status=$(ctl status) || { echo "smoke: ctl status failed ($(./node_modules/.bin/node --version)): $status"; cat "$log"; exit 1; }
 echo "ctl status: $status"
 grep -q '"generation":1' <<<"$status"
 # A second start while this one runs is refused before it touches anything: no rebuild of

@@ -4,6 +4,7 @@
  */
 export const ERROR_CODES = {
   ERR_USAGE: 'the command line is wrong (unknown command or flag, missing value)',
+  ERR_NODE_UNSUPPORTED: 'the CLI runs on a Node.js major other than the one package.json requires',
   ERR_CONFIG_UNREADABLE: 'the config file cannot be opened or read',
   ERR_CONFIG_TOO_LARGE: 'the config file is larger than the size cap',
   ERR_CONFIG_CHANGED_DURING_READ: 'the config file changed while it was being read',

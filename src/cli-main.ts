@@ -1,0 +1,156 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { runValidate } from './commands/validate.ts';
+import { instanceOverrideProblem } from './config/instance-overrides.ts';
+import type { ServeFlags } from './serve.ts';
+import { CtlUsageError, runCtl } from './commands/ctl.ts';
+import { DIFF_USAGE, DiffUsageError, runDiff } from './commands/diff.ts';
+import { runSidecar, SIDECAR_USAGE } from './commands/sidecar.ts';
+import { ProxyError } from './errors.ts';
+
+const USAGE = `Usage: reverse-proxy <command> [options]
+
+Commands:
+  serve -c FILE [--allow-wildcard-bind] [--admin-socket PATH] [--health-address HOST:PORT]
+        [--workers auto|N]                   run the proxy; the last three flags replace
+                                             admin.socket, health.address and workers of the
+                                             file for this process
+  validate -c FILE [--allow-wildcard-bind] [--strict]
+                                             check a config; exit 0 valid, 1 invalid (or
+                                             warnings, with --strict), 2 unreadable
+  ctl [-s SOCKET] [-c FILE] [--expect-uid UID] [--timeout MS] reload|status
+                                             talk to a running proxy over its admin socket
+                                             (default socket: admin.socket of -c FILE, else
+                                             /run/reverse-proxy/admin.sock; token from
+                                             ADMIN_SOCKET_TOKEN); prints the JSON reply; exit 0
+                                             ok, 1 error reply, 3 unreachable, 4 untrusted owner
+${DIFF_USAGE}${SIDECAR_USAGE}
+Options:
+  -h, --help      show this help
+  -v, --version   print the version
+`;
+
+/** Thin entry point: argv -> one command. Each command owns its exit code. */
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '-v' || command === '--version' || command === 'version') {
+    process.stdout.write(`${readVersion()}\n`);
+    return 0;
+  }
+  const commands: Record<string, (args: string[]) => Promise<number>> = {
+    // Loaded on demand: the proxy's dependencies (express, the proxy engine, metrics) would
+    // otherwise slow every `ctl` call, which is what probes and `kubectl exec` run.
+    serve: async (args) => {
+      const flags = parseServeFlags(args);
+      const { runServe } = await import('./commands/serve.ts');
+      return runServe(flags);
+    },
+    validate: (args) => {
+      const strict = args.includes('--strict');
+      const rest = args.filter((a) => a !== '--strict');
+      return runValidate({ ...parseConfigFlags('validate', rest), strict });
+    },
+    ctl: runCtl,
+    diff: runDiff,
+    sidecar: runSidecar,
+  };
+  const run = commands[command];
+  if (run === undefined) throw new UsageError(`unknown command "${command}"`);
+  return run(rest);
+}
+
+/** A wrong command line: exit 2 with the message and a pointer to --help. */
+export class UsageError extends ProxyError {
+  constructor(message: string) {
+    super('ERR_USAGE', message);
+  }
+}
+
+function parseConfigFlags(command: string, args: string[]) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: 'string', short: 'c' },
+        'allow-wildcard-bind': { type: 'boolean', default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(`${command}: ${(err as Error).message}`);
+  }
+  const configPath = parsed.values.config;
+  if (configPath === undefined || configPath === '') {
+    throw new UsageError(`${command}: -c FILE is required`);
+  }
+  return { configPath, allowWildcardBind: parsed.values['allow-wildcard-bind'] === true };
+}
+
+/**
+ * `serve`'s flags: the config flags, plus per-process replacements for the two static keys
+ * that name host resources (several proxies from one config file on one host: a blue/green
+ * pair on a VM, or tests that run three pods' worth of proxies side by side).
+ */
+function parseServeFlags(args: string[]): ServeFlags {
+  const rest: string[] = [];
+  const overrides: { adminSocket?: string; healthAddress?: string; workers?: 'auto' | number } = {};
+  const names = ['--admin-socket', '--health-address', '--workers'];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const [name, inline] = arg.includes('=')
+      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+      : [arg, undefined];
+    if (!names.includes(name as string)) {
+      rest.push(arg);
+      continue;
+    }
+    const value = inline ?? args[++i];
+    if (value === undefined) throw new UsageError(`serve: ${name} needs a value`);
+    if (name === '--admin-socket') overrides.adminSocket = value;
+    else if (name === '--health-address') overrides.healthAddress = value;
+    else
+      overrides.workers =
+        value === 'auto' ? 'auto' : /^\d+$/.test(value) ? Number(value) : (value as 'auto');
+  }
+  const problem = instanceOverrideProblem(overrides);
+  if (problem !== undefined) throw new UsageError(`serve: ${problem}`);
+  return { ...parseConfigFlags('serve', rest), overrides };
+}
+
+function readVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  return `reverse-proxy ${String(pkg.version)}`;
+}
+
+/**
+ * Runs one command line and exits with its code. Explicit exit: a drained proxy may still hold
+ * handles (timers, idle agents) that must not keep it alive. stdout/stderr are synchronous for
+ * files and pipes on Linux, so nothing is lost.
+ */
+export function runCli(argv: string[]): void {
+  main(argv).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      if (
+        err instanceof UsageError ||
+        err instanceof CtlUsageError ||
+        err instanceof DiffUsageError
+      ) {
+        process.stderr.write(
+          `reverse-proxy: ${err.message}\nRun "reverse-proxy --help" for usage.\n`,
+        );
+        process.exit(2);
+      }
+      process.stderr.write(
+        `reverse-proxy: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
+      process.exit(1);
+    },
+  );
+}
