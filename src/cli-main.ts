@@ -4,37 +4,23 @@ import { runValidate } from './commands/validate.ts';
 import { instanceOverrideProblem } from './config/instance-overrides.ts';
 import type { ServeFlags } from './serve.ts';
 import { CtlUsageError, runCtl } from './commands/ctl.ts';
-import { DIFF_USAGE, DiffUsageError, runDiff } from './commands/diff.ts';
-import { runSidecar, SIDECAR_USAGE } from './commands/sidecar.ts';
+import { DiffUsageError, runDiff } from './commands/diff.ts';
+import { runSidecar } from './commands/sidecar.ts';
+import { commandUsage, isCommandName, overviewUsage } from './commands/usage.ts';
 import { ProxyError } from './errors.ts';
-
-const USAGE = `Usage: reverse-proxy <command> [options]
-
-Commands:
-  serve -c FILE [--allow-wildcard-bind] [--admin-socket PATH] [--health-address HOST:PORT]
-        [--workers auto|N]                   run the proxy; the last three flags replace
-                                             admin.socket, health.address and workers of the
-                                             file for this process
-  validate -c FILE [--allow-wildcard-bind] [--strict]
-                                             check a config; exit 0 valid, 1 invalid (or
-                                             warnings, with --strict), 2 unreadable
-  ctl [-s SOCKET] [-c FILE] [--expect-uid UID] [--timeout MS] reload|status
-                                             talk to a running proxy over its admin socket
-                                             (default socket: admin.socket of -c FILE, else
-                                             /run/reverse-proxy/admin.sock; token from
-                                             ADMIN_SOCKET_TOKEN); prints the JSON reply; exit 0
-                                             ok, 1 error reply, 3 unreachable, 4 untrusted owner
-${DIFF_USAGE}${SIDECAR_USAGE}
-Options:
-  -h, --help      show this help
-  -v, --version   print the version
-`;
 
 /** Thin entry point: argv -> one command. Each command owns its exit code. */
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(USAGE);
+    // `help <command>` is that command's help, as with git.
+    const about = rest[0];
+    if (command === 'help' && about !== undefined) {
+      if (!isCommandName(about)) throw new UsageError(`unknown command "${about}"`);
+      process.stdout.write(commandUsage(about));
+      return 0;
+    }
+    process.stdout.write(overviewUsage());
     return command === undefined ? 2 : 0;
   }
   if (command === '-v' || command === '--version' || command === 'version') {
@@ -59,7 +45,14 @@ async function main(argv: string[]): Promise<number> {
     sidecar: runSidecar,
   };
   const run = commands[command];
-  if (run === undefined) throw new UsageError(`unknown command "${command}"`);
+  if (run === undefined || !isCommandName(command)) {
+    throw new UsageError(`unknown command "${command}"`);
+  }
+  // Before any parsing: `-h` anywhere asks for help, even beside a flag that is wrong.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(commandUsage(command));
+    return 0;
+  }
   return run(rest);
 }
 
@@ -142,9 +135,11 @@ export function runCli(argv: string[]): void {
         err instanceof CtlUsageError ||
         err instanceof DiffUsageError
       ) {
-        process.stderr.write(
-          `reverse-proxy: ${err.message}\nRun "reverse-proxy --help" for usage.\n`,
-        );
+        const command = argv[0] ?? '';
+        const help = isCommandName(command)
+          ? `reverse-proxy ${command} --help`
+          : 'reverse-proxy --help';
+        process.stderr.write(`reverse-proxy: ${err.message}\nRun "${help}" for usage.\n`);
         process.exit(2);
       }
       process.stderr.write(

@@ -6,11 +6,6 @@ import type { ProxyConfig } from '../config/types.ts';
 import { isProxyError, ProxyError } from '../errors.ts';
 import { describeConfigError } from './validate.ts';
 
-export const DIFF_USAGE = `  diff [--allow-wildcard-bind] OLD NEW       what changes from config OLD to NEW, site by site
-                                             and route by route; exit 0 no change, 1 changes,
-                                             2 a file is unreadable or invalid
-`;
-
 /** A wrong `diff` command line: exit 2 (ERR_USAGE), like every other usage error. */
 export class DiffUsageError extends ProxyError {
   constructor(message: string) {

@@ -13,26 +13,7 @@ import { GUARD_OPTIONS, parseGuardFlags } from './sidecar-guard-flags.ts';
 import type { GuardFlags } from './sidecar-guard-flags.ts';
 import type { SidecarMode, SidecarOptions } from '../sidecar/sidecar.ts';
 
-export const SIDECAR_USAGE = `  sidecar --socket PATH --config-out FILE (--configmap NAME [--namespace NS] | --watch-dir DIR)
-          [--key proxy.yaml] [--health-address HOST:PORT] [--debounce-ms 500] [--expect-uid UID]
-          [--allow-wildcard-bind] [--stall-timeout-ms 120000] [--resync-ms 60000]
-          [--reload-attempts 12] [--admin-timeout-ms 10000] [--events-configmap NAME]
-          [--tls-dir DIR ...] [--log-level info]
-          [--guard on|off] [--bake-ms 120000] [--baseline-ms 300000] [--sample-ms 5000]
-          [--min-requests 50] [--error-ratio-increase 0.05] [--error-ratio-factor 2]
-          [--p99-increase-ms 250] [--p99-factor 2] [--proxy-metrics URL]
-          [--rollout-lease NAME --last-good-configmap NAME] [--lease-duration-s 15]
-          [--rollout-poll-ms 1000]
-                                             the Kubernetes admin sidecar: watch a ConfigMap
-                                             (API) or a mounted volume, validate, write
-                                             --config-out atomically, reload over --socket;
-                                             a change in a --tls-dir (a mounted TLS Secret)
-                                             re-validates the config and reloads; a new
-                                             config bakes, and rolls back on a regression
-                                             (docs/operations.md, "Guarded rollout")
-`;
-
-/** Defaults; the flags above override them. */
+/** Defaults; the flags (commands/usage.ts) override them. */
 const DEFAULTS = {
   key: 'proxy.yaml',
   healthAddress: '127.0.0.1:9901',
@@ -55,7 +36,7 @@ export async function runSidecar(args: string[]): Promise<number> {
   } catch (err) {
     if (!(err instanceof SidecarUsageError)) throw err;
     process.stderr.write(
-      `reverse-proxy: sidecar: ${err.message}\nRun "reverse-proxy --help" for usage.\n`,
+      `reverse-proxy: sidecar: ${err.message}\nRun "reverse-proxy sidecar --help" for usage.\n`,
     );
     return 2;
   }

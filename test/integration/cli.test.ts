@@ -89,6 +89,32 @@ describe('reverse-proxy CLI', () => {
     assert.equal(run('--version').stdout, `reverse-proxy ${version}\n`);
   });
 
+  it('answers --help and -h after each command with its own usage, exit 0', () => {
+    const synopsis: Record<string, RegExp> = {
+      serve: /^Usage: reverse-proxy serve -c FILE \[--allow-wildcard-bind\]/,
+      validate: /^Usage: reverse-proxy validate -c FILE \[--allow-wildcard-bind\] \[--strict\]\n/,
+      diff: /^Usage: reverse-proxy diff \[--allow-wildcard-bind\] OLD NEW\n/,
+      ctl: /^Usage: reverse-proxy ctl \[-s SOCKET\] .* reload\|status\n/,
+      sidecar: /^Usage: reverse-proxy sidecar --socket PATH --config-out FILE /,
+    };
+    for (const [command, expected] of Object.entries(synopsis)) {
+      // Help wins over whatever else is on the line, a wrong flag included.
+      for (const args of [['--help'], ['-h'], ['--colour', '-h']]) {
+        const result = run(command, ...args);
+        assert.equal(result.code, 0, `${command} ${args.join(' ')}: ${result.stderr}`);
+        assert.equal(result.stderr, '');
+        assert.match(result.stdout, expected);
+        assert.match(result.stdout, /\n {2}-h, --help +show this help\n$/);
+      }
+      assert.equal(run('help', command).stdout, run(command, '--help').stdout);
+    }
+    assert.match(run('sidecar', '--help').stdout, /\n {2}until SIGTERM \(exit 0\)/);
+    assert.match(
+      run('--help').stdout,
+      /\nRun "reverse-proxy <command> --help" for one command\.\n/,
+    );
+  });
+
   it('names unknown commands and flags, and a missing -c, with exit 2', () => {
     const cmd = run('frobnicate');
     assert.equal(cmd.code, 2);
@@ -96,6 +122,9 @@ describe('reverse-proxy CLI', () => {
     const flag = run('validate', '--colour', '-c', 'x');
     assert.equal(flag.code, 2);
     assert.match(flag.stderr, /Unknown option '--colour'/);
+    assert.match(flag.stderr, /\nRun "reverse-proxy validate --help" for usage\.\n$/);
+    assert.match(run('sidecar', '--colour').stderr, /Run "reverse-proxy sidecar --help"/);
+    assert.match(cmd.stderr, /\nRun "reverse-proxy --help" for usage\.\n$/);
     const missing = run('serve');
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /-c FILE is required/);
@@ -229,7 +258,7 @@ sites:
       assert.equal(result.stdout, '');
       assert.match(
         result.stderr,
-        /^reverse-proxy: diff: .*\nRun "reverse-proxy --help" for usage\.\n$/,
+        /^reverse-proxy: diff: .*\nRun "reverse-proxy diff --help" for usage\.\n$/,
       );
     }
     assert.match(run('diff', a).stderr, /expected two files, OLD and NEW/);
