@@ -114,8 +114,13 @@ function headerRules(side: 'request' | 'response') {
 
 const ms = (min: number, max: number) => Joi.number().integer().min(min).max(max);
 
+/** An upstream URL; `upstream: 8080` or `""` say what is expected, not "must be a string". */
+const upstreamUrlSchema = Joi.string()
+  .custom(upstreamUrl)
+  .messages({ 'string.base': 'must be an http(s) URL', 'string.empty': 'must be an http(s) URL' });
+
 const upstreamEntry = Joi.object({
-  url: Joi.string().required().custom(upstreamUrl),
+  url: upstreamUrlSchema.required(),
   weight: Joi.number().integer().min(1).max(1_000).default(1),
 });
 
@@ -126,7 +131,7 @@ export const routeSchema = Joi.object({
     .required()
     .messages({ 'string.pattern.base': 'must start with "/" and hold only visible ASCII' })
     .custom(routePath),
-  upstream: Joi.string().custom(upstreamUrl),
+  upstream: upstreamUrlSchema,
   upstreams: Joi.array()
     .items(upstreamEntry)
     .min(1)

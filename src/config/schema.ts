@@ -13,6 +13,12 @@ import { routeSchema } from './route-schema.ts';
 const HOST_LABEL = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?';
 const HOST_PATTERN = new RegExp(`^(?:\\*|(?:\\*\\.)?${HOST_LABEL}(?:\\.${HOST_LABEL})*)$`);
 
+/** What a listen address must look like, for a value that is no string at all (`8080`). */
+const LISTEN_ADDRESS_FORM = {
+  'string.base': 'must be HOST:PORT such as 127.0.0.1:8080 (quoted in YAML when it is a bare port)',
+  'string.empty': 'must be HOST:PORT such as 127.0.0.1:8080',
+};
+
 function listenAddress(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
   const parsed = parseListenAddress(value);
   return 'error' in parsed ? helpers.message({ custom: parsed.error }) : value;
@@ -100,7 +106,7 @@ export const configSchema = Joi.object({
   listeners: Joi.array()
     .items(
       Joi.object({
-        address: Joi.string().required().custom(listenAddress),
+        address: Joi.string().required().custom(listenAddress).messages(LISTEN_ADDRESS_FORM),
         tls: Joi.boolean().default(false),
         http2: Joi.boolean(),
       }),
@@ -116,7 +122,11 @@ export const configSchema = Joi.object({
     socket_group: Joi.number().integer().min(0).max(0xfffffffe),
   }).default(),
   health: Joi.object({
-    address: Joi.string().allow('').custom(listenAddress).default('127.0.0.1:9900'),
+    address: Joi.string()
+      .allow('')
+      .custom(listenAddress)
+      .default('127.0.0.1:9900')
+      .messages(LISTEN_ADDRESS_FORM),
     socket: Joi.string().custom(socketPath),
     max_connections: Joi.number().integer().min(1).max(10_000).default(64),
   }).default(),

@@ -1,7 +1,8 @@
-import type { ValidationErrorItem } from 'joi';
 import { ConfigInvalidError } from '../errors.ts';
 import type { ConfigIssue } from '../errors.ts';
 import { formatAddress, isWildcardHost, parseListenAddress } from './address.ts';
+import { describeFailures } from './issue-messages.ts';
+import type { SchemaFailure } from './issue-messages.ts';
 import { LIMITS } from './limits.ts';
 import type { ParsedConfig } from './parse.ts';
 import { configSchema } from './schema.ts';
@@ -35,9 +36,10 @@ export function validateConfig(parsed: ParsedConfig, options: ValidateOptions): 
     message,
     line: parsed.lineOf(path),
   });
-  const details: { path: Path; detail: ValidationErrorItem }[] = (error?.details ?? []).map(
-    (detail) => ({ path: detail.path, detail }),
-  );
+  const details: SchemaFailure[] = (error?.details ?? []).map((detail) => ({
+    path: detail.path,
+    detail,
+  }));
   const rawSites: unknown = value?.sites;
   const sites: SiteConfig[] = [];
   if (Array.isArray(rawSites)) {
@@ -51,18 +53,13 @@ export function validateConfig(parsed: ParsedConfig, options: ValidateOptions): 
   siteValidator.endGeneration();
   if (details.length > 0) {
     throw new ConfigInvalidError(
-      details.map(({ path, detail }) => located(path, describe(detail))),
+      describeFailures(details).map(({ path, message }) => located(path, message)),
     );
   }
   const config = { ...(value as ProxyConfig), sites };
   const issues = crossChecks(config, options).map(([path, message]) => located(path, message));
   if (issues.length > 0) throw new ConfigInvalidError(issues);
   return config;
-}
-
-function describe(detail: ValidationErrorItem): string {
-  if (detail.type === 'object.unknown') return 'is not a known key';
-  return detail.message;
 }
 
 /** `['sites', 1, 'routes', 0, 'upstream']` -> `sites[1].routes[0].upstream`. */

@@ -33,7 +33,7 @@ describe('reverse-proxy CLI', () => {
     const lines = result.stderr.trim().split('\n');
     assert.deepEqual(lines, [
       `${path}: sites[0].routes[0].upstream: must be an http(s) URL (line 8)`,
-      `${path}: sites[1].routes[0].timeuot_ms: is not a known key (line 14)`,
+      `${path}: sites[1].routes[0].timeuot_ms: is not a known key; did you mean \`timeout_ms\`? (line 14)`,
       `${path}: invalid (2 error(s))`,
     ]);
   });
@@ -62,7 +62,7 @@ describe('reverse-proxy CLI', () => {
     const result = run('serve', '-c', path);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /cannot start/);
-    assert.match(result.stderr, /listeners: must contain at least 1 items \(line 1\)/);
+    assert.match(result.stderr, /listeners: must list at least one item \(line 1\)/);
   });
 
   it('serve exits 1 naming the address when a listener cannot bind', async () => {

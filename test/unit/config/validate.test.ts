@@ -76,7 +76,10 @@ describe('config validation', () => {
         'listeners:',
         'listners: []\nlisteners:',
       ),
-      expect: [/^listners: is not a known key @1$/, /^sites\[0\]\.hots: is not a known key/],
+      expect: [
+        /^listners: is not a known key; did you mean `listeners`\? @1$/,
+        /^sites\[0\]\.hots: is not a known key; did you mean `hosts`\?/,
+      ],
     },
     {
       name: 'duplicate site names',
@@ -175,7 +178,10 @@ describe('config validation', () => {
         '  - name: api',
         '  - name: 42x\n    extra: 1',
       ),
-      expect: [/timeout_ms: must be a number/, /extra: is not a known key/],
+      expect: [
+        /timeout_ms: must be a whole number of milliseconds, 1 to 3600000/,
+        /extra: is not a known key @\d+$/,
+      ],
     },
     {
       name: 'too many routes in one site',
@@ -186,7 +192,7 @@ describe('config validation', () => {
           { length: 1000 },
           (_, i) => `      - path: /q${i}\n        upstream: http://127.0.0.1:1\n`,
         ).join(''),
-      expect: [/^sites\[0\]\.routes: must contain less than or equal to 1000 items/],
+      expect: [/^sites\[0\]\.routes: must list at most 1000 items/],
     },
     {
       name: 'a route path not in normal form, with the form to write',
