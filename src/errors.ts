@@ -51,6 +51,8 @@ export interface ConfigIssue {
   readonly path: string;
   readonly message: string;
   readonly line?: number | undefined;
+  /** Where a YAML syntax error is within its line; a path names the place otherwise. */
+  readonly column?: number | undefined;
 }
 
 /** A config that parsed but breaks rules; `issues` holds every one of them, not only the first. */
@@ -63,11 +65,46 @@ export class ConfigInvalidError extends ProxyError {
   }
 }
 
+/**
+ * A config that is not YAML (or bombs its aliases): one issue, at the document's root, with
+ * the line and column when the parser gives them. The message keeps the file name; the issue
+ * is what the log shows, in the shape of a ConfigInvalidError's.
+ */
+export class ConfigParseError extends ProxyError {
+  readonly issues: readonly ConfigIssue[];
+  constructor(sourceName: string, issue: Omit<ConfigIssue, 'path'>) {
+    const at =
+      issue.line === undefined
+        ? ''
+        : ` at line ${issue.line}${issue.column === undefined ? '' : `, column ${issue.column}`}`;
+    super('ERR_CONFIG_PARSE', `${sourceName}: ${issue.message}${at}`);
+    this.name = 'ConfigParseError';
+    this.issues = [{ path: '', ...issue }];
+  }
+}
+
 /** Formats one issue the way `validate` prints it: `path: message (line N)`. */
 export function formatIssue(issue: ConfigIssue): string {
   const where = issue.path === '' ? '(root)' : issue.path;
-  const line = issue.line === undefined ? '' : ` (line ${issue.line})`;
+  const column = issue.column === undefined ? '' : `, column ${issue.column}`;
+  const line = issue.line === undefined ? '' : ` (line ${issue.line}${column})`;
   return `${where}: ${issue.message}${line}`;
+}
+
+/**
+ * What a log line says about a failure, in one shape for every deliberate error: its `code`
+ * and `errors`, one `path: message (line N)` per problem for a config, else the message. The
+ * operator fixes a file from these; a stack trace would only bury them. Anything else is a bug,
+ * logged with its stack as `err`.
+ */
+export function errorLogFields(
+  err: unknown,
+): { code: ErrorCode; errors: string[] } | { code: ErrorCode; err: unknown } {
+  if (err instanceof ConfigInvalidError || err instanceof ConfigParseError) {
+    return { code: err.code, errors: err.issues.map(formatIssue) };
+  }
+  if (isProxyError(err)) return { code: err.code, errors: [err.message] };
+  return { code: 'ERR_INTERNAL', err };
 }
 
 export function isProxyError(err: unknown): err is ProxyError {

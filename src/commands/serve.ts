@@ -1,4 +1,5 @@
-import { isProxyError } from '../errors.ts';
+import { errorLogFields, isProxyError } from '../errors.ts';
+import { createLogger } from '../log.ts';
 import { startProxy } from '../serve.ts';
 import type { ServeFlags } from '../serve.ts';
 import { describeConfigError, exitCodeFor } from './validate.ts';
@@ -13,6 +14,10 @@ export async function runServe(flags: ServeFlags): Promise<number> {
     proxy = await startProxy(flags);
   } catch (err) {
     if (!isProxyError(err)) throw err;
+    // A JSON line as well as the text: where only stdout is collected (a container's log), the
+    // reason is there, in the shape of a failed reload's. The config's log level is unknown
+    // when the config is what failed.
+    createLogger('info').fatal(errorLogFields(err), 'cannot start');
     // Config errors print like `validate`; the others (listen, sockets) name their code, which
     // docs/errors.md explains.
     const isConfigError = err.code.startsWith('ERR_CONFIG_');

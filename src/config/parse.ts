@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import jsYaml from 'js-yaml';
 import type * as Yaml from 'yaml';
 import type { Document, LineCounter } from 'yaml';
-import { ProxyError } from '../errors.ts';
+import { ConfigParseError } from '../errors.ts';
 import { deepFreeze } from './deep-freeze.ts';
 import { GenerationalMemo } from './generational-memo.ts';
 import { LIMITS } from './limits.ts';
@@ -113,23 +113,26 @@ function parseWithPositions(text: string, sourceName: string): ParsedConfig {
   const { doc, lineCounter } = parseDocumentWithLines(text);
   const first = doc.errors[0];
   if (first !== undefined) {
-    // prettyErrors appends "at line L, column C:" and a code frame; keep the first line only.
-    const reason = firstLine(first.message).replace(/:$/, '');
-    throw new ProxyError('ERR_CONFIG_PARSE', `${sourceName}: invalid YAML: ${reason}`);
+    // prettyErrors appends "at line L, column C:" and a code frame; the issue keeps the
+    // reason, and the position as numbers.
+    const reason = firstLine(first.message).replace(/ at line \d+, column \d+:?$/, '');
+    const at = first.linePos?.[0];
+    throw new ConfigParseError(sourceName, {
+      message: `invalid YAML: ${reason}`,
+      line: at?.line,
+      column: at?.col,
+    });
   }
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: LIMITS.maxAliasCount });
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    throw new ProxyError('ERR_CONFIG_PARSE', `${sourceName}: ${reason}`);
+    throw new ConfigParseError(sourceName, { message: reason });
   }
   // An alias inside its own anchor (`&a [*a]`) makes a cycle that no alias count catches.
   if (!fitsExpansionBudget(value, text.length + 1_000)) {
-    throw new ProxyError(
-      'ERR_CONFIG_PARSE',
-      `${sourceName}: aliases expand beyond the file's size`,
-    );
+    throw new ConfigParseError(sourceName, { message: "aliases expand beyond the file's size" });
   }
   return { value, lineOf: (path) => findLine(doc, lineCounter, path) };
 }

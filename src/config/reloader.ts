@@ -1,6 +1,6 @@
 import type { Logger } from '../log.ts';
 import type { ProxyMetrics } from '../metrics.ts';
-import { ConfigInvalidError, formatIssue, isProxyError } from '../errors.ts';
+import { errorLogFields, formatIssue, isProxyError } from '../errors.ts';
 import type { ConfigIssue } from '../errors.ts';
 import { loadCertificates } from '../tls/certificates.ts';
 import type { CertificateSet } from '../tls/certificates.ts';
@@ -156,14 +156,9 @@ export class Reloader {
     metrics.reloads.inc({ result: 'failed' });
     metrics.reloadFailures.inc({ code });
     metrics.lastReloadSuccessful.set(0);
+    // The shape of serve's start failure too: one query on `code` and `errors` finds both.
     log.error(
-      {
-        trigger,
-        code,
-        err: err instanceof ConfigInvalidError ? undefined : err,
-        errors: err instanceof ConfigInvalidError ? err.issues.map(formatIssue) : undefined,
-        generation: running.generation,
-      },
+      { trigger, ...errorLogFields(err), generation: running.generation },
       'reload failed; the previous config keeps serving',
     );
   }
