@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runValidate } from './commands/validate.ts';
 import { instanceOverrideProblem } from './config/instance-overrides.ts';
@@ -8,6 +7,7 @@ import { DiffUsageError, runDiff } from './commands/diff.ts';
 import { runSidecar } from './commands/sidecar.ts';
 import { commandUsage, isCommandName, overviewUsage } from './commands/usage.ts';
 import { ProxyError } from './errors.ts';
+import { packageVersion } from './version.ts';
 
 /** Thin entry point: argv -> one command. Each command owns its exit code. */
 async function main(argv: string[]): Promise<number> {
@@ -24,7 +24,7 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   if (command === '-v' || command === '--version' || command === 'version') {
-    process.stdout.write(`${readVersion()}\n`);
+    process.stdout.write(`reverse-proxy ${packageVersion()}\n`);
     return 0;
   }
   const commands: Record<string, (args: string[]) => Promise<number>> = {
@@ -114,11 +114,6 @@ function parseServeFlags(args: string[]): ServeFlags {
   const problem = instanceOverrideProblem(overrides);
   if (problem !== undefined) throw new UsageError(`serve: ${problem}`);
   return { ...parseConfigFlags('serve', rest), overrides };
-}
-
-function readVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-  return `reverse-proxy ${String(pkg.version)}`;
 }
 
 /**

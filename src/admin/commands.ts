@@ -1,14 +1,19 @@
+import type { LastReload } from '../config/last-reload.ts';
 import type { ReloadResult } from '../config/reloader.ts';
 import type { ConfigStore } from '../config/store.ts';
 import { isProxyError } from '../errors.ts';
 import { CLIENT_ERRORS, errorReply } from './admin-protocol.ts';
 import type { AdminReply } from './admin-protocol.ts';
+import { packageVersion } from '../version.ts';
 import type { WorkerStatus } from '../workers/worker-set.ts';
 
 export interface AdminCommandDeps {
   readonly store: ConfigStore;
   /** The same reloader SIGHUP uses: one queue, one code path. */
-  readonly reloader: { reload(trigger: string): Promise<ReloadResult> };
+  readonly reloader: {
+    reload(trigger: string): Promise<ReloadResult>;
+    lastReload(): LastReload | undefined;
+  };
   /** When the process started (ms since the epoch), for uptime. */
   readonly startedAt: number;
   readonly now?: () => number;
@@ -43,6 +48,8 @@ export function createAdminCommands(deps: AdminCommandDeps): RunCommand {
           sites: snapshot.config.sites.length,
           generation: snapshot.generation,
           config_sha256: snapshot.sha256,
+          version: packageVersion(),
+          last_reload: statusOfLastReload(deps.reloader.lastReload()),
           ...(deps.workers === undefined ? {} : { workers: deps.workers() }),
         },
         audit: { generation: snapshot.generation, sha256: snapshot.sha256 },
@@ -55,6 +62,16 @@ export function createAdminCommands(deps: AdminCommandDeps): RunCommand {
       audit: {},
     };
   };
+}
+
+/**
+ * The last reload as `status` shows it, null before the first. Rebuilt field by field rather
+ * than passed on, so that nothing added to LastReload later reaches a client unnoticed (C3).
+ */
+function statusOfLastReload(last: LastReload | undefined): Record<string, string> | null {
+  if (last === undefined) return null;
+  const { time, outcome, code } = last;
+  return code === undefined ? { time, outcome } : { time, outcome, code };
 }
 
 async function reload(deps: AdminCommandDeps, trigger: string): Promise<CommandOutcome> {

@@ -5,6 +5,8 @@ import type { ConfigIssue } from '../errors.ts';
 import { loadCertificates } from '../tls/certificates.ts';
 import type { CertificateSet } from '../tls/certificates.ts';
 import { checkConfig } from './check.ts';
+import { lastReload } from './last-reload.ts';
+import type { LastReload } from './last-reload.ts';
 import { loadConfigBytes } from './load.ts';
 import { compileSnapshot } from './snapshot.ts';
 import type { Snapshot } from './snapshot.ts';
@@ -60,15 +62,33 @@ export interface ReloaderDeps {
 export class Reloader {
   readonly #deps: ReloaderDeps;
   #queue: Promise<unknown> = Promise.resolve();
+  #last: LastReload | undefined;
 
   constructor(deps: ReloaderDeps) {
     this.#deps = deps;
   }
 
   reload(trigger: string): Promise<ReloadResult> {
-    const run = this.#queue.then(() => this.#reloadNow(trigger));
+    // Recorded before the caller resumes, so a `status` right after a reply shows this reload.
+    const run = this.#queue
+      .then(() => this.#reloadNow(trigger))
+      .then(
+        (result) => {
+          this.#last = lastReload(result.outcome);
+          return result;
+        },
+        (err: unknown) => {
+          this.#last = lastReload('failed', isProxyError(err) ? err.code : undefined);
+          throw err;
+        },
+      );
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** The last reload's time, outcome and error code (none yet: undefined), for `status`. */
+  lastReload(): LastReload | undefined {
+    return this.#last;
   }
 
   async #reloadNow(trigger: string): Promise<ReloadResult> {

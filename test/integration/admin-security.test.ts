@@ -10,6 +10,8 @@ import {
   mkdir,
   readFile,
   readlink,
+  rm,
+  rmdir,
   symlink,
   writeFile,
 } from 'node:fs/promises';
@@ -20,9 +22,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
+import { readFileSync } from 'node:fs';
 import {
   CLI,
   configYaml,
+  ROOT,
   request,
   site,
   startProxy,
@@ -39,7 +43,18 @@ const NEEDS_ROOT =
   process.getuid?.() === 0 ? false : 'needs root: runs peers as uid 4242 and chowns files';
 if (NEEDS_ROOT) process.stdout.write(`# admin-security: some cases skipped (${NEEDS_ROOT})\n`);
 
-const OK_KEYS = ['config_sha256', 'generation', 'sites', 'status', 'uptime_secs'];
+// The exact keys of a one-process status reply: a new one is a deliberate change (seed C3:
+// nothing in it may carry a path or a message from the config).
+const OK_KEYS = [
+  'config_sha256',
+  'generation',
+  'last_reload',
+  'sites',
+  'status',
+  'uptime_secs',
+  'version',
+];
+const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string;
 
 interface Exchange {
   readonly text: string;
@@ -393,12 +408,14 @@ describe('admin socket security (seed C1-C3, W1-W7, S1-S5)', { concurrency: 3 },
       assert.equal(st.mode & 0o7777, 0o600);
     });
 
-    it('answers status with uptime, sites, generation and the config hash', async () => {
+    it('answers status with uptime, sites, generation, the config hash and the version', async () => {
       const { socket, config } = shared;
       const reply = replyOf(await exchange(socket, 'status\n'));
       assert.deepEqual(Object.keys(reply).sort(), OK_KEYS);
       assert.equal(reply.sites, 1);
       assert.equal(reply.generation, 1);
+      assert.equal(reply.version, VERSION);
+      assert.equal(reply.last_reload, null, 'no reload yet');
       const sha = createHash('sha256')
         .update(await readFile(config))
         .digest('hex');
@@ -518,6 +535,64 @@ describe('admin socket security (seed C1-C3, W1-W7, S1-S5)', { concurrency: 3 },
       );
       assert.equal(audit.code, 'ERR_CONFIG_INVALID');
       assert.equal(audit.command, 'reload');
+    });
+
+    it("status shows the last reload's time, outcome and code, never its detail (C3)", async (t) => {
+      const { dir, socket, config, proxy } = await proxyFor(t);
+      const lastReload = async () => {
+        const result = await exchange(socket, 'status\n');
+        const reply = replyOf(result);
+        assert.deepEqual(Object.keys(reply).sort(), OK_KEYS);
+        return { text: result.text, last: reply.last_reload as Record<string, string> };
+      };
+      const started = Date.now();
+      await writeConfig(config, yaml(socket, b));
+      assert.equal((await cli(['ctl', '-s', socket, 'reload'])).code, 0);
+      const applied = (await lastReload()).last;
+      assert.deepEqual(Object.keys(applied).sort(), ['outcome', 'time']);
+      assert.equal(applied.outcome, 'applied');
+      const time = Date.parse(applied.time as string);
+      assert.ok(time >= started - 1_000 && time <= Date.now(), applied.time);
+      const failure = async (code: string, detail: RegExp, secrets: string[]) => {
+        assert.equal((await cli(['ctl', '-s', socket, 'reload'])).code, 1);
+        const failed = await lastReload();
+        assert.deepEqual(Object.keys(failed.last).sort(), ['code', 'outcome', 'time']);
+        assert.equal(failed.last.outcome, 'failed');
+        assert.equal(failed.last.code, code);
+        for (const secret of secrets) assert.ok(!failed.text.includes(secret), failed.text);
+        const logged = await proxy.waitForLog(
+          (l) => l.msg?.startsWith('reload failed') === true && l.code === code,
+          { includePast: true },
+        );
+        assert.match((logged.errors as string[]).join('\n'), detail, 'the log has the detail');
+      };
+      // Failures whose detail quotes the config, or names its path: the log has them, status not.
+      const twice = site('secret-name', ['a.example'], [['/', b.url]]);
+      await writeConfig(
+        config,
+        configYaml(twice + twice.replace('a.example', 'b.example'), '', `  socket: ${socket}\n`),
+      );
+      await failure('ERR_CONFIG_INVALID', /"secret-name" is already used by sites\[0\]/, [
+        'secret-name',
+        'sites[',
+      ]);
+      await rm(config);
+      await mkdir(config);
+      await failure('ERR_CONFIG_UNREADABLE', /proxy\.yaml: not a regular file/, [
+        dir,
+        'proxy.yaml',
+      ]);
+      await rmdir(config);
+      // SIGHUP reloads count the same: a parse error, then the running bytes again.
+      await writeConfig(config, 'sites: [oops\n');
+      await proxy.reload();
+      assert.equal((await lastReload()).last.code, 'ERR_CONFIG_PARSE');
+      await writeConfig(config, yaml(socket, b));
+      assert.equal((await proxy.reload()).msg, 'reload: config unchanged');
+      const unchanged = (await cli(['ctl', '-s', socket, 'status'])).stdout;
+      const shown = JSON.parse(unchanged) as { last_reload: Record<string, string> };
+      assert.deepEqual(Object.keys(shown.last_reload).sort(), ['outcome', 'time']);
+      assert.equal(shown.last_reload.outcome, 'unchanged');
     });
 
     it('applies a new config and names changed static fields (W6), with ctl -c', async (t) => {

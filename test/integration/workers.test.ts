@@ -137,8 +137,11 @@ describe('workers: one primary, several processes serving on SO_REUSEPORT', () =
     assert.equal(reply.status, 'ok');
     assert.equal(reply.outcome, 'applied');
     // Straight after the reply, new connections land on both workers: all see the new route.
-    const before = (await workers()).map((w) => w.generation);
+    const status = await admin('status');
+    const before = (status.workers as WorkerInfo[]).map((w) => w.generation);
     assert.deepEqual(before, [reply.generation, reply.generation]);
+    // The primary's status: the workers beside the last reload, which every one of them serves.
+    assert.equal((status.last_reload as { outcome: string }).outcome, 'applied');
     const replies = await Promise.all(Array.from({ length: 30 }, () => get('/fresh/x')));
     for (const r of replies) assert.equal(r.status, 200);
     const metrics = await (await fetch(`${proxy.healthUrl}/metrics`)).text();

@@ -1,12 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createAdminCommands } from '../../../src/admin/commands.ts';
+import type { LastReload } from '../../../src/config/last-reload.ts';
 import type { ReloadResult } from '../../../src/config/reloader.ts';
 import { compileSnapshot } from '../../../src/config/snapshot.ts';
 import { ConfigStore } from '../../../src/config/store.ts';
 import type { ProxyConfig } from '../../../src/config/types.ts';
 import { ConfigInvalidError, ProxyError } from '../../../src/errors.ts';
+import { ROOT } from '../../helpers.ts';
 import { routeConfig } from '../../route-config.ts';
+
+const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string;
 
 const config = {
   workers: 1,
@@ -35,15 +41,20 @@ const config = {
   ],
 } as ProxyConfig;
 
-function commandsWith(reload: () => Promise<ReloadResult>) {
+function commandsWith(reload: () => Promise<ReloadResult>, last?: LastReload) {
   const store = new ConfigStore(compileSnapshot(structuredClone(config), 'a'.repeat(64), 3));
-  return createAdminCommands({ store, reloader: { reload }, startedAt: 1_000, now: () => 62_500 });
+  return createAdminCommands({
+    store,
+    reloader: { reload, lastReload: () => last },
+    startedAt: 1_000,
+    now: () => 62_500,
+  });
 }
 
 const never = () => Promise.reject(new Error('not called'));
 
 describe('admin commands', () => {
-  it('status reports uptime in whole seconds, sites, generation and hash', async () => {
+  it('status reports uptime in whole seconds, sites, generation, hash, version, no reload yet', async () => {
     const { reply, outcome } = await commandsWith(never)('status', 't');
     assert.equal(outcome, 'ok');
     assert.deepEqual(reply, {
@@ -52,7 +63,32 @@ describe('admin commands', () => {
       sites: 1,
       generation: 3,
       config_sha256: 'a'.repeat(64),
+      version: VERSION,
+      last_reload: null,
     });
+  });
+
+  it("status shows the last reload's time, outcome and code, and nothing else (C3)", async () => {
+    const applied = { time: '2026-01-02T03:04:05.000Z', outcome: 'applied' } as const;
+    assert.deepEqual(
+      (await commandsWith(never, applied)('status', 't')).reply.last_reload,
+      applied,
+    );
+    // Whatever a LastReload might carry one day, only the three fields reach the client.
+    const failed = {
+      time: '2026-01-02T03:04:05.000Z',
+      outcome: 'failed',
+      code: 'ERR_CONFIG_INVALID',
+      message: '/etc/secret/proxy.yaml: sites[0] is wrong',
+      errors: ['/etc/secret'],
+    } as LastReload;
+    const { reply } = await commandsWith(never, failed)('status', 't');
+    assert.deepEqual(reply.last_reload, {
+      time: '2026-01-02T03:04:05.000Z',
+      outcome: 'failed',
+      code: 'ERR_CONFIG_INVALID',
+    });
+    assert.doesNotMatch(JSON.stringify(reply), /secret/);
   });
 
   it('reload reports restart_required only when static fields changed (W6)', async () => {
