@@ -91,6 +91,7 @@ export async function startDataPath(
     log,
     access,
     trust,
+    gate: { trust },
     bodies,
     isDraining: () => draining,
   };

@@ -105,6 +105,13 @@ export class ProxyMetrics {
     this.#requests.record(UNMATCHED, status, undefined);
   }
 
+  readonly refusals = new Counter({
+    name: 'reverse_proxy_refusals_total',
+    help: 'Requests refused by a route gate, by site, route and reason (forbidden, rate_limited, body_too_large, unauthorized, auth_denied, auth_unavailable)',
+    labelNames: ['site', 'route', 'reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly clientTimeouts = new Counter({
     name: 'reverse_proxy_client_timeouts_total',
     help: 'Client connections closed for a slow request body: body_idle (nothing for client.body_idle_timeout_ms), body_rate (under client.body_min_rate_bytes_per_s over 10 s)',

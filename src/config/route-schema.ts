@@ -1,6 +1,7 @@
 import Joi from 'joi';
 import type { CustomHelpers } from 'joi';
 import { LIMITS } from './limits.ts';
+import { accessSchema, maxBodyBytesSchema, rateLimitSchema } from './access-schema.ts';
 import { normalizePath } from '../routing/request-path.ts';
 
 /**
@@ -125,6 +126,9 @@ const upstreamEntry = Joi.object({
 });
 
 export const routeSchema = Joi.object({
+  access: accessSchema,
+  rate_limit: rateLimitSchema,
+  max_body_bytes: maxBodyBytesSchema,
   path: Joi.string()
     .max(LIMITS.maxPathLength)
     .pattern(/^\/[\x21-\x7e]*$/)

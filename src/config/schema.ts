@@ -4,6 +4,7 @@ import { parseListenAddress } from './address.ts';
 import { parseCidr } from './cidr.ts';
 import { LIMITS } from './limits.ts';
 import { routeSchema } from './route-schema.ts';
+import { accessSchema, maxBodyBytesSchema, rateLimitSchema } from './access-schema.ts';
 
 /**
  * The config schema and the only home of defaults. Per-value rules live here; rules that
@@ -75,6 +76,9 @@ const site = Joi.object({
     .required(),
   routes: Joi.array().items(routeSchema).min(1).max(LIMITS.maxRoutesPerSite).required(),
   https_redirect: Joi.boolean().default(false),
+  access: accessSchema,
+  rate_limit: rateLimitSchema,
+  max_body_bytes: maxBodyBytesSchema,
 });
 
 /** Messages shared by every schema below, so a site validated alone reads like one in a file. */

@@ -79,7 +79,7 @@ export interface HeaderRulesConfig {
 }
 
 /** Exactly one of `upstream` and `upstreams` is set (the schema's xor). */
-export interface RouteConfig {
+export interface RouteConfig extends LimitsConfig {
   readonly path: string;
   readonly upstream?: string | undefined;
   readonly upstreams?: readonly UpstreamEntryConfig[] | undefined;
@@ -99,12 +99,49 @@ export interface RouteConfig {
   readonly response_headers?: HeaderRulesConfig | undefined;
 }
 
-export interface SiteConfig {
+export interface SiteConfig extends LimitsConfig {
   readonly name: string;
   readonly hosts: readonly string[];
   readonly routes: readonly RouteConfig[];
   /** Plain-HTTP requests for this site get 308 to https://. */
   readonly https_redirect: boolean;
+}
+
+/** `access.basic_auth`: users of an htpasswd file (bcrypt entries only). */
+export interface BasicAuthConfig {
+  readonly realm: string;
+  readonly htpasswd_file: string;
+}
+
+/** `access.forward_auth`: a subrequest decides (nginx auth_request, Traefik ForwardAuth). */
+export interface ForwardAuthConfig {
+  readonly url: string;
+  readonly timeout_ms: number;
+  readonly request_headers: readonly string[];
+  readonly response_headers: readonly string[];
+}
+
+export interface AccessConfig {
+  /** Checked first: a client address inside one of these gets 403. */
+  readonly deny?: readonly string[] | undefined;
+  /** When present, a client address outside all of these gets 403. */
+  readonly allow?: readonly string[] | undefined;
+  readonly basic_auth?: BasicAuthConfig | undefined;
+  readonly forward_auth?: ForwardAuthConfig | undefined;
+}
+
+export interface RateLimitConfig {
+  readonly requests_per_second: number;
+  /** Requests allowed at once above the rate; default: one second's worth (at least 1). */
+  readonly burst?: number | undefined;
+  readonly by: 'client_ip' | 'site';
+}
+
+/** Access control and limits, on a site or a route (a route's key replaces its site's). */
+export interface LimitsConfig {
+  readonly access?: AccessConfig | undefined;
+  readonly rate_limit?: RateLimitConfig | undefined;
+  readonly max_body_bytes?: number | undefined;
 }
 
 /** `auto`: the CPUs this container may use (workers/worker-count.ts); or a number, 1-64. */

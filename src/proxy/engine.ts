@@ -11,6 +11,7 @@ import type { ClientHop } from './forward-headers.ts';
 import { forwardedHeaders } from './forward-headers.ts';
 import { Tunnel } from './tunnel.ts';
 import type { RequestIdentity } from './request-identity.ts';
+import type { HeaderPatch } from '../access/request-gate.ts';
 
 export type { PoolFigures };
 
@@ -24,6 +25,7 @@ export interface ProxyEngine {
     hop: ClientHop,
     identity: RequestIdentity,
     onEnd?: ExchangeListener,
+    patch?: HeaderPatch,
   ): void;
   upgrade(
     req: ClientRequest,
@@ -68,9 +70,9 @@ export function createProxyEngine(
 ): ProxyEngine {
   const deps = { client, registry };
   return {
-    web(req, res, route, hop, identity, onEnd) {
+    web(req, res, route, hop, identity, onEnd, patch) {
       const runtime = registry.runtime(route);
-      const headers = forwardedHeaders(req, route, hop, identity);
+      const headers = forwardedHeaders(req, route, hop, identity, patch);
       new Exchange(req, res, runtime, headers, identity, deps, onEnd).start();
     },
     upgrade(req, socket, head, route, hop, identity) {

@@ -27,6 +27,8 @@ export interface ExchangeEnd {
   readonly seconds: number;
   /** Set when the exchange failed for good (the response is then the proxy's own, or a cut). */
   readonly error: UpstreamError | undefined;
+  /** Set when the proxy refused the request mid-way (a body past `max_body_bytes`). */
+  readonly refusal?: 'body_too_large' | undefined;
   readonly upstream: string;
   readonly attempts: number;
   /** From the last attempt's request head to the end of its response (undefined: none sent). */
@@ -161,9 +163,13 @@ export class Exchange implements ResponseHandler, Waiter {
     const req = this.req;
     const upstream = connection.socket;
     const resume = () => req.resume();
+    const limit = this.runtime.route.gate?.maxBodyBytes;
     req.on('data', (chunk) => {
       this.#bytesReceived += chunk.length;
       if (this.#connection !== connection) return;
+      // A body past the route's limit (chunked, or longer than it said): the upstream never
+      // gets a byte more than the limit, and the exchange ends as a 413.
+      if (limit !== undefined && this.#bytesReceived > limit) return this.#bodyTooLarge();
       if (!connection.writeBody(chunk)) {
         req.pause();
         upstream.once('drain', resume);
@@ -288,6 +294,17 @@ export class Exchange implements ResponseHandler, Waiter {
     this.#deps.registry.attemptEnded(this.runtime, state, failure);
   }
 
+  #bodyTooLarge(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.req.pause();
+    this.#connection?.abort();
+    this.#connection = undefined;
+    // The client sent too much: that says nothing about the upstream.
+    this.#endAttempt(null);
+    this.#report(undefined, 'body_too_large');
+  }
+
   #clientClosed(): void {
     if (this.#done) return;
     this.#done = true;
@@ -299,7 +316,7 @@ export class Exchange implements ResponseHandler, Waiter {
     this.#endAttempt(null);
   }
 
-  #report(error: UpstreamError | undefined): void {
+  #report(error: UpstreamError | undefined, refusal?: 'body_too_large'): void {
     const target = this.#tried[this.#tried.length - 1];
     this.#onEnd?.({
       res: this.res,
@@ -314,6 +331,7 @@ export class Exchange implements ResponseHandler, Waiter {
         this.#sentAt === undefined ? undefined : (performance.now() - this.#sentAt) / 1000,
       bytesSent: this.#bytesSent,
       bytesReceived: this.#bytesReceived,
+      refusal,
     });
   }
 }

@@ -3,6 +3,7 @@ import type { Route } from '../routing/route.ts';
 import type { ClientRequest } from './client-side.ts';
 import { connectionTokens, HOP_BY_HOP } from './headers.ts';
 import type { RequestIdentity } from './request-identity.ts';
+import type { HeaderPatch } from '../access/request-gate.ts';
 
 /** What this hop knows about the client, and whether it may speak for others (trusted_proxies). */
 export interface ClientHop {
@@ -187,9 +188,23 @@ export function forwardedHeaders(
   route: Route,
   hop: ClientHop,
   identity: RequestIdentity,
+  patch?: HeaderPatch,
 ): string[] {
-  const headers = upstreamHeaders(req.rawHeaders, hop, identity);
+  let headers = upstreamHeaders(req.rawHeaders, hop, identity);
+  if (patch !== undefined) headers = applyPatch(headers, patch);
   return route.requestRules === undefined
     ? headers
     : applyToFlatHeaders(route.requestRules, headers);
+}
+
+/** Forward auth's headers: the client's own copies removed, the auth service's added. */
+function applyPatch(headers: string[], patch: HeaderPatch): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (patch.remove.includes(name.toLowerCase())) continue;
+    out.push(name, headers[i + 1] as string);
+  }
+  for (const item of patch.add) out.push(item);
+  return out;
 }

@@ -1,6 +1,10 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ConfigStore } from '../config/store.ts';
+import type { Snapshot } from '../config/snapshot.ts';
+import { runGate } from '../access/request-gate.ts';
+import type { GateDeps, GateVerdict } from '../access/request-gate.ts';
+import type { ClientHop } from './forward-headers.ts';
 import type { Logger } from '../log.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import { matchRoute } from '../routing/route-table.ts';
@@ -33,6 +37,8 @@ export interface HandlerDeps {
   readonly log: Logger;
   readonly access: AccessLog;
   readonly trust: TrustBoundary;
+  /** What route gates check with (access lists need only `trust`). */
+  readonly gate: GateDeps;
   readonly bodies: BodyWatch;
   /** True once shutdown began: responses then ask clients to close their connection. */
   readonly isDraining: () => boolean;
@@ -47,6 +53,7 @@ export interface HandlerDeps {
 export function createRequestHandler(deps: HandlerDeps) {
   const { store, engine, metrics, isDraining, trust, bodies, access } = deps;
   const onComplete = createCompletionHandler(deps);
+  const refuse = createGateRefusal(deps);
   return function handleRequest(req: ClientRequest, res: ClientResponse): void {
     const startedAt = performance.now();
     const h2 = isHttp2Stream(req);
@@ -56,7 +63,8 @@ export function createRequestHandler(deps: HandlerDeps) {
     // are watched per stream: flow control caps what a stream buffers, not how slowly it sends.
     if (isDraining() && !h2) res.setHeader('connection', 'close');
     if (h2 ? requestHasBody(req) : hasBody(req.rawHeaders)) bodies.watch(req, res, identity.id);
-    const route = findRoute(store, req);
+    const snapshot = store.current();
+    const route = findRoute(snapshot, req);
     if (typeof route === 'string') {
       metrics.countUnmatched(statusOf(route));
       // A refused framing (a coding other than chunked, a version or method whose body this hop
@@ -94,7 +102,66 @@ export function createRequestHandler(deps: HandlerDeps) {
       });
       return;
     }
-    engine.web(req, res, route, hop, identity, onComplete);
+    const gate = route.gate;
+    if (gate === undefined) return engine.web(req, res, route, hop, identity, onComplete);
+    const client = trust.clientAddress(hop, req.rawHeaders);
+    const passed = (verdict: GateVerdict) => {
+      if (res.destroyed) return;
+      if (verdict.pass) engine.web(req, res, route, hop, identity, onComplete, verdict.patch);
+      else refuse(req, res, route, hop, identity, startedAt, verdict);
+    };
+    const verdict = runGate(gate, { req, hop, identity, snapshot, client }, deps.gate);
+    if (!(verdict instanceof Promise)) return passed(verdict);
+    // The body waits (buffered one read at most, then not read) until the gate has decided.
+    req.pause();
+    verdict.then(passed, (err: unknown) => {
+      deps.log.error({ err, request_id: identity.id }, 'route gate failed');
+      passed({ pass: false, reason: 'auth_unavailable', refusal: 'auth_unavailable' });
+    });
+  };
+}
+
+/** A request the route's gate refused: counted, answered (or the auth service's answer relayed), logged. */
+function createGateRefusal(deps: Pick<HandlerDeps, 'metrics' | 'access'>) {
+  const { metrics, access } = deps;
+  return (
+    req: ClientRequest,
+    res: ClientResponse,
+    route: Route,
+    hop: ClientHop,
+    identity: RequestIdentity,
+    startedAt: number,
+    verdict: Exclude<GateVerdict, { pass: true }>,
+  ): void => {
+    metrics.refusals.inc({ site: route.site, route: route.path, reason: verdict.reason });
+    let bytes: number;
+    if ('relay' in verdict) {
+      const { status, headers, body } = verdict.relay;
+      res.writeHead(status, {
+        ...headers,
+        'content-length': body.length,
+        'x-request-id': identity.id,
+      });
+      res.end(body);
+      bytes = body.length;
+    } else {
+      // A body too large is not read to its end: the connection closes after the answer.
+      if (verdict.refusal === 'body_too_large' && !isHttp2Stream(req)) {
+        res.setHeader('connection', 'close');
+      }
+      sendError(res, verdict.refusal, identity.id, verdict.headers);
+      bytes = errorBodyLength(verdict.refusal);
+    }
+    metrics.recordRequest(route, res.statusCode, undefined);
+    access.write(req, hop, identity, {
+      status: res.statusCode,
+      startedAt,
+      site: route.site,
+      route: route.path,
+      bytesSent: bytes,
+      bytesReceived: 0,
+      reason: verdict.reason,
+    });
   };
 }
 
@@ -107,6 +174,13 @@ function createCompletionHandler(deps: Pick<HandlerDeps, 'metrics' | 'log' | 'ac
   return (end: ExchangeEnd): void => {
     const { res, route, seconds, error, identity } = end;
     let ownBody = 0;
+    if (end.refusal !== undefined) {
+      // Cut mid-body: the client is still sending, so the connection closes after the answer.
+      metrics.refusals.inc({ site: route.site, route: route.path, reason: end.refusal });
+      if (!res.headersSent && !isHttp2Stream(res.req)) res.setHeader('connection', 'close');
+      ownBody = res.headersSent ? 0 : errorBodyLength(end.refusal);
+      sendError(res, end.refusal, identity.id);
+    }
     if (error !== undefined) {
       logUpstreamFailure(log, metrics, res.req, route, end.upstream, error, identity);
       const answer = errorForFailure(error.failure);
@@ -126,7 +200,7 @@ function createCompletionHandler(deps: Pick<HandlerDeps, 'metrics' | 'log' | 'ac
       attempts: end.attempts,
       bytesSent: end.bytesSent + ownBody,
       bytesReceived: end.bytesReceived,
-      reason: error === undefined ? undefined : routeReason(error.failure),
+      reason: end.refusal ?? (error === undefined ? undefined : routeReason(error.failure)),
     });
   };
 }
@@ -170,7 +244,7 @@ export function createUpgradeHandler(deps: HandlerDeps) {
     const startedAt = performance.now();
     const hop = trust.hop(socket, protoOf(socket));
     const identity = identify(req.rawHeaders, hop.trusted);
-    const route = findRoute(store, req);
+    const route = findRoute(store.current(), req);
     if (typeof route === 'string') {
       metrics.countUnmatched(statusOf(route));
       sendErrorOnSocket(socket, route);
@@ -248,8 +322,8 @@ function hostWithoutPort(host: string): string {
   return colon === -1 ? host : host.slice(0, colon);
 }
 
-function findRoute(store: ConfigStore, req: ClientRequest): Route | ClientError {
+function findRoute(snapshot: Snapshot, req: ClientRequest): Route | ClientError {
   const guarded = guardRequest(req);
   if (typeof guarded === 'string') return guarded;
-  return matchRoute(store.current().table, guarded.host, guarded.path) ?? 'no_route';
+  return matchRoute(snapshot.table, guarded.host, guarded.path) ?? 'no_route';
 }

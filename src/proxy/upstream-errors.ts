@@ -15,13 +15,19 @@ export function routeReason(failure: Failure): string {
 const RESPONSES = {
   bad_request: [400, 'malformed request target'],
   bad_host: [400, 'missing, repeated or malformed Host header'],
+  unauthorized: [401, 'authentication required'],
+  forbidden: [403, 'access to this route is not allowed from this address'],
   no_route: [404, 'no route for this host and path'],
   method_not_allowed: [405, 'this method is not served'],
   body_timeout: [408, 'the request body arrived too slowly'],
+  body_too_large: [413, 'the request body is larger than this route allows'],
+  rate_limited: [429, 'too many requests: retry after the time given'],
   unsupported_coding: [501, 'transfer codings other than chunked are not supported'],
   bad_gateway: [502, 'the upstream could not be reached'],
   upstream_busy: [503, 'too many requests are waiting for this upstream'],
   gateway_timeout: [504, 'the upstream did not answer in time'],
+  auth_unavailable: [502, 'the authentication service could not be reached'],
+  auth_timeout: [504, 'the authentication service did not answer in time'],
   http_version: [505, 'only HTTP/1.x is served on this listener'],
 } as const;
 
@@ -29,9 +35,13 @@ export type ClientError = keyof typeof RESPONSES;
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
+  413: 'Content Too Large',
+  429: 'Too Many Requests',
   501: 'Not Implemented',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
@@ -65,7 +75,12 @@ export function errorForFailure(failure: Failure): ClientError {
  * Sends a JSON error, or cuts the connection when the upstream's headers already went out.
  * `requestId`: the request's X-Request-Id, returned with the error as with any response.
  */
-export function sendError(res: ClientResponse, error: ClientError, requestId?: string): void {
+export function sendError(
+  res: ClientResponse,
+  error: ClientError,
+  requestId?: string,
+  extra?: Readonly<Record<string, string>>,
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -81,6 +96,7 @@ export function sendError(res: ClientResponse, error: ClientError, requestId?: s
   };
   // node:http2's compatibility response throws on an undefined header value.
   if (requestId !== undefined) headers['x-request-id'] = requestId;
+  if (extra !== undefined) Object.assign(headers, extra);
   res.writeHead(status, headers);
   res.end(body);
 }

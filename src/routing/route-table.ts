@@ -3,7 +3,7 @@
  * Matching costs one map lookup per dot in the host and one per distinct prefix length in the
  * site, whatever the number of sites.
  */
-import type { RouteConfig } from '../config/types.ts';
+import type { LimitsConfig, RouteConfig } from '../config/types.ts';
 import { compileRoute } from './route.ts';
 import type { Route } from './route.ts';
 
@@ -24,7 +24,7 @@ export interface RouteTable {
 }
 
 /** What buildRouteTable needs of a site: plain data, already validated. */
-export interface RouteTableSite {
+export interface RouteTableSite extends LimitsConfig {
   readonly name: string;
   readonly hosts: readonly string[];
   readonly https_redirect?: boolean;
@@ -67,7 +67,7 @@ function buildSiteRoutes(site: RouteTableSite): SiteRoutes {
 function compileSiteRoutes(site: RouteTableSite): SiteRoutes {
   const byPrefix = new Map<string, Route>();
   for (const r of site.routes) {
-    byPrefix.set(r.path, compileRoute(site.name, site.https_redirect === true, r));
+    byPrefix.set(r.path, compileRoute(site.name, site.https_redirect === true, r, site));
   }
   const lengths = [...new Set([...byPrefix.keys()].map((p) => p.length))].sort((a, b) => b - a);
   return Object.freeze({ byPrefix, lengths: Object.freeze(lengths) });

@@ -1,4 +1,6 @@
-import type { BalanceMode, HealthCheckConfig, RouteConfig } from '../config/types.ts';
+import type { BalanceMode, HealthCheckConfig, LimitsConfig, RouteConfig } from '../config/types.ts';
+import { compileGate } from '../access/route-gate.ts';
+import type { RouteGate } from '../access/route-gate.ts';
 import { compileHeaderRules } from './header-rules.ts';
 import type { HeaderRules } from './header-rules.ts';
 
@@ -43,9 +45,16 @@ export interface Route {
   readonly responseRules: HeaderRules | undefined;
   /** The site's `https_redirect`: plain-HTTP requests get 308 to https:// instead. */
   readonly httpsRedirect: boolean;
+  /** Access lists, limits and authentication (undefined: none, and nothing to check). */
+  readonly gate: RouteGate | undefined;
 }
 
-export function compileRoute(site: string, httpsRedirect: boolean, r: RouteConfig): Route {
+export function compileRoute(
+  site: string,
+  httpsRedirect: boolean,
+  r: RouteConfig,
+  siteLimits: LimitsConfig = {},
+): Route {
   const entries = r.upstreams ?? [{ url: r.upstream as string, weight: 1 }];
   const passive = r.passive_health;
   return Object.freeze({
@@ -70,6 +79,7 @@ export function compileRoute(site: string, httpsRedirect: boolean, r: RouteConfi
     requestRules: compileHeaderRules(r.request_headers),
     responseRules: compileHeaderRules(r.response_headers),
     httpsRedirect,
+    gate: compileGate(site, r.path, siteLimits, r),
   });
 }
 
