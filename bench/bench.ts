@@ -264,7 +264,7 @@ async function runAll(
   // TLS and HTTP/2 have their own code paths to warm (handshakes, the h2 session), and so do
   // the routes over three upstreams and with header rules.
   const ownPaths = (sc: Scenario) =>
-    sc.transport !== undefined || sc.id === 'rr3' || sc.id === 'rules';
+    sc.transport !== undefined || sc.id === 'rr3' || sc.id === 'rules' || sc.id === 'guarded';
   for (const scenario of SCENARIOS.filter(ownPaths)) {
     for (const id of scenario.systems) await loadScenario(systems[id], scenario, 1);
   }

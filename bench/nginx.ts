@@ -114,6 +114,24 @@ export function referenceConfig(
     'add_header Strict-Transport-Security "max-age=63072000" always;',
   ]);
   const pool = poolPorts.length === 0 ? '' : `\n    ${location('/rr/', 'backend3')}`;
+  // Issue 20: an allow list and a rate limit that never triggers, as bench/proxy.ts's /guarded/
+  // (the trailing slash of proxy_pass strips the prefix, as the proxy's strip_prefix does).
+  const guarded =
+    poolPorts.length === 0
+      ? ''
+      : `\n    location /guarded/ {
+      allow 127.0.0.0/8;
+      deny all;
+      limit_req zone=bench burst=10000000 nodelay;
+      proxy_pass http://backend/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_request_buffering off;
+    }`;
   const backend3 =
     poolPorts.length === 0
       ? ''
@@ -141,12 +159,13 @@ export function referenceConfig(
 http {
   ${tempPaths(dir)}
   upstream backend { server 127.0.0.1:${upstreamPort}; keepalive 256; keepalive_requests 1000000; }${backend3}
+  limit_req_zone $binary_remote_addr zone=bench:10m rate=1000000r/s;
   server {
     listen 127.0.0.1:${port} backlog=4096;
     server_name bench.local;
     client_max_body_size 4m;
     ${root}
-    ${rules}${pool}
+    ${rules}${pool}${guarded}
   }${https}
 }
 `;

@@ -78,6 +78,12 @@ export function proxyConfig(
           '        response_headers:',
           '          set: { Strict-Transport-Security: max-age=63072000 }',
           '          remove: [X-Powered-By]',
+          // Issue 20: an allow list and a rate limit that never triggers.
+          '      - path: /guarded/',
+          `        upstream: "${upstreamUrl}"`,
+          '        strip_prefix: true',
+          '        access: { allow: [127.0.0.0/8] }',
+          '        rate_limit: { requests_per_second: 1000000, burst: 10000000, by: client_ip }',
           '      - path: /rr/',
           '        upstreams:',
           ...pool.map((url) => `          - { url: "${url}" }`),

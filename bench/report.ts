@@ -154,6 +154,12 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
     throughput('get2k', 0.5, 0.45),
     throughput('rr3', 0.45),
     throughput('rules', 0.45),
+    {
+      target:
+        '2 KB GET through an allow list and a rate limit: >= 0.95x the plain 2 KB GET (issue 20)',
+      measured: `${x(ratio(s('guarded', 'proxy').rps, get2k.proxy.rps))} (${Math.round(s('guarded', 'proxy').rps)} vs ${Math.round(get2k.proxy.rps)} req/s; nginx ${x(ratio(s('guarded', 'nginx').rps, get2k.nginx.rps))})`,
+      ok: ratio(s('guarded', 'proxy').rps, get2k.proxy.rps) >= 0.95,
+    },
     throughput('get64k', 0.6),
     throughput('post1m', 0.6, 0.5),
     {

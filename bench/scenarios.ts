@@ -63,6 +63,15 @@ export const SCENARIOS: readonly Scenario[] = [
     systems: ['nginx', 'proxy'],
   },
   {
+    // Issue 20: the same GET through an allow list and a rate limit that never triggers; its
+    // target is the plain 2 KB GET of the same run (within 5%).
+    id: 'guarded',
+    title: '2 KB GET, allow list + rate limit (never triggers), 64 conns',
+    path: '/guarded/2k',
+    connections: 64,
+    systems: ['nginx', 'proxy'],
+  },
+  {
     id: 'get64k',
     title: '64 KB GET, 64 conns',
     path: '/64k',
