@@ -76,6 +76,11 @@ const TOO_LARGE: GateVerdict = {
   refusal: 'body_too_large',
 };
 const PASS: GateVerdict = { pass: true };
+const UNAVAILABLE: GateVerdict = {
+  pass: false,
+  reason: 'auth_unavailable',
+  refusal: 'auth_unavailable',
+};
 
 /**
  * The checks of a route's gate, in nginx's order (its preaccess phase, then access): the
@@ -96,6 +101,8 @@ export function runGate(
     if (gate.allow !== undefined && !gate.allow.check(client, family)) return FORBIDDEN;
   }
   const limit = gate.rateLimit;
+  // A check the config asks for but this process cannot run is a refusal, never a pass.
+  if (limit !== undefined && deps.limiter === undefined) return UNAVAILABLE;
   if (limit !== undefined && deps.limiter !== undefined) {
     const key = limit.by === 'site' ? '' : client;
     const taken = deps.limiter.take(limit, key);
@@ -124,6 +131,7 @@ function afterLimit(
     if (length !== undefined && length > gate.maxBodyBytes) return TOO_LARGE;
   }
   const basic = gate.basicAuth;
+  if (basic !== undefined && deps.basicAuth === undefined) return UNAVAILABLE;
   if (basic !== undefined && deps.basicAuth !== undefined) {
     const ok = deps.basicAuth.check(basic, request);
     if (ok instanceof Promise) return ok.then((yes) => afterBasic(gate, request, deps, yes));
@@ -148,6 +156,7 @@ function afterBasic(
     };
   }
   const forward = gate.forwardAuth;
+  if (forward !== undefined && deps.forwardAuth === undefined) return UNAVAILABLE;
   if (forward !== undefined && deps.forwardAuth !== undefined) {
     return deps.forwardAuth.check(forward, request);
   }

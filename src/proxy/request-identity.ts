@@ -71,7 +71,7 @@ function validTrace(match: RegExpExecArray): boolean {
 
 /**
  * Random bytes for ids, filled 8 KB at a time: one randomFillSync per ~200 requests instead
- * of one OpenSSL call per id (measured: per-request randomBytes cost ~2.5 µs of a 25 µs
+ * of one OpenSSL call per id (measured: per-request randomBytes cost ~5 µs of a 25 µs
  * request). The bytes are as random as randomBytes'; each is used once.
  */
 const pool = Buffer.alloc(8192);
