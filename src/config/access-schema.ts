@@ -38,6 +38,61 @@ const HEADER_NAME = Joi.string()
   .pattern(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/)
   .messages({ 'string.pattern.base': 'must be a header name' });
 
+/**
+ * Headers forward auth may not copy, either way: the framing and hop-by-hop ones (copied, they
+ * would change how this hop's message is framed, a smuggling hazard) and Host (each side of the
+ * subrequest has its own).
+ */
+const NOT_COPIED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'expect',
+  'host',
+]);
+/** Onto the upstream request, neither the headers the proxy sets itself. */
+const SET_BY_PROXY = new Set([
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'forwarded',
+  'x-real-ip',
+  'x-request-id',
+  'traceparent',
+  'tracestate',
+]);
+
+function copiedHeaders(side: 'request' | 'response') {
+  return Joi.array()
+    .items(HEADER_NAME)
+    .max(50)
+    .default([])
+    .custom((names: string[], helpers) => {
+      for (const name of names) {
+        // `_` spelt for `-` too: CGI-style upstreams read both as the same header.
+        const lower = name.toLowerCase().replaceAll('_', '-');
+        if (NOT_COPIED.has(lower)) {
+          return helpers.message({
+            custom: `"${name}" is a framing, hop-by-hop or Host header, never copied`,
+          });
+        }
+        if (side === 'response' && SET_BY_PROXY.has(lower)) {
+          return helpers.message({
+            custom: `"${name}" is set by the proxy itself, never by the auth service`,
+          });
+        }
+      }
+      return names;
+    });
+}
+
 const cidrList = Joi.array().items(Joi.string().custom(cidr)).min(1).max(1_000);
 
 export const accessSchema = Joi.object({
@@ -54,8 +109,8 @@ export const accessSchema = Joi.object({
   forward_auth: Joi.object({
     url: Joi.string().custom(httpUrl).required(),
     timeout_ms: Joi.number().integer().min(1).max(60_000).default(1_000),
-    request_headers: Joi.array().items(HEADER_NAME).max(50).default([]),
-    response_headers: Joi.array().items(HEADER_NAME).max(50).default([]),
+    request_headers: copiedHeaders('request'),
+    response_headers: copiedHeaders('response'),
   }),
 });
 
