@@ -16,6 +16,7 @@ import {
 } from './proxy/request-handler.ts';
 import { TrustBoundary } from './proxy/trust-boundary.ts';
 import { AccessLog } from './proxy/access-log.ts';
+import { ForwardAuth } from './access/forward-auth.ts';
 import { handshakeFailureReason } from './tls/handshake-failures.ts';
 import { UpstreamClient } from './upstream/upstream-client.ts';
 import { UpstreamRegistry } from './upstream/upstream-registry.ts';
@@ -91,7 +92,7 @@ export async function startDataPath(
     log,
     access,
     trust,
-    gate: { trust },
+    gate: { trust, forwardAuth: new ForwardAuth(client, log) },
     bodies,
     isDraining: () => draining,
   };

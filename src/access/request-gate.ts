@@ -20,7 +20,7 @@ export interface GateRequest {
 
 /** Headers to change on the request sent upstream (forward auth's `response_headers`). */
 export interface HeaderPatch {
-  /** Lower-case names removed from the client's request first. */
+  /** Lower-case names with `-` (their `_` spellings go too), removed from the client's request first. */
   readonly remove: readonly string[];
   /** Flat [name, value, ...] added after. */
   readonly add: readonly string[];

@@ -197,12 +197,18 @@ export function forwardedHeaders(
     : applyToFlatHeaders(route.requestRules, headers);
 }
 
-/** Forward auth's headers: the client's own copies removed, the auth service's added. */
+/**
+ * Forward auth's headers: the client's own copies removed, the auth service's added. A client's
+ * `X_User` goes with `X-User`: CGI-style upstreams (PHP, nginx with `underscores_in_headers`)
+ * read both as `HTTP_X_USER`, so it would otherwise pass for the auth service's.
+ */
 function applyPatch(headers: string[], patch: HeaderPatch): string[] {
   const out: string[] = [];
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string;
-    if (patch.remove.includes(name.toLowerCase())) continue;
+    let lower = name.toLowerCase();
+    if (lower.includes('_')) lower = lower.replaceAll('_', '-');
+    if (patch.remove.includes(lower)) continue;
     out.push(name, headers[i + 1] as string);
   }
   for (const item of patch.add) out.push(item);
