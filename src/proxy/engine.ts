@@ -34,6 +34,7 @@ export interface ProxyEngine {
     route: Route,
     hop: ClientHop,
     identity: RequestIdentity,
+    patch?: HeaderPatch,
   ): void;
   /** Each origin's pool as the metrics show it. */
   pools(): PoolFigures[];
@@ -75,9 +76,9 @@ export function createProxyEngine(
       const headers = forwardedHeaders(req, route, hop, identity, patch);
       new Exchange(req, res, runtime, headers, identity, deps, onEnd).start();
     },
-    upgrade(req, socket, head, route, hop, identity) {
+    upgrade(req, socket, head, route, hop, identity, patch) {
       const runtime = registry.runtime(route);
-      const headers = forwardedHeaders(req, route, hop, identity);
+      const headers = forwardedHeaders(req, route, hop, identity, patch);
       new Tunnel(req, socket, head, runtime, headers, deps, (tunnel, err) =>
         onUpgradeFailed(req, socket, route, tunnel.state.target.url, err, identity),
       ).start();

@@ -22,6 +22,7 @@ import type { RequestIdentity } from './request-identity.ts';
 import {
   errorBodyLength,
   errorForFailure,
+  relayOnSocket,
   routeReason,
   sendError,
   sendErrorOnSocket,
@@ -240,11 +241,13 @@ function logUpstreamFailure(
  */
 export function createUpgradeHandler(deps: HandlerDeps) {
   const { store, engine, trust, metrics, access } = deps;
+  const refuse = createUpgradeRefusal(deps);
   return function handleUpgrade(req: ClientRequest, socket: Socket, head: Buffer): void {
     const startedAt = performance.now();
     const hop = trust.hop(socket, protoOf(socket));
     const identity = identify(req.rawHeaders, hop.trusted);
-    const route = findRoute(store.current(), req);
+    const snapshot = store.current();
+    const route = findRoute(snapshot, req);
     if (typeof route === 'string') {
       metrics.countUnmatched(statusOf(route));
       sendErrorOnSocket(socket, route);
@@ -257,7 +260,63 @@ export function createUpgradeHandler(deps: HandlerDeps) {
       });
       return;
     }
-    engine.upgrade(req, socket, head, route, hop, identity);
+    // The route's gate holds for handshakes too: an Upgrade header must not be a way around
+    // the address lists, the limits or authentication.
+    const gate = route.gate;
+    if (gate === undefined) return engine.upgrade(req, socket, head, route, hop, identity);
+    const client = trust.clientAddress(hop, req.rawHeaders);
+    const passed = (verdict: GateVerdict) => {
+      if (socket.destroyed) return;
+      if (verdict.pass) engine.upgrade(req, socket, head, route, hop, identity, verdict.patch);
+      else refuse(req, socket, route, hop, identity, startedAt, verdict);
+    };
+    const verdict = runGate(gate, { req, hop, identity, snapshot, client }, deps.gate);
+    if (!(verdict instanceof Promise)) return passed(verdict);
+    socket.pause(); // the tunnel's pipe resumes it
+    verdict.then(passed, (err: unknown) => {
+      deps.log.error({ err, request_id: identity.id }, 'route gate failed');
+      passed({ pass: false, reason: 'auth_unavailable', refusal: 'auth_unavailable' });
+    });
+  };
+}
+
+/** A handshake the route's gate refused, answered on the raw socket, then closed. */
+function createUpgradeRefusal(deps: Pick<HandlerDeps, 'metrics' | 'access'>) {
+  const { metrics, access } = deps;
+  return (
+    req: ClientRequest,
+    socket: Socket,
+    route: Route,
+    hop: ClientHop,
+    identity: RequestIdentity,
+    startedAt: number,
+    verdict: Exclude<GateVerdict, { pass: true }>,
+  ): void => {
+    metrics.refusals.inc({ site: route.site, route: route.path, reason: verdict.reason });
+    let status: number;
+    let bytes: number;
+    if ('relay' in verdict) {
+      ({ status } = verdict.relay);
+      bytes = verdict.relay.body.length;
+      relayOnSocket(socket, verdict.relay, identity.id);
+    } else {
+      status = statusOf(verdict.refusal);
+      bytes = errorBodyLength(verdict.refusal);
+      sendErrorOnSocket(socket, verdict.refusal, {
+        ...verdict.headers,
+        'x-request-id': identity.id,
+      });
+    }
+    metrics.recordRequest(route, status, undefined);
+    access.write(req, hop, identity, {
+      status,
+      startedAt,
+      site: route.site,
+      route: route.path,
+      bytesSent: bytes,
+      bytesReceived: 0,
+      reason: verdict.reason,
+    });
   };
 }
 

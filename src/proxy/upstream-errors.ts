@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { ClientResponse } from './client-side.ts';
 import type { Socket } from 'node:net';
 import type { Failure } from '../http1/upstream-error.ts';
@@ -101,17 +102,45 @@ export function sendError(
   res.end(body);
 }
 
-/** The same for a raw upgrade socket, which has no ServerResponse. */
-export function sendErrorOnSocket(socket: Socket, error: ClientError): void {
+/**
+ * The same for a raw upgrade socket, which has no ServerResponse. `extra`: more headers (a
+ * gate's refusal: WWW-Authenticate, Retry-After, the request id).
+ */
+export function sendErrorOnSocket(
+  socket: Socket,
+  error: ClientError,
+  extra?: Readonly<Record<string, string>>,
+): void {
+  const { status, body } = PREPARED.get(error) as { status: number; body: Buffer };
+  let head = `HTTP/1.1 ${status} ${REASONS[status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\ncache-control: no-store\r\n`;
+  for (const name in extra) head += `${name}: ${extra[name]}\r\n`;
+  endOnSocket(socket, head, body);
+}
+
+/** A forward auth refusal relayed on a raw upgrade socket (its headers as for a response). */
+export function relayOnSocket(
+  socket: Socket,
+  relay: { status: number; headers: Readonly<Record<string, string | string[]>>; body: Buffer },
+  requestId: string,
+): void {
+  let head = `HTTP/1.1 ${relay.status} ${STATUS_CODES[relay.status] ?? 'Unknown'}\r\n`;
+  for (const name in relay.headers) {
+    if (name === 'content-length' || name === 'x-request-id') continue;
+    const value = relay.headers[name] as string | string[];
+    for (const one of Array.isArray(value) ? value : [value]) head += `${name}: ${one}\r\n`;
+  }
+  head += `content-length: ${relay.body.length}\r\nx-request-id: ${requestId}\r\n`;
+  endOnSocket(socket, head, relay.body);
+}
+
+function endOnSocket(socket: Socket, head: string, body: Buffer): void {
   if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const { status, body } = PREPARED.get(error) as { status: number; body: Buffer };
-  socket.end(
-    `HTTP/1.1 ${status} ${REASONS[status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body.toString()}`,
-  );
+  socket.write(`${head}connection: close\r\n\r\n`, 'latin1');
+  socket.end(body);
   // Read (and drop) what the client still sends, so its close or reset is seen; one that
   // never closes is cut after the lingering time.
   socket.resume();

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeCertificate } from '../certs.ts';
@@ -81,6 +81,9 @@ describe('forward auth', () => {
   let slow: Awaited<ReturnType<typeof startAuth>>;
   let secure: Awaited<ReturnType<typeof startAuth>>;
   let garbage: RecordingUpstream;
+  let ws: http.Server;
+  /** The WebSocket handshakes the upstream got, by their headers. */
+  const handshakes: http.IncomingHttpHeaders[] = [];
   let proxy: ProxyProcess;
   let tlsPort: number;
 
@@ -97,6 +100,16 @@ describe('forward auth', () => {
     );
     garbage = await startRecordingUpstream(() => 'HTTP/1.1 abc nonsense\r\n\r\n');
     const dead = await closedPort();
+    ws = http.createServer((_req, res) => res.writeHead(500).end());
+    ws.on('upgrade', (req: http.IncomingMessage, socket: Socket) => {
+      handshakes.push(req.headers);
+      socket.end(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+      );
+    });
+    ws.listen(0, '127.0.0.1');
+    await once(ws, 'listening');
+    const wsUrl = `http://127.0.0.1:${(ws.address() as AddressInfo).port}`;
     const path = join(dir, 'proxy.yaml');
     const authBlock = (url: string, timeout = 2000) => `
         access:
@@ -136,6 +149,11 @@ sites:
         upstream: "${up.url}"${authBlock(`https://localhost:${secure.port}/verify`)}
       - path: /open/
         upstream: "${up.url}"
+      - path: /ws/
+        upstream: "${wsUrl}"${authBlock(`http://127.0.0.1:${auth.port}/check`)}
+      - path: /ws-denied/
+        upstream: "${wsUrl}"
+        access: { deny: [127.0.0.0/8] }
 `,
     );
     // The auth service's certificate is trusted the way an operator trusts a private CA.
@@ -149,6 +167,8 @@ sites:
 
   after(async () => {
     await proxy.stop();
+    ws.closeAllConnections();
+    ws.close();
     await Promise.all([up.close(), auth.close(), slow.close(), secure.close(), garbage.close()]);
     await cleanup();
   });
@@ -408,6 +428,49 @@ sites:
     } finally {
       session.close();
     }
+  });
+
+  it('decides WebSocket handshakes too: an Upgrade header is no way around the gate', async () => {
+    const handshake = (path: string, extra: string[] = []) =>
+      rawExchange(
+        proxy.port,
+        head(
+          'GET',
+          path,
+          [
+            'Connection: Upgrade',
+            'Upgrade: websocket',
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+            'Sec-WebSocket-Version: 13',
+            ...extra,
+          ],
+          false,
+        ),
+        { maxMs: 2_000 },
+      );
+    const before = handshakes.length;
+    auth.answer((_s, res) =>
+      res.writeHead(401, { 'WWW-Authenticate': 'Bearer realm="ws"' }).end('no socket for you'),
+    );
+    const denied = await handshake('/ws/chat');
+    assert.deepEqual(denied.statuses, [401]);
+    assert.equal(headerOf(denied.text, 'www-authenticate'), 'Bearer realm="ws"');
+    assert.equal(bodyOf(denied.text), 'no socket for you');
+    assert.ok(headerOf(denied.text, 'x-request-id'));
+    assert.ok(denied.closed, 'the connection closes after the refusal');
+    const forbidden = await handshake('/ws-denied/chat');
+    assert.deepEqual(forbidden.statuses, [403]);
+    assert.equal(handshakes.length, before, 'the upstream saw neither handshake');
+
+    auth.answer((_s, res) => res.writeHead(200, { 'X-User': 'ws-user' }).end());
+    const upgraded = await handshake('/ws/chat', ['X-User: mallory']);
+    assert.deepEqual(upgraded.statuses, [101]);
+    assert.equal(handshakes.length, before + 1);
+    assert.equal(handshakes.at(-1)?.['x-user'], 'ws-user');
+    assert.equal(auth.seen.at(-1)?.headers['x-forwarded-uri'], '/ws/chat');
+    const text = await metrics();
+    assert.match(text, /refusals_total\{site="a",route="\/ws\/",reason="auth_denied"\} 1\b/);
+    assert.match(text, /refusals_total\{site="a",route="\/ws-denied\/",reason="forbidden"\} 1\b/);
   });
 
   it('asks nothing for a route without forward_auth', async () => {
