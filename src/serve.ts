@@ -63,10 +63,14 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   const validateOptions = { allowWildcardBind: options.allowWildcardBind };
   const startedAt = Date.now();
   const file = await loadConfigBytes(options.configPath);
-  const { config, certificates } = checkConfig(file.bytes, options.configPath, validateOptions);
+  const { config, certificates, htpasswd } = checkConfig(
+    file.bytes,
+    options.configPath,
+    validateOptions,
+  );
   const log = createLogger(config.log.level);
   logCertificateWarnings(log, certificates.warnings);
-  const initial = compileSnapshot(config, file.sha256, 1, certificates);
+  const initial = compileSnapshot(config, file.sha256, 1, certificates, htpasswd);
   const store = new ConfigStore(initial);
   const metrics = new ProxyMetrics();
   metrics.generation.set(1);

@@ -1,3 +1,5 @@
+import { loadHtpasswdFiles } from '../access/htpasswd-files.ts';
+import type { HtpasswdSet } from '../access/htpasswd-files.ts';
 import { loadCertificates } from '../tls/certificates.ts';
 import type { CertificateSet } from '../tls/certificates.ts';
 import type { ProxyConfig } from './types.ts';
@@ -8,7 +10,8 @@ import type { ValidateOptions } from './validate.ts';
 /**
  * Bytes to a validated config: the one code path that `validate`, `serve`, every reload and the
  * sidecar share, so none of them can accept what another would refuse. It reads and checks
- * the certificate files too (tls/certificates.ts), so a bad pair fails all four the same way.
+ * the certificate files too (tls/certificates.ts), so a bad pair fails all four the same way,
+ * and the htpasswd files of `access.basic_auth` (access/htpasswd-files.ts).
  */
 export function checkConfigBytes(
   bytes: Buffer,
@@ -18,13 +21,18 @@ export function checkConfigBytes(
   return checkConfig(bytes, sourceName, options).config;
 }
 
-/** The same check, keeping the loaded certificates; `previous` lends unchanged pairs. */
+/**
+ * The same check, keeping the loaded certificates and htpasswd files; `previous` lends
+ * unchanged pairs, `previousHtpasswd` unchanged files (and the users a broken one keeps).
+ */
 export function checkConfig(
   bytes: Buffer,
   sourceName: string,
   options: ValidateOptions,
   previous?: CertificateSet,
-): { config: ProxyConfig; certificates: CertificateSet } {
+  previousHtpasswd?: HtpasswdSet,
+): { config: ProxyConfig; certificates: CertificateSet; htpasswd: HtpasswdSet } {
   const config = validateConfig(parseConfigYaml(bytes, sourceName), options);
-  return { config, certificates: loadCertificates(config.tls, previous) };
+  const certificates = loadCertificates(config.tls, previous);
+  return { config, certificates, htpasswd: loadHtpasswdFiles(config, previousHtpasswd) };
 }

@@ -2,6 +2,8 @@ import type { Logger } from '../log.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import { errorLogFields, formatIssue, isProxyError } from '../errors.ts';
 import type { ConfigIssue } from '../errors.ts';
+import { loadHtpasswdFiles, sameHtpasswd } from '../access/htpasswd-files.ts';
+import type { HtpasswdSet } from '../access/htpasswd-files.ts';
 import { loadCertificates } from '../tls/certificates.ts';
 import type { CertificateSet } from '../tls/certificates.ts';
 import { checkConfig } from './check.ts';
@@ -97,9 +99,13 @@ export class Reloader {
     try {
       const file = await loadConfigBytes(path);
       if (file.sha256 === running.sha256) {
-        // The same config: the certificate files may still have been rotated under it.
+        // The same config: the certificate and htpasswd files may still have changed under it.
         const certificates = loadCertificates(running.config.tls, running.certificates);
-        if (sameCertificates(certificates, running.certificates)) {
+        const htpasswd = loadHtpasswdFiles(running.config, running.htpasswd);
+        if (
+          sameCertificates(certificates, running.certificates) &&
+          sameHtpasswd(htpasswd, running.htpasswd)
+        ) {
           metrics.reloads.inc({ result: 'unchanged' });
           markSuccess(metrics);
           const changedStatic = diffStaticFields(startup, running.config);
@@ -109,15 +115,23 @@ export class Reloader {
           );
           return result('unchanged', running, running, changedStatic);
         }
-        return await this.#apply(trigger, running, running.config, file.sha256, certificates);
+        return await this.#apply(
+          trigger,
+          running,
+          running.config,
+          file.sha256,
+          certificates,
+          htpasswd,
+        );
       }
-      const { config, certificates } = checkConfig(
+      const { config, certificates, htpasswd } = checkConfig(
         file.bytes,
         path,
         validateOptions,
         running.certificates,
+        running.htpasswd,
       );
-      return await this.#apply(trigger, running, config, file.sha256, certificates);
+      return await this.#apply(trigger, running, config, file.sha256, certificates, htpasswd);
     } catch (err) {
       this.#failed(trigger, running, err);
       throw err;
@@ -130,10 +144,11 @@ export class Reloader {
     config: ProxyConfig,
     sha256: string,
     certificates: CertificateSet,
+    htpasswd: HtpasswdSet,
   ): Promise<ReloadResult> {
     const { startup, log, metrics } = this.#deps;
     const started = performance.now();
-    const next = compileSnapshot(config, sha256, running.generation + 1, certificates);
+    const next = compileSnapshot(config, sha256, running.generation + 1, certificates, htpasswd);
     // Workers compile it again each: their deadline is measured against this compile.
     const report = await this.#deps.apply(next, performance.now() - started);
     const changedStatic = diffStaticFields(startup, config);
@@ -156,6 +171,10 @@ export class Reloader {
         ...(certificates.warnings.length === 0
           ? {}
           : { certificate_warnings: certificates.warnings.map(formatIssue) }),
+        ...(sameHtpasswd(htpasswd, running.htpasswd) ? {} : { htpasswd_changed: true }),
+        ...(htpasswd.warnings.length === 0
+          ? {}
+          : { htpasswd_warnings: htpasswd.warnings.map(formatIssue) }),
       },
       changedStatic.length > 0
         ? `reload applied; static fields changed (restart required): ${changedStatic.join(', ')}`

@@ -1,3 +1,5 @@
+import { EMPTY_HTPASSWD } from '../access/htpasswd-files.ts';
+import type { HtpasswdSet } from '../access/htpasswd-files.ts';
 import { buildRouteTable } from '../routing/route-table.ts';
 import type { RouteTable } from '../routing/route-table.ts';
 import { EMPTY_CERTIFICATES } from '../tls/certificates.ts';
@@ -14,6 +16,8 @@ export interface Snapshot {
   readonly table: RouteTable;
   /** The certificates TLS listeners serve (SNI picks among them). */
   readonly certificates: CertificateSet;
+  /** The users of `access.basic_auth`, by htpasswd file: read at load, and on every reload. */
+  readonly htpasswd: HtpasswdSet;
 }
 
 export function compileSnapshot(
@@ -21,6 +25,7 @@ export function compileSnapshot(
   sha256: string,
   generation: number,
   certificates: CertificateSet = EMPTY_CERTIFICATES,
+  htpasswd: HtpasswdSet = EMPTY_HTPASSWD,
 ): Snapshot {
   return Object.freeze({
     generation,
@@ -29,5 +34,6 @@ export function compileSnapshot(
     config: deepFreeze(config),
     table: buildRouteTable(config.sites),
     certificates,
+    htpasswd,
   });
 }

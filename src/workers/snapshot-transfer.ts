@@ -3,15 +3,22 @@ import { compileSnapshot } from '../config/snapshot.ts';
 import type { Snapshot } from '../config/snapshot.ts';
 import type { ProxyConfig } from '../config/types.ts';
 import { CertificateSet } from '../tls/certificates.ts';
+import type { HtpasswdFile, HtpasswdSet } from '../access/htpasswd-files.ts';
 import type { LoadedCertificate } from '../tls/certificates.ts';
 
 /** A certificate as it crosses to a worker: everything but the secure context. */
 export type CertificateData = Omit<LoadedCertificate, 'context'>;
 
+/** An htpasswd file as it crosses to a worker: its users as [name, hash] pairs. */
+export interface HtpasswdFileData extends Omit<HtpasswdFile, 'users'> {
+  readonly users: readonly (readonly [string, string])[];
+}
+
 /**
  * A validated config as the primary sends it to a worker: plain data (structured clone), no
  * compiled table and no secure contexts, which each process must build for itself. The
- * primary has read, parsed and checked it, certificates included; a worker only compiles.
+ * primary has read, parsed and checked it, certificates and htpasswd files included; a worker
+ * only compiles (it never reads those files: every process checks the users the primary read).
  */
 export interface SnapshotData {
   readonly generation: number;
@@ -20,6 +27,8 @@ export interface SnapshotData {
   readonly certificates: readonly CertificateData[];
   readonly minVersion: CertificateSet['minVersion'];
   readonly warnings: CertificateSet['warnings'];
+  readonly htpasswd: readonly HtpasswdFileData[];
+  readonly htpasswdWarnings: HtpasswdSet['warnings'];
 }
 
 export function snapshotData(snapshot: Snapshot): SnapshotData {
@@ -30,6 +39,8 @@ export function snapshotData(snapshot: Snapshot): SnapshotData {
     certificates: snapshot.certificates.list.map(withoutContext),
     minVersion: snapshot.certificates.minVersion,
     warnings: snapshot.certificates.warnings,
+    htpasswd: [...snapshot.htpasswd.files.values()].map((f) => ({ ...f, users: [...f.users] })),
+    htpasswdWarnings: snapshot.htpasswd.warnings,
   };
 }
 
@@ -57,7 +68,28 @@ export function snapshotFromData(data: SnapshotData, previous?: Snapshot): Snaps
     });
   });
   const certificates = new CertificateSet(Object.freeze(list), data.minVersion, data.warnings);
-  return compileSnapshot(data.config, data.sha256, data.generation, certificates);
+  return compileSnapshot(
+    data.config,
+    data.sha256,
+    data.generation,
+    certificates,
+    htpasswdFromData(data, previous),
+  );
+}
+
+/** Files this worker already holds (same path and bytes) keep their object, as in the primary. */
+function htpasswdFromData(data: SnapshotData, previous: Snapshot | undefined): HtpasswdSet {
+  const files = new Map<string, HtpasswdFile>();
+  for (const file of data.htpasswd) {
+    const same = previous?.htpasswd.files.get(file.path);
+    files.set(
+      file.path,
+      same !== undefined && same.sha256 === file.sha256
+        ? same
+        : Object.freeze({ ...file, users: new Map(file.users) }),
+    );
+  }
+  return Object.freeze({ files, warnings: data.htpasswdWarnings });
 }
 
 function withoutContext(cert: LoadedCertificate): CertificateData {
