@@ -1,4 +1,6 @@
 import { TLSSocket } from 'node:tls';
+import { BasicAuthVerifier } from './access/basic-auth.ts';
+import { BcryptPool, bcryptThreads } from './access/bcrypt-pool.ts';
 import { parseListenAddress } from './config/address.ts';
 import type { ListenAddress } from './config/address.ts';
 import type { Snapshot } from './config/snapshot.ts';
@@ -85,6 +87,12 @@ export async function startDataPath(
     },
     (_req, why) => metrics.clientTimeouts.inc({ phase: why }),
   );
+  // access.basic_auth: bcrypt on threads started at the first login, a login cache per process.
+  const bcrypt = new BcryptPool(bcryptThreads(options.workers));
+  const basicAuth = new BasicAuthVerifier({
+    hasher: bcrypt,
+    onFailure: (r) => metrics.basicAuthFailures.inc({ site: r.site, route: r.path }),
+  });
   const handlerDeps = {
     store,
     engine,
@@ -92,7 +100,7 @@ export async function startDataPath(
     log,
     access,
     trust,
-    gate: { trust, forwardAuth: new ForwardAuth(client, log) },
+    gate: { trust, basicAuth, forwardAuth: new ForwardAuth(client, log) },
     bodies,
     isDraining: () => draining,
   };
@@ -116,6 +124,7 @@ export async function startDataPath(
     upstreams.close();
     engine.close();
     bodies.close();
+    bcrypt.close();
   };
   let bound: string[];
   try {

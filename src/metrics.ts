@@ -112,6 +112,13 @@ export class ProxyMetrics {
     registers: [this.registry],
   });
 
+  readonly basicAuthFailures = new Counter({
+    name: 'reverse_proxy_basic_auth_failures_total',
+    help: 'Requests to an access.basic_auth route whose credentials were wrong (unknown user, wrong password, malformed header); requests without credentials are not counted',
+    labelNames: ['site', 'route'] as const,
+    registers: [this.registry],
+  });
+
   readonly clientTimeouts = new Counter({
     name: 'reverse_proxy_client_timeouts_total',
     help: 'Client connections closed for a slow request body: body_idle (nothing for client.body_idle_timeout_ms), body_rate (under client.body_min_rate_bytes_per_s over 10 s)',

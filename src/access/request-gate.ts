@@ -16,6 +16,8 @@ export interface GateRequest {
   readonly snapshot: Snapshot;
   /** The client as `trusted_proxies` resolve it. */
   readonly client: string;
+  /** The route it matched (a Route): labels for what a check counts. */
+  readonly route: { readonly site: string; readonly path: string };
 }
 
 /** Headers to change on the request sent upstream (forward auth's `response_headers`). */

@@ -111,7 +111,7 @@ export function createRequestHandler(deps: HandlerDeps) {
       if (verdict.pass) engine.web(req, res, route, hop, identity, onComplete, verdict.patch);
       else refuse(req, res, route, hop, identity, startedAt, verdict);
     };
-    const verdict = runGate(gate, { req, hop, identity, snapshot, client }, deps.gate);
+    const verdict = runGate(gate, { req, hop, identity, snapshot, client, route }, deps.gate);
     if (!(verdict instanceof Promise)) return passed(verdict);
     // The body waits (buffered one read at most, then not read) until the gate has decided.
     req.pause();
@@ -270,7 +270,7 @@ export function createUpgradeHandler(deps: HandlerDeps) {
       if (verdict.pass) engine.upgrade(req, socket, head, route, hop, identity, verdict.patch);
       else refuse(req, socket, route, hop, identity, startedAt, verdict);
     };
-    const verdict = runGate(gate, { req, hop, identity, snapshot, client }, deps.gate);
+    const verdict = runGate(gate, { req, hop, identity, snapshot, client, route }, deps.gate);
     if (!(verdict instanceof Promise)) return passed(verdict);
     socket.pause(); // the tunnel's pipe resumes it
     verdict.then(passed, (err: unknown) => {
