@@ -713,6 +713,111 @@ describe('helm chart', () => {
     }
   });
 
+  it('mounts the htpasswd Secret read-only where the proxy, the sidecar and the seed read it, and a basic_auth config renders that the proxy accepts', async () => {
+    const { dir, cleanup } = await tmpDir('rp-chart-auth-');
+    try {
+      const values = join(dir, 'values.yaml');
+      const realm = { realm: 'api users', htpasswd_file: '/etc/reverse-proxy/auth/htpasswd' };
+      const admins = { realm: 'admins', htpasswd_file: '/etc/reverse-proxy/auth/admins' };
+      writeFileSync(
+        values,
+        JSON.stringify({
+          auth: { htpasswdSecret: 'api-htpasswd' },
+          config: {
+            sites: [
+              {
+                name: 'api',
+                hosts: ['api.example.com'],
+                access: { basic_auth: realm },
+                routes: [
+                  { path: '/', upstream: 'http://api.default.svc.cluster.local:8080' },
+                  {
+                    path: '/admin/',
+                    upstream: 'http://api.default.svc.cluster.local:8080',
+                    access: { allow: ['10.0.0.0/8'], basic_auth: admins },
+                  },
+                ],
+              },
+            ],
+          },
+        }),
+      );
+      for (const kubeVersion of ['1.30.0', '1.28.5']) {
+        const objects = render(['-f', values], kubeVersion);
+        assertSecurePod(objects);
+        const [deployment] = findKind(objects, 'Deployment');
+        const spec = deployment?.spec.template.spec;
+        assert.deepEqual(spec.volumes.find((v: { name: string }) => v.name === 'auth').secret, {
+          secretName: 'api-htpasswd',
+          defaultMode: 0o440,
+        });
+        assert.equal(
+          spec.securityContext.fsGroup,
+          spec.securityContext.runAsGroup,
+          'group-readable',
+        );
+        const containers = podContainers(deployment as K8sObject);
+        const readers =
+          kubeVersion === '1.28.5' ? ['admin', 'proxy', 'seed-config'] : ['admin', 'proxy'];
+        assert.deepEqual(
+          containers
+            .filter((c) =>
+              (c.volumeMounts ?? []).some(
+                (m: { name: string; mountPath: string; readOnly?: boolean }) =>
+                  m.name === 'auth' &&
+                  m.mountPath === '/etc/reverse-proxy/auth' &&
+                  m.readOnly === true,
+              ),
+            )
+            .map((c) => c.name)
+            .sort(),
+          readers,
+        );
+        const admin = containers.find((c) => c.name === 'admin');
+        assert.ok(
+          admin.args.includes('--tls-dir=/etc/reverse-proxy/auth'),
+          'the sidecar watches it',
+        );
+        // The rendered config, with the Secret's files where the test has them, is one the
+        // proxy accepts: the check reads the htpasswd files.
+        const [configMap] = findKind(objects, 'ConfigMap');
+        const text = String(configMap?.data['proxy.yaml']);
+        assert.match(text, /htpasswd_file: \/etc\/reverse-proxy\/auth\/htpasswd/);
+        writeFileSync(join(dir, 'htpasswd'), `alice:$2y$05$${'a'.repeat(53)}\n`);
+        writeFileSync(join(dir, 'admins'), `bob:$2y$05$${'b'.repeat(53)}\n`);
+        const { checkConfig } = await import('../../src/config/check.ts');
+        const checked = checkConfig(
+          Buffer.from(text.replaceAll('/etc/reverse-proxy/auth/', `${dir}/`)),
+          'configmap',
+          { allowWildcardBind: true },
+        );
+        assert.deepEqual([...checked.htpasswd.files.keys()], [`${dir}/htpasswd`, `${dir}/admins`]);
+      }
+    } finally {
+      await cleanup();
+    }
+    // Off by default: no volume, no mount, no watch, and no fsGroup without TLS either.
+    const [deployment] = findKind(render(), 'Deployment');
+    const text = JSON.stringify(deployment);
+    assert.ok(!text.includes('/etc/reverse-proxy/auth') && !text.includes('"auth"'));
+    assert.equal(deployment?.spec.template.spec.securityContext.fsGroup, undefined);
+    for (const [flags, pattern] of [
+      [['--set', 'auth.htpasswdSecret=Not_A_Name'], /htpasswdSecret/],
+      [['--set', 'extraVolumes[0].name=auth'], /extraVolumes\.0\.name/],
+      [
+        [
+          '--set-json',
+          'config.sites=[{"name":"a","hosts":["a"],"access":{"basic_auth":{"realm":"a"}},"routes":[{"path":"/","upstream":"http://a:1"}]}]',
+        ],
+        /htpasswd_file/,
+      ],
+    ] as [string[], RegExp][]) {
+      const result = helm(['template', 'rp', CHART, ...flags]);
+      assert.notEqual(result.code, 0, `${flags.join(' ')} must fail`);
+      assert.match(result.stderr, pattern, flags.join(' '));
+    }
+  });
+
   it('accepts the route keys of several upstreams and route rules, and refuses mixing upstream and upstreams', async () => {
     const { dir, cleanup } = await tmpDir('rp-chart-routes-');
     try {

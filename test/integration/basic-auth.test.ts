@@ -123,6 +123,11 @@ sites:
     assert.equal((await get('/admin/', basic('bob', BOB_PASSWORD))).status, 200);
     assert.equal((await get('/public/')).status, 200, 'a route whose access has no basic_auth');
     assert.equal(up.requests.length, before + 4);
+    assert.equal(
+      up.requests[before]?.header('authorization'),
+      basic('alice', ALICE_PASSWORD),
+      'the header goes upstream as it came',
+    );
     // Again, from the login cache: the same answers.
     assert.equal((await get('/', basic('alice', ALICE_PASSWORD))).status, 200);
     assert.equal((await get('/', basic('alice', 'wrong-guess-xyz'))).status, 401);

@@ -25,6 +25,11 @@
     {{- end }}
     - --tls-dir={{ $secret.dir }}
     {{- end }}
+    {{- if .Values.auth.htpasswdSecret }}
+    # The htpasswd Secret, watched the same way: an edit is validated with the config, then
+    # reloaded (the sidecar's messages for this watch speak of TLS files).
+    - --tls-dir=/etc/reverse-proxy/auth
+    {{- end }}
     {{- with .Values.sidecar.guard }}
     {{- if .enabled }}
     - --guard=on
@@ -82,6 +87,7 @@
       readOnly: true
     {{- end }}
     {{- include "reverse-proxy.tlsMounts" . | replace "\n" "\n    " }}
+    {{- include "reverse-proxy.authMounts" . | replace "\n" "\n    " }}
     {{- with .Values.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -128,6 +134,7 @@
     - name: run
       mountPath: /run/reverse-proxy
     {{- include "reverse-proxy.tlsMounts" . | replace "\n" "\n    " }}
+    {{- include "reverse-proxy.authMounts" . | replace "\n" "\n    " }}
     {{- with .Values.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -159,6 +166,7 @@
       mountPath: /etc/reverse-proxy/configmap
       readOnly: true
     {{- include "reverse-proxy.tlsMounts" . | replace "\n" "\n    " }}
+    {{- include "reverse-proxy.authMounts" . | replace "\n" "\n    " }}
     {{- with .Values.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}

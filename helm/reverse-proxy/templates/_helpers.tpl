@@ -147,6 +147,15 @@ inside the one at the TLS dir.
 {{- end }}
 {{- end }}
 
+{{/* The htpasswd Secret's mount (auth.htpasswdSecret), in every container that validates or serves. */}}
+{{- define "reverse-proxy.authMounts" -}}
+{{- if .Values.auth.htpasswdSecret }}
+- name: auth
+  mountPath: /etc/reverse-proxy/auth
+  readOnly: true
+{{- end }}
+{{- end }}
+
 {{/* A probe: the chart's endpoint (list PATH PORT TIMINGS), the operator's timings. */}}
 {{- define "reverse-proxy.probe" -}}
 httpGet: { path: {{ index . 0 }}, port: {{ index . 1 }} }
