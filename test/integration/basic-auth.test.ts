@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hashSync } from 'bcryptjs';
-import { startRecordingUpstream } from '../raw-http.ts';
+import { rawExchange, startRecordingUpstream } from '../raw-http.ts';
 import type { RecordingUpstream } from '../raw-http.ts';
 import { CLI, request, startProxy, tmpDir, writeConfig } from '../helpers.ts';
 import type { ProxyProcess, Reply } from '../helpers.ts';
@@ -131,6 +131,33 @@ sites:
     // Again, from the login cache: the same answers.
     assert.equal((await get('/', basic('alice', ALICE_PASSWORD))).status, 200);
     assert.equal((await get('/', basic('alice', 'wrong-guess-xyz'))).status, 401);
+  });
+
+  it('holds WebSocket handshakes to it: 401 with the challenge without the right credentials, through with them', async () => {
+    const handshake = (authorization?: string) =>
+      rawExchange(
+        proxy.port,
+        'GET /ws HTTP/1.1\r\nHost: app.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
+          (authorization === undefined ? '' : `Authorization: ${authorization}\r\n`) +
+          '\r\n',
+      );
+    const before = up.requests.length;
+    for (const authorization of [undefined, basic('alice', 'wrong-guess-xyz')]) {
+      const refused = await handshake(authorization);
+      assert.deepEqual(refused.statuses, [401]);
+      assert.match(
+        refused.text,
+        /\r\nwww-authenticate: Basic realm="App users", charset="UTF-8"\r\n/,
+      );
+      assert.ok(refused.closed);
+    }
+    assert.equal(up.requests.length, before, 'the upstream saw no handshake');
+    // The right credentials: the handshake goes upstream (this one answers 200, relayed).
+    const passed = await handshake(basic('alice', ALICE_PASSWORD));
+    assert.deepEqual(passed.statuses, [200]);
+    assert.equal(up.requests.length, before + 1);
+    assert.equal(up.requests[before]?.header('upgrade'), 'websocket');
   });
 
   it('takes the users of the file as a reload reads it: one added works at once, one removed stops', async () => {
