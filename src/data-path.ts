@@ -16,6 +16,8 @@ import {
 } from './proxy/request-handler.ts';
 import { TrustBoundary } from './proxy/trust-boundary.ts';
 import { AccessLog } from './proxy/access-log.ts';
+import { BucketTable } from './rate-limit/bucket-table.ts';
+import type { ProcessLimiter } from './rate-limit/process-limiter.ts';
 import { handshakeFailureReason } from './tls/handshake-failures.ts';
 import { UpstreamClient } from './upstream/upstream-client.ts';
 import { UpstreamRegistry } from './upstream/upstream-registry.ts';
@@ -30,6 +32,11 @@ export interface DataPathOptions {
   readonly reusePort: boolean;
   /** The addresses to bind instead of the config's (workers after the first: ports resolved). */
   readonly addresses?: readonly string[] | undefined;
+  /**
+   * The rate limiter: a worker's leases from its primary's buckets. Default: this process's
+   * own buckets (`workers: 1`), decided synchronously.
+   */
+  readonly limiter?: ProcessLimiter | undefined;
 }
 
 /** The part of a proxy that serves traffic: listeners, routing, upstream pools and health. */
@@ -70,6 +77,8 @@ export async function startDataPath(
   upstreams.reconcile(initial.table);
   const trust = new TrustBoundary(config.trusted_proxies);
   const access = new AccessLog(log, trust, config.log.access_log);
+  const limiter = options.limiter ?? new BucketTable();
+  metrics.observeRateLimits(() => limiter.figures());
   const engine = createProxyEngine(
     client,
     upstreams,
@@ -91,7 +100,7 @@ export async function startDataPath(
     log,
     access,
     trust,
-    gate: { trust },
+    gate: { trust, limiter },
     bodies,
     isDraining: () => draining,
   };
@@ -115,6 +124,7 @@ export async function startDataPath(
     upstreams.close();
     engine.close();
     bodies.close();
+    limiter.close();
   };
   let bound: string[];
   try {
