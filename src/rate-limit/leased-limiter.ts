@@ -67,7 +67,8 @@ export class LeasedLimiter implements ProcessLimiter {
   #refusedUntil = new Float64Array(0);
   readonly #pending: (Pending | undefined)[] = [];
   readonly #inFlight = new Map<number, Pending>();
-  #batch: RateTake[] = [];
+  /** What goes to the primary at the end of this event-loop turn; asks with their waiters. */
+  #batch: { take: RateTake; pending: Pending | undefined }[] = [];
   #seq = 0;
   #fallbackUntil = 0;
   readonly #fallback: BucketTable;
@@ -211,7 +212,7 @@ export class LeasedLimiter implements ProcessLimiter {
     const seq = ++this.#seq;
     this.#pending[slot] = pending;
     this.#inFlight.set(seq, pending);
-    this.#queue(limit, key, seq, leaseSize(limit, this.#workers), ended, unused);
+    this.#queue(limit, key, seq, leaseSize(limit, this.#workers), ended, unused, pending);
     return new Promise((resolve) => pending.waiters.push(resolve));
   }
 
@@ -229,9 +230,10 @@ export class LeasedLimiter implements ProcessLimiter {
     want: number,
     ended: number,
     unused: number,
+    pending?: Pending,
   ): void {
     if (this.#batch.length === 0) setImmediate(() => this.#flush());
-    this.#batch.push({
+    const take = {
       seq,
       scope: limit.scope,
       key,
@@ -240,12 +242,20 @@ export class LeasedLimiter implements ProcessLimiter {
       want,
       ended,
       unused,
-    });
+    };
+    this.#batch.push({ take, pending });
   }
 
   #flush(): void {
-    const takes = this.#batch;
+    const batch = this.#batch;
     this.#batch = [];
+    // Requests that joined an ask in this turn are spent the moment the grant comes: ask for
+    // them all (the primary grants no more than its bucket holds).
+    const takes = batch.map(({ take, pending }) =>
+      pending === undefined || pending.waiters.length <= take.want
+        ? take
+        : { ...take, want: pending.waiters.length },
+    );
     const seqs = takes.filter((t) => t.seq !== 0).map((t) => t.seq);
     if (!this.#send(takes)) {
       this.#giveUp(seqs);

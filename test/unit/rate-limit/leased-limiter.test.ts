@@ -135,9 +135,13 @@ describe('leased limiter: a worker spends tokens leased from the primary', () =>
     const l = limit(30, 6); // leases of 3
     const waiting = Array.from({ length: 8 }, () => w.take(l, 'k'));
     await turn();
-    assert.equal(c.toPrimary.flatMap((m) => m.takes).length, 1);
-    await c.roundTrip(); // three pass; five ask again
-    await c.roundTrip(); // three pass; the bucket is empty: two refused
+    const asks = c.toPrimary.flatMap((m) => m.takes);
+    assert.deepEqual(
+      asks.map((t) => t.want),
+      [8],
+      'one ask, for all eight: they spend their tokens at once',
+    );
+    await c.roundTrip(); // six granted (the burst), and the bucket is empty: two refused
     const results = await Promise.all(waiting);
     assert.equal(results.filter((r) => r.ok).length, 6, 'the burst of 6, shared by the waiters');
     assert.equal(results.filter((r) => !r.ok).length, 2);
