@@ -19,6 +19,8 @@ import {
 import { TrustBoundary } from './proxy/trust-boundary.ts';
 import { AccessLog } from './proxy/access-log.ts';
 import { ForwardAuth } from './access/forward-auth.ts';
+import { BucketTable } from './rate-limit/bucket-table.ts';
+import type { ProcessLimiter } from './rate-limit/process-limiter.ts';
 import { handshakeFailureReason } from './tls/handshake-failures.ts';
 import { UpstreamClient } from './upstream/upstream-client.ts';
 import { UpstreamRegistry } from './upstream/upstream-registry.ts';
@@ -33,6 +35,11 @@ export interface DataPathOptions {
   readonly reusePort: boolean;
   /** The addresses to bind instead of the config's (workers after the first: ports resolved). */
   readonly addresses?: readonly string[] | undefined;
+  /**
+   * The rate limiter: a worker's leases from its primary's buckets. Default: this process's
+   * own buckets (`workers: 1`), decided synchronously.
+   */
+  readonly limiter?: ProcessLimiter | undefined;
 }
 
 /** The part of a proxy that serves traffic: listeners, routing, upstream pools and health. */
@@ -73,6 +80,8 @@ export async function startDataPath(
   upstreams.reconcile(initial.table);
   const trust = new TrustBoundary(config.trusted_proxies);
   const access = new AccessLog(log, trust, config.log.access_log);
+  const limiter = options.limiter ?? new BucketTable();
+  metrics.observeRateLimits(() => limiter.figures());
   const engine = createProxyEngine(
     client,
     upstreams,
@@ -100,7 +109,7 @@ export async function startDataPath(
     log,
     access,
     trust,
-    gate: { trust, basicAuth, forwardAuth: new ForwardAuth(client, log) },
+    gate: { trust, limiter, basicAuth, forwardAuth: new ForwardAuth(client, log) },
     bodies,
     isDraining: () => draining,
   };
@@ -125,6 +134,7 @@ export async function startDataPath(
     engine.close();
     bodies.close();
     bcrypt.close();
+    limiter.close();
   };
   let bound: string[];
   try {

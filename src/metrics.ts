@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { RequestMetrics } from './request-metrics.ts';
 import type { SeriesKey } from './request-metrics.ts';
 import type { PoolFigures } from './upstream/origin-pool.ts';
+import type { RateLimitFigures } from './rate-limit/process-limiter.ts';
 import type { CertificateSet } from './tls/certificates.ts';
 import type { TargetState } from './upstream/target-state.ts';
 import type { UpstreamRegistry } from './upstream/upstream-registry.ts';
@@ -157,6 +158,36 @@ export class ProxyMetrics {
           const subject = cert.subject.replaceAll('\n', ', ');
           this.set({ cert_file: cert.certFile, subject }, cert.notAfter.getTime() / 1000);
         }
+      },
+    });
+  }
+
+  /** The rate limits' buckets (rate-limit/), read at scrape time; summed over the processes. */
+  observeRateLimits(figures: () => RateLimitFigures): void {
+    new Gauge({
+      name: 'reverse_proxy_rate_limit_buckets',
+      help: 'Token buckets held for rate_limit, one per scope and key (at most 100,000 per process; with several workers the primary holds them)',
+      registers: [this.registry],
+      collect() {
+        this.set(figures().buckets);
+      },
+    });
+    new Counter({
+      name: 'reverse_proxy_rate_limit_evictions_total',
+      help: 'Buckets dropped before they had refilled because the table was full (the least recently used goes; its key starts again with a full burst)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(figures().evictions);
+      },
+    });
+    new Counter({
+      name: 'reverse_proxy_rate_limit_lease_timeouts_total',
+      help: 'Token leases a worker asked of the primary that were not answered within 250 ms (the worker then decided with its share of the limit for 1 s)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(figures().leaseTimeouts);
       },
     });
   }

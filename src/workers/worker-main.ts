@@ -11,6 +11,7 @@ import { isProxyError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
 import { ProxyMetrics } from '../metrics.ts';
+import { LeasedLimiter } from '../rate-limit/leased-limiter.ts';
 import { snapshotFromData } from './snapshot-transfer.ts';
 import type { FromWorker, ToWorker } from './worker-messages.ts';
 
@@ -24,6 +25,7 @@ const sendAndExit = (message: FromWorker, code: number) => {
 };
 const metrics = new ProxyMetrics();
 let path: DataPath | undefined;
+let limiter: LeasedLimiter | undefined;
 let log: Logger | undefined;
 let stopping = false;
 
@@ -54,6 +56,9 @@ async function handle(message: ToWorker): Promise<void> {
     case 'metrics':
       send({ type: 'metrics', id: message.id, metrics: await metrics.registry.getMetricsAsJSON() });
       return;
+    case 'rate_grant':
+      limiter?.grant(message.grants);
+      return;
     case 'drain':
       path?.startDraining();
       return;
@@ -66,11 +71,21 @@ async function start(message: Extract<ToWorker, { type: 'start' }>): Promise<voi
   const snapshot = snapshotFromData(message.snapshot);
   log = createLogger(snapshot.config.log.level, { worker: true });
   metrics.generation.set(snapshot.generation);
+  // The rate limits' buckets are the primary's: this worker leases tokens from them.
+  limiter = new LeasedLimiter({
+    workers: message.workers,
+    send: (takes) => {
+      if (process.send === undefined || !process.connected) return false;
+      process.send({ type: 'rate_take', takes } satisfies FromWorker);
+      return true;
+    },
+  });
   try {
     path = await startDataPath(snapshot, log, metrics, {
       workers: message.workers,
       reusePort: true,
       addresses: message.addresses,
+      limiter,
     });
   } catch (err) {
     const code = isProxyError(err) ? err.code : 'ERR_INTERNAL';

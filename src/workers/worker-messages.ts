@@ -1,3 +1,4 @@
+import type { RateGrant, RateTake } from '../rate-limit/lease-protocol.ts';
 import type { SnapshotData } from './snapshot-transfer.ts';
 
 /**
@@ -18,6 +19,8 @@ export type ToWorker =
   | { readonly type: 'apply'; readonly id: number; readonly snapshot: SnapshotData }
   | { readonly type: 'metrics'; readonly id: number }
   | { readonly type: 'drain' }
+  /** Answers to `rate_take` (rate-limit/lease-protocol.ts). */
+  | { readonly type: 'rate_grant'; readonly grants: readonly RateGrant[] }
   | { readonly type: 'shutdown'; readonly graceMs: number };
 
 /** Worker to primary. */
@@ -27,4 +30,6 @@ export type FromWorker =
   | { readonly type: 'applied'; readonly id: number; readonly generation: number }
   | { readonly type: 'apply_failed'; readonly id: number; readonly message: string }
   | { readonly type: 'metrics'; readonly id: number; readonly metrics: unknown[] }
-  | { readonly type: 'stopped'; readonly outcome: 'drained' | 'forced' };
+  | { readonly type: 'stopped'; readonly outcome: 'drained' | 'forced' }
+  /** Token leases asked of the primary's buckets, batched per event-loop turn. */
+  | { readonly type: 'rate_take'; readonly takes: readonly RateTake[] };

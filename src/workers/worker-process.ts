@@ -1,6 +1,7 @@
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import type { RateGrant, RateTake } from '../rate-limit/lease-protocol.ts';
 import type { SnapshotData } from './snapshot-transfer.ts';
 import type { FromWorker, ToWorker } from './worker-messages.ts';
 
@@ -36,6 +37,8 @@ export class WorkerProcess {
   readonly #waiting = new Map<number, (reply: Reply | undefined) => void>();
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #onStopped: ((outcome: 'drained' | 'forced') => void) | undefined;
+  /** Its asks for rate-limit tokens: the primary answers with `grantRates`. */
+  onRateTakes: ((takes: readonly RateTake[]) => void) | undefined;
 
   constructor(slot: number) {
     this.slot = slot;
@@ -112,6 +115,10 @@ export class WorkerProcess {
     this.#send({ type: 'drain' });
   }
 
+  grantRates(grants: readonly RateGrant[]): void {
+    this.#send({ type: 'rate_grant', grants });
+  }
+
   /** Drains within `graceMs`; resolves with its outcome once it has exited. */
   async shutdown(graceMs: number): Promise<'drained' | 'forced'> {
     let outcome: 'drained' | 'forced' = 'forced';
@@ -155,6 +162,10 @@ export class WorkerProcess {
     }
     if (message.type === 'stopped') {
       this.#onStopped?.(message.outcome);
+      return;
+    }
+    if (message.type === 'rate_take') {
+      this.onRateTakes?.(message.takes);
       return;
     }
     const waiter = this.#waiting.get(message.id);

@@ -5,6 +5,7 @@ import type { ErrorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import type { CloseOutcome } from '../proxy/listeners.ts';
+import { BucketTable } from '../rate-limit/bucket-table.ts';
 import { snapshotData } from './snapshot-transfer.ts';
 import type { SnapshotData } from './snapshot-transfer.ts';
 import { WorkerProcess, WorkerStartError } from './worker-process.ts';
@@ -50,6 +51,11 @@ export class WorkerSet {
   #target: SnapshotData | undefined;
   #addresses: readonly string[] = [];
   #stopping = false;
+  /**
+   * The rate limits' buckets, for the whole proxy: workers lease tokens from them
+   * (rate-limit/leased-limiter.ts), so N workers admit what one process would.
+   */
+  readonly #buckets = new BucketTable();
 
   constructor(count: number, log: Logger, metrics: ProxyMetrics) {
     this.#count = count;
@@ -58,6 +64,7 @@ export class WorkerSet {
     this.#slots = new Array<WorkerProcess | undefined>(count).fill(undefined);
     this.#crashes = new Array<number>(count).fill(0);
     metrics.workers.set(0);
+    metrics.observeRateLimits(() => this.#buckets.figures());
   }
 
   /** Starts every worker on `snapshot`; all bind or none stay. Resolves with the bound addresses. */
@@ -149,11 +156,16 @@ export class WorkerSet {
       this.#slots.map((w) => (w?.alive === true ? w.shutdown(graceMs) : 'drained')),
     );
     this.#metrics.workers.set(0);
+    this.#buckets.close();
     return outcomes.every((o) => o === 'drained') ? 'drained' : 'forced';
   }
 
   #spawn(slot: number): WorkerProcess {
     const worker = new WorkerProcess(slot);
+    worker.onRateTakes = (takes) => {
+      const grants = this.#buckets.answer(takes);
+      if (grants.length > 0) worker.grantRates(grants);
+    };
     this.#slots[slot] = worker;
     return worker;
   }
