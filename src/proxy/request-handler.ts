@@ -2,9 +2,8 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ConfigStore } from '../config/store.ts';
 import type { Snapshot } from '../config/snapshot.ts';
-import { runGate } from '../access/request-gate.ts';
-import type { GateDeps, GateVerdict } from '../access/request-gate.ts';
-import type { ClientHop } from './forward-headers.ts';
+import type { GateDeps } from '../access/request-gate.ts';
+import { createGateRefusal, createUpgradeRefusal, passGate } from './gate-step.ts';
 import type { Logger } from '../log.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import { matchRoute } from '../routing/route-table.ts';
@@ -22,7 +21,6 @@ import type { RequestIdentity } from './request-identity.ts';
 import {
   errorBodyLength,
   errorForFailure,
-  relayOnSocket,
   routeReason,
   sendError,
   sendErrorOnSocket,
@@ -106,63 +104,19 @@ export function createRequestHandler(deps: HandlerDeps) {
     const gate = route.gate;
     if (gate === undefined) return engine.web(req, res, route, hop, identity, onComplete);
     const client = trust.clientAddress(hop, req.rawHeaders);
-    const passed = (verdict: GateVerdict) => {
-      if (res.destroyed) return;
-      if (verdict.pass) engine.web(req, res, route, hop, identity, onComplete, verdict.patch);
-      else refuse(req, res, route, hop, identity, startedAt, verdict);
-    };
-    const verdict = runGate(gate, { req, hop, identity, snapshot, client, route }, deps.gate);
-    if (!(verdict instanceof Promise)) return passed(verdict);
-    // The body waits (buffered one read at most, then not read) until the gate has decided.
-    req.pause();
-    verdict.then(passed, (err: unknown) => {
-      deps.log.error({ err, request_id: identity.id }, 'route gate failed');
-      passed({ pass: false, reason: 'auth_unavailable', refusal: 'auth_unavailable' });
-    });
-  };
-}
-
-/** A request the route's gate refused: counted, answered (or the auth service's answer relayed), logged. */
-function createGateRefusal(deps: Pick<HandlerDeps, 'metrics' | 'access'>) {
-  const { metrics, access } = deps;
-  return (
-    req: ClientRequest,
-    res: ClientResponse,
-    route: Route,
-    hop: ClientHop,
-    identity: RequestIdentity,
-    startedAt: number,
-    verdict: Exclude<GateVerdict, { pass: true }>,
-  ): void => {
-    metrics.refusals.inc({ site: route.site, route: route.path, reason: verdict.reason });
-    let bytes: number;
-    if ('relay' in verdict) {
-      const { status, headers, body } = verdict.relay;
-      res.writeHead(status, {
-        ...headers,
-        'content-length': body.length,
-        'x-request-id': identity.id,
-      });
-      res.end(body);
-      bytes = body.length;
-    } else {
-      // A body too large is not read to its end: the connection closes after the answer.
-      if (verdict.refusal === 'body_too_large' && !isHttp2Stream(req)) {
-        res.setHeader('connection', 'close');
-      }
-      sendError(res, verdict.refusal, identity.id, verdict.headers);
-      bytes = errorBodyLength(verdict.refusal);
-    }
-    metrics.recordRequest(route, res.statusCode, undefined);
-    access.write(req, hop, identity, {
-      status: res.statusCode,
-      startedAt,
-      site: route.site,
-      route: route.path,
-      bytesSent: bytes,
-      bytesReceived: 0,
-      reason: verdict.reason,
-    });
+    const request = { req, hop, identity, snapshot, client, route };
+    // While the gate waits, the body is held (buffered one read at most, then not read).
+    passGate(
+      deps,
+      gate,
+      request,
+      () => req.pause(),
+      (verdict) => {
+        if (res.destroyed) return;
+        if (verdict.pass) engine.web(req, res, route, hop, identity, onComplete, verdict.patch);
+        else refuse(request, res, startedAt, verdict);
+      },
+    );
   };
 }
 
@@ -265,58 +219,19 @@ export function createUpgradeHandler(deps: HandlerDeps) {
     const gate = route.gate;
     if (gate === undefined) return engine.upgrade(req, socket, head, route, hop, identity);
     const client = trust.clientAddress(hop, req.rawHeaders);
-    const passed = (verdict: GateVerdict) => {
-      if (socket.destroyed) return;
-      if (verdict.pass) engine.upgrade(req, socket, head, route, hop, identity, verdict.patch);
-      else refuse(req, socket, route, hop, identity, startedAt, verdict);
-    };
-    const verdict = runGate(gate, { req, hop, identity, snapshot, client, route }, deps.gate);
-    if (!(verdict instanceof Promise)) return passed(verdict);
-    socket.pause(); // the tunnel's pipe resumes it
-    verdict.then(passed, (err: unknown) => {
-      deps.log.error({ err, request_id: identity.id }, 'route gate failed');
-      passed({ pass: false, reason: 'auth_unavailable', refusal: 'auth_unavailable' });
-    });
-  };
-}
-
-/** A handshake the route's gate refused, answered on the raw socket, then closed. */
-function createUpgradeRefusal(deps: Pick<HandlerDeps, 'metrics' | 'access'>) {
-  const { metrics, access } = deps;
-  return (
-    req: ClientRequest,
-    socket: Socket,
-    route: Route,
-    hop: ClientHop,
-    identity: RequestIdentity,
-    startedAt: number,
-    verdict: Exclude<GateVerdict, { pass: true }>,
-  ): void => {
-    metrics.refusals.inc({ site: route.site, route: route.path, reason: verdict.reason });
-    let status: number;
-    let bytes: number;
-    if ('relay' in verdict) {
-      ({ status } = verdict.relay);
-      bytes = verdict.relay.body.length;
-      relayOnSocket(socket, verdict.relay, identity.id);
-    } else {
-      status = statusOf(verdict.refusal);
-      bytes = errorBodyLength(verdict.refusal);
-      sendErrorOnSocket(socket, verdict.refusal, {
-        ...verdict.headers,
-        'x-request-id': identity.id,
-      });
-    }
-    metrics.recordRequest(route, status, undefined);
-    access.write(req, hop, identity, {
-      status,
-      startedAt,
-      site: route.site,
-      route: route.path,
-      bytesSent: bytes,
-      bytesReceived: 0,
-      reason: verdict.reason,
-    });
+    const request = { req, hop, identity, snapshot, client, route };
+    // The tunnel's pipe resumes the socket.
+    passGate(
+      deps,
+      gate,
+      request,
+      () => socket.pause(),
+      (verdict) => {
+        if (socket.destroyed) return;
+        if (verdict.pass) engine.upgrade(req, socket, head, route, hop, identity, verdict.patch);
+        else refuse(request, socket, startedAt, verdict);
+      },
+    );
   };
 }
 
