@@ -1,3 +1,4 @@
+import { inNetworks } from '../config/cidr.ts';
 import type { Snapshot } from '../config/snapshot.ts';
 import type { ClientRequest } from '../proxy/client-side.ts';
 import type { ClientHop } from '../proxy/forward-headers.ts';
@@ -98,9 +99,8 @@ export function runGate(
 ): GateVerdict | Promise<GateVerdict> {
   const { client } = request;
   if (gate.deny !== undefined || gate.allow !== undefined) {
-    const family = client.includes(':') ? 'ipv6' : 'ipv4';
-    if (gate.deny?.check(client, family) === true) return FORBIDDEN;
-    if (gate.allow !== undefined && !gate.allow.check(client, family)) return FORBIDDEN;
+    if (gate.deny !== undefined && inNetworks(gate.deny, client)) return FORBIDDEN;
+    if (gate.allow !== undefined && !inNetworks(gate.allow, client)) return FORBIDDEN;
   }
   const limit = gate.rateLimit;
   // A check the config asks for but this process cannot run is a refusal, never a pass.

@@ -1,4 +1,4 @@
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { BlockList, isIP, isIPv4, isIPv6 } from 'node:net';
 
 /** One `trusted_proxies` entry: an address or a network, `10.0.0.0/8`, `fd00::/8`, `::1`. */
 export interface Cidr {
@@ -32,4 +32,17 @@ export function blockListOf(entries: readonly string[]): BlockList {
     list.addSubnet(cidr.address, cidr.prefix, cidr.family);
   }
   return list;
+}
+
+/**
+ * Whether an address (as a socket or X-Forwarded-For gives it) is inside the networks: what
+ * `trusted_proxies` and the `access` lists both ask. A dual-stack listener reports IPv4 peers
+ * as ::ffff:a.b.c.d, and the lists name them as IPv4; a value that is no address is outside.
+ */
+export function inNetworks(list: BlockList, address: string): boolean {
+  if (isIP(address) === 0) return false;
+  if (address.startsWith('::ffff:') && address.includes('.')) {
+    return list.check(address.slice(7), 'ipv4');
+  }
+  return list.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
 }

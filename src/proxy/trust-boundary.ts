@@ -1,7 +1,6 @@
-import { isIP } from 'node:net';
 import type { BlockList } from 'node:net';
 import type { Socket } from 'node:net';
-import { blockListOf } from '../config/cidr.ts';
+import { blockListOf, inNetworks } from '../config/cidr.ts';
 import type { ClientHop } from './forward-headers.ts';
 
 const HOP = Symbol('reverse-proxy.hop');
@@ -55,11 +54,6 @@ export class TrustBoundary {
   }
 
   isTrusted(address: string): boolean {
-    if (this.#trusted === undefined || isIP(address) === 0) return false;
-    // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; the list names them as IPv4.
-    if (address.startsWith('::ffff:') && address.includes('.')) {
-      return this.#trusted.check(address.slice(7), 'ipv4');
-    }
-    return this.#trusted.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
+    return this.#trusted !== undefined && inNetworks(this.#trusted, address);
   }
 }
