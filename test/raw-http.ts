@@ -191,3 +191,21 @@ export function statusesOf(text: string): number[] {
 function finalStatuses(buf: Buffer): number {
   return statusesOf(buf.toString('latin1')).filter((s) => s >= 200).length;
 }
+
+/**
+ * Bytes on one connection from a chosen loopback source address (127.0.0.2 is another client
+ * to the proxy); resolves with everything received once the proxy closes it.
+ */
+export function sendFrom(port: number, bytes: string, localAddress = '127.0.0.1'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: '127.0.0.1', localAddress });
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    socket.on('error', (err: NodeJS.ErrnoException) =>
+      // A close while the client still writes is how a cut body ends.
+      err.code === 'ECONNRESET' || err.code === 'EPIPE' ? resolve(text) : reject(err),
+    );
+    socket.on('close', () => resolve(text));
+    socket.write(bytes);
+  });
+}

@@ -3,25 +3,10 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startRecordingUpstream } from '../raw-http.ts';
+import { sendFrom, startRecordingUpstream } from '../raw-http.ts';
 import type { RecordingUpstream } from '../raw-http.ts';
 import { startProxy, tmpDir, writeConfig } from '../helpers.ts';
 import type { ProxyProcess } from '../helpers.ts';
-
-/** One raw exchange from a chosen loopback address; resolves with what came back. */
-function send(port: number, bytes: string, localAddress = '127.0.0.1'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host: '127.0.0.1', localAddress });
-    let text = '';
-    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
-    socket.on('error', (err: NodeJS.ErrnoException) =>
-      // A close while the client still writes is how a cut body ends.
-      err.code === 'ECONNRESET' || err.code === 'EPIPE' ? resolve(text) : reject(err),
-    );
-    socket.on('close', () => resolve(text));
-    socket.write(bytes);
-  });
-}
 
 const status = (text: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
 
@@ -76,7 +61,7 @@ sites:
   });
 
   const get = (path: string, from: string, extra = '') =>
-    send(
+    sendFrom(
       proxy.port,
       `GET ${path} HTTP/1.1\r\nHost: a.test\r\n${extra}Connection: close\r\n\r\n`,
       from,
@@ -111,14 +96,14 @@ sites:
 
   it('refuses a body over max_body_bytes by Content-Length with 413 before the upstream sees a byte', async () => {
     const before = up.requests.length;
-    const reply = await send(
+    const reply = await sendFrom(
       proxy.port,
       `POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 101\r\n\r\n${'x'.repeat(101)}`,
     );
     assert.equal(status(reply), 413);
     assert.match(reply, /connection: close/i);
     assert.equal(up.requests.length, before);
-    const ok = await send(
+    const ok = await sendFrom(
       proxy.port,
       `POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100\r\nConnection: close\r\n\r\n${'x'.repeat(100)}`,
     );

@@ -1,26 +1,23 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sendAdminCommand } from '../../src/admin/admin-client.ts';
-import { startRecordingUpstream } from '../raw-http.ts';
+import { sendFrom, startRecordingUpstream } from '../raw-http.ts';
 import type { RecordingUpstream } from '../raw-http.ts';
 import { startProxy, tmpDir, writeConfig } from '../helpers.ts';
 import type { ProxyProcess } from '../helpers.ts';
+import { pidsServingPort } from '../proc-sockets.ts';
 
 /** One request on its own connection from a chosen loopback address; the raw answer. */
 function send(port: number, path: string, localAddress: string, host = 'r.test'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host: '127.0.0.1', localAddress });
-    let text = '';
-    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(text));
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
-  });
+  return sendFrom(
+    port,
+    `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+    localAddress,
+  );
 }
 
 const status = (text: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
@@ -113,34 +110,6 @@ sites:
   });
 });
 
-/**
- * The pids holding established connections whose local port is `port` (the socket inodes of
- * /proc/net/tcp matched with each pid's descriptors), as workers.test.ts finds them.
- */
-function connectionsByPid(port: number, pids: readonly number[]): Map<number, number> {
-  const inodes = new Set<string>();
-  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length < 10) continue;
-    const localPort = parseInt((fields[1] as string).split(':')[1] as string, 16);
-    if (localPort === port && fields[3] === '01') inodes.add(fields[9] as string);
-  }
-  const counts = new Map<number, number>();
-  for (const pid of pids) {
-    let n = 0;
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      try {
-        if (inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? ''))
-          n++;
-      } catch {
-        // closed while we looked
-      }
-    }
-    counts.set(pid, n);
-  }
-  return counts;
-}
-
 describe('rate_limit with --workers 2: the limit holds for the whole proxy', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
@@ -205,7 +174,7 @@ sites:
     // The kernel has queued each on a worker; wait until both have accepted theirs.
     let counts = new Map<number, number>();
     for (let i = 0; i < 50; i++) {
-      counts = connectionsByPid(proxy.port, pids);
+      counts = pidsServingPort(proxy.port, pids);
       if ([...counts.values()].reduce((a, b) => a + b, 0) >= 60) break;
       await sleep(20);
     }

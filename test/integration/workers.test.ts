@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import {
 } from '../helpers.ts';
 import type { ProxyProcess, Upstream } from '../helpers.ts';
 import { eventually } from '../sidecar-process.ts';
+import { pidsServingPort } from '../proc-sockets.ts';
 import { makeCertificate } from '../certs.ts';
 
 interface WorkerInfo {
@@ -29,35 +30,6 @@ interface WorkerInfo {
   pid: number;
   generation: number;
   ready: boolean;
-}
-
-/**
- * The pids of the processes holding established connections whose local port is `port`:
- * the socket inodes of /proc/net/tcp matched with each pid's descriptors. No response says
- * which worker served it, by design; the kernel does.
- */
-function pidsServingPort(port: number, pids: readonly number[]): Map<number, number> {
-  const inodes = new Set<string>();
-  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length < 10) continue;
-    const localPort = parseInt((fields[1] as string).split(':')[1] as string, 16);
-    if (localPort === port && fields[3] === '01') inodes.add(fields[9] as string);
-  }
-  const counts = new Map<number, number>();
-  for (const pid of pids) {
-    let n = 0;
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      try {
-        const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-        if (inodes.has(/^socket:\[(\d+)\]$/.exec(target)?.[1] ?? '')) n++;
-      } catch {
-        // closed while we looked
-      }
-    }
-    counts.set(pid, n);
-  }
-  return counts;
 }
 
 describe('workers: one primary, several processes serving on SO_REUSEPORT', () => {
