@@ -1,22 +1,11 @@
 import Joi from 'joi';
 import type { CustomHelpers } from 'joi';
-import { parseCidr } from './cidr.ts';
+import { absoluteFile, cidr } from './value-rules.ts';
 
 /**
  * The keys of access control and limits (DESIGN.md "Version 3"), the same on a site and on a
  * route; a route's replaces its site's, key by key (`access`, `rate_limit`, `max_body_bytes`).
  */
-
-function cidr(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
-  const parsed = parseCidr(value);
-  return 'error' in parsed ? helpers.message({ custom: parsed.error }) : value;
-}
-
-function absoluteFile(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
-  if (!value.startsWith('/')) return helpers.message({ custom: 'must be an absolute path' });
-  if (value.includes('\0')) return helpers.message({ custom: 'must not contain NUL bytes' });
-  return value;
-}
 
 function httpUrl(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
   let url: URL;

@@ -1,7 +1,7 @@
 import Joi from 'joi';
 import type { CustomHelpers } from 'joi';
 import { parseListenAddress } from './address.ts';
-import { parseCidr } from './cidr.ts';
+import { absoluteFile, cidr } from './value-rules.ts';
 import { LIMITS } from './limits.ts';
 import { routeSchema } from './route-schema.ts';
 import { accessSchema, maxBodyBytesSchema, rateLimitSchema } from './access-schema.ts';
@@ -39,17 +39,6 @@ function socketPath(value: string, helpers: CustomHelpers): string | Joi.ErrorRe
   }
   if (!/\.(sock|socket)$/.test(value)) return fail('must end in .sock or .socket');
   if (value.includes('\0')) return fail('must not contain NUL bytes');
-  return value;
-}
-
-function cidr(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
-  const parsed = parseCidr(value);
-  return 'error' in parsed ? helpers.message({ custom: parsed.error }) : value;
-}
-
-function absoluteFile(value: string, helpers: CustomHelpers): string | Joi.ErrorReport {
-  if (!value.startsWith('/')) return helpers.message({ custom: 'must be an absolute path' });
-  if (value.includes('\0')) return helpers.message({ custom: 'must not contain NUL bytes' });
   return value;
 }
 
