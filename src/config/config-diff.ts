@@ -1,3 +1,4 @@
+import { routeKey } from '../routing/route-key.ts';
 import { isDeepStrictEqual } from 'node:util';
 import { diffStaticFields } from './static-diff.ts';
 import type { ProxyConfig, RouteConfig, SiteConfig, UpstreamEntryConfig } from './types.ts';
@@ -111,8 +112,8 @@ function diffSite(before: SiteConfig, after: SiteConfig): SiteDiff | undefined {
     changes.push({ key: 'https_redirect', from: before.https_redirect, to: after.https_redirect });
   }
   const routes: RouteDiff[] = [];
-  const oldRoutes = new Map(before.routes.map((r) => [r.path, r]));
-  const nextRoutes = new Map(after.routes.map((r) => [r.path, r]));
+  const oldRoutes = new Map(before.routes.map((r) => [routeKey(r), r]));
+  const nextRoutes = new Map(after.routes.map((r) => [routeKey(r), r]));
   for (const path of mergeOrder([...oldRoutes.keys()], [...nextRoutes.keys()])) {
     const a = oldRoutes.get(path);
     const b = nextRoutes.get(path);
@@ -126,6 +127,8 @@ function diffSite(before: SiteConfig, after: SiteConfig): SiteDiff | undefined {
   if (changes.length === 0 && routes.length === 0) return undefined;
   return { kind: 'changed', name: after.name, changes, routes };
 }
+
+const KEY_PARTS = ['path', 'path_match', 'methods', 'headers', 'query'];
 
 /** The route keys other than the targets, in the order docs/config.md lists them. */
 const ROUTE_KEYS = [
@@ -144,17 +147,19 @@ function diffRoute(a: RouteConfig, b: RouteConfig): RouteDiff | undefined {
   const changes: KeyChange[] = [];
   for (const key of ROUTE_KEYS) leafChanges(key, a[key], b[key], changes);
   // A key the schema grows later is still reported, after the known ones.
-  const known = new Set<string>(['path', 'upstream', 'upstreams', ...ROUTE_KEYS]);
+  // path, path_match and the conditions are the route's key: a change makes another route.
+  const known = new Set<string>([...KEY_PARTS, 'upstream', 'upstreams', ...ROUTE_KEYS]);
   const extra = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => !known.has(k));
   for (const key of extra) {
     leafChanges(key, (a as never)[key], (b as never)[key], changes);
   }
   if (upstream === undefined && changes.length === 0) return undefined;
-  return { kind: 'changed', path: b.path, upstream, changes };
+  return { kind: 'changed', path: routeKey(b), upstream, changes };
 }
 
 export function upstreamEntries(route: RouteConfig): readonly UpstreamEntryConfig[] {
-  return route.upstreams ?? [{ url: route.upstream as string, weight: 1 }];
+  if (route.upstreams !== undefined) return route.upstreams;
+  return route.upstream === undefined ? [] : [{ url: route.upstream, weight: 1 }];
 }
 
 function diffUpstreams(a: RouteConfig, b: RouteConfig): UpstreamChange | undefined {
@@ -244,6 +249,12 @@ function formatEntries(list: readonly UpstreamEntryConfig[]): string {
 }
 
 function formatRouteTarget(route: RouteConfig): string {
+  const redirect = route.redirect;
+  if (redirect !== undefined) {
+    const to = ['scheme', 'host', 'port', 'path'] as const;
+    const parts = to.filter((k) => redirect[k] !== undefined).map((k) => `${k} ${redirect[k]}`);
+    return `redirect ${redirect.status}${parts.length === 0 ? '' : ` (${parts.join(', ')})`}`;
+  }
   return formatEntries(upstreamEntries(route));
 }
 
@@ -282,7 +293,7 @@ export function formatDiff(diff: ConfigDiff): string[] {
     if (site.kind === 'added') {
       lines.push(`+ site ${site.name} (hosts ${site.site.hosts.join(', ')})`);
       for (const r of site.site.routes)
-        lines.push(`  + route ${r.path} -> ${formatRouteTarget(r)}`);
+        lines.push(`  + route ${routeKey(r)} -> ${formatRouteTarget(r)}`);
     } else if (site.kind === 'removed') {
       const n = site.site.routes.length;
       lines.push(`- site ${site.name} (${n} route${n === 1 ? '' : 's'})`);

@@ -3,6 +3,16 @@ import type { CustomHelpers } from 'joi';
 import { LIMITS } from './limits.ts';
 import { accessSchema, maxBodyBytesSchema, rateLimitSchema } from './access-schema.ts';
 import { normalizePath } from '../routing/request-path.ts';
+import {
+  checkMatchKeys,
+  conditionHeadersSchema,
+  methodsSchema,
+  pathMatchSchema,
+  querySchema,
+  redirectSchema,
+  regexPath,
+  rewriteSchema,
+} from './match-schema.ts';
 
 /**
  * One route's schema: where it goes (`upstream` or `upstreams`), how it picks and watches its
@@ -131,10 +141,21 @@ export const routeSchema = Joi.object({
   max_body_bytes: maxBodyBytesSchema,
   path: Joi.string()
     .max(LIMITS.maxPathLength)
-    .pattern(/^\/[\x21-\x7e]*$/)
     .required()
-    .messages({ 'string.pattern.base': 'must start with "/" and hold only visible ASCII' })
-    .custom(routePath),
+    .when('path_match', {
+      is: 'regex',
+      then: Joi.string().custom(regexPath),
+      otherwise: Joi.string()
+        .pattern(/^\/[\x21-\x7e]*$/)
+        .messages({ 'string.pattern.base': 'must start with "/" and hold only visible ASCII' })
+        .custom(routePath),
+    }),
+  path_match: pathMatchSchema,
+  methods: methodsSchema,
+  headers: conditionHeadersSchema,
+  query: querySchema,
+  rewrite: rewriteSchema,
+  redirect: redirectSchema,
   upstream: upstreamUrlSchema,
   upstreams: Joi.array()
     .items(upstreamEntry)
@@ -173,8 +194,10 @@ export const routeSchema = Joi.object({
   request_headers: headerRules('request'),
   response_headers: headerRules('response'),
 })
-  .xor('upstream', 'upstreams')
-  .custom((route: { timeout_ms?: number; timeouts: { response_ms?: number } }, helpers) => {
+  .xor('upstream', 'upstreams', 'redirect')
+  .custom((route: RouteShape, helpers) => {
+    const why = checkMatchKeys(helpers.original as Record<string, unknown>, route);
+    if (why !== undefined) return helpers.message({ custom: '{#why}' }, { why });
     const { timeout_ms: v1, ...rest } = route;
     if (v1 !== undefined && route.timeouts.response_ms !== undefined) {
       return helpers.message({
@@ -188,6 +211,11 @@ export const routeSchema = Joi.object({
     };
   })
   .messages({
-    'object.xor': 'has both "upstream" and "upstreams": use one ("upstreams" for several)',
-    'object.missing': 'needs "upstream" (one URL) or "upstreams" (a list)',
+    'object.xor': 'has {{#presentWithLabels}}: use one ("upstreams" for several upstreams)',
+    'object.missing': 'needs "upstream" (one URL), "upstreams" (a list) or "redirect"',
   });
+
+type RouteShape = Parameters<typeof checkMatchKeys>[1] & {
+  timeout_ms?: number;
+  timeouts: { response_ms?: number };
+};

@@ -1,3 +1,5 @@
+import type { RedirectConfig } from '../routing/redirect.ts';
+
 /** The validated config, exactly as the schema returns it (defaults applied, keys in snake_case). */
 export interface ListenerConfig {
   readonly address: string;
@@ -78,9 +80,18 @@ export interface HeaderRulesConfig {
   readonly remove?: readonly string[] | undefined;
 }
 
-/** Exactly one of `upstream` and `upstreams` is set (the schema's xor). */
+export type PathMatchMode = 'prefix' | 'exact' | 'regex';
+
+/** Exactly one of `upstream`, `upstreams` and `redirect` is set (the schema's xor). */
 export interface RouteConfig extends LimitsConfig {
+  /** A path prefix, an exact path, or a pattern (path_match: regex). */
   readonly path: string;
+  readonly path_match: PathMatchMode;
+  readonly methods?: readonly string[] | undefined;
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+  readonly query?: Readonly<Record<string, string>> | undefined;
+  readonly rewrite?: { readonly path: string } | undefined;
+  readonly redirect?: RedirectConfig | undefined;
   readonly upstream?: string | undefined;
   readonly upstreams?: readonly UpstreamEntryConfig[] | undefined;
   readonly balance: BalanceMode;

@@ -1,3 +1,4 @@
+import { routeKey } from '../routing/route-key.ts';
 import { ConfigInvalidError } from '../errors.ts';
 import type { ConfigIssue } from '../errors.ts';
 import { formatAddress, isWildcardHost, parseListenAddress } from './address.ts';
@@ -165,15 +166,17 @@ function checkSites(sites: readonly SiteConfig[]): Found[] {
         found.push([['sites', i, 'hosts', h], `"${host}" is already claimed by ${who}`]);
       }
     });
-    const paths = new Map<string, number>();
+    // Two routes with the same path, match kind and conditions: the second could never match.
+    const keys = new Map<string, number>();
     site.routes.forEach((route, r) => {
-      const same = paths.get(route.path);
+      const key = routeKey(route);
+      const same = keys.get(key);
       if (same !== undefined) {
         found.push([
           ['sites', i, 'routes', r, 'path'],
-          `"${route.path}" is already routed by routes[${same}] of this site`,
+          `"${key}" is already routed by routes[${same}] of this site`,
         ]);
-      } else paths.set(route.path, r);
+      } else keys.set(key, r);
     });
     totalRoutes += site.routes.length;
   });

@@ -10,7 +10,10 @@ import { matchRoute } from '../routing/route-table.ts';
 import type { Route } from '../routing/route-table.ts';
 import type { BodyWatch } from './body-watch.ts';
 import type { ProxyEngine } from './engine.ts';
-import { guardRequest, requestHost, transferCoding } from './request-guard.ts';
+import { guardRequest, transferCoding } from './request-guard.ts';
+import { httpsRedirect, routeRedirect, sendRedirect } from './redirect-answer.ts';
+import type { RedirectAnswer } from './redirect-answer.ts';
+import { routedUrl } from '../routing/route.ts';
 import type { TrustBoundary } from './trust-boundary.ts';
 import type { ExchangeEnd } from './exchange.ts';
 import type { UpstreamError } from '../http1/upstream-error.ts';
@@ -18,9 +21,12 @@ import type { ClientRequest, ClientResponse } from './client-side.ts';
 import type { AccessLog } from './access-log.ts';
 import { identify } from './request-identity.ts';
 import type { RequestIdentity } from './request-identity.ts';
+import type { ClientHop } from './forward-headers.ts';
+import type { HeaderPatch } from '../access/request-gate.ts';
 import {
   errorBodyLength,
   errorForFailure,
+  redirectOnSocket,
   routeReason,
   sendError,
   sendErrorOnSocket,
@@ -88,21 +94,10 @@ export function createRequestHandler(deps: HandlerDeps) {
       return;
     }
     if (route.httpsRedirect && hop.proto === 'http') {
-      metrics.recordRequest(route, 308, undefined);
-      redirectToHttps(req, res, identity.id);
-      access.write(req, hop, identity, {
-        status: res.statusCode,
-        startedAt,
-        site: route.site,
-        route: route.path,
-        bytesSent: 0,
-        bytesReceived: 0,
-        reason: 'https_redirect',
-      });
-      return;
+      return answerOwn(req, res, route, hop, identity, startedAt, httpsRedirect(req));
     }
     const gate = route.gate;
-    if (gate === undefined) return engine.web(req, res, route, hop, identity, onComplete);
+    if (gate === undefined) return serve(req, res, route, hop, identity, startedAt);
     const client = trust.clientAddress(hop, req.rawHeaders);
     const request = { req, hop, identity, snapshot, client, route };
     // While the gate waits, the body is held (buffered one read at most, then not read).
@@ -113,11 +108,66 @@ export function createRequestHandler(deps: HandlerDeps) {
       () => req.pause(),
       (verdict) => {
         if (res.destroyed) return;
-        if (verdict.pass) engine.web(req, res, route, hop, identity, onComplete, verdict.patch);
+        if (verdict.pass) serve(req, res, route, hop, identity, startedAt, verdict.patch);
         else refuse(request, res, startedAt, verdict);
       },
     );
   };
+
+  /** A matched request past its gate: its route's redirect, or its upstream. */
+  function serve(
+    req: ClientRequest,
+    res: ClientResponse,
+    route: Route,
+    hop: ClientHop,
+    identity: RequestIdentity,
+    startedAt: number,
+    patch?: HeaderPatch,
+  ): void {
+    if (route.redirect !== undefined) {
+      return answerOwn(
+        req,
+        res,
+        route,
+        hop,
+        identity,
+        startedAt,
+        routeRedirect(route, req, hop.proto === 'https' ? 'https' : 'http'),
+      );
+    }
+    // A rewrite is checked once here; the exchange applies it again for each attempt.
+    if (route.rewrite !== undefined && routedUrl(route, req.url ?? '/') === undefined) {
+      return answerOwn(req, res, route, hop, identity, startedAt, 'bad_rewrite');
+    }
+    engine.web(req, res, route, hop, identity, onComplete, patch);
+  }
+
+  /** A response the proxy makes itself for a matched route: a redirect, or an error. */
+  function answerOwn(
+    req: ClientRequest,
+    res: ClientResponse,
+    route: Route,
+    hop: ClientHop,
+    identity: RequestIdentity,
+    startedAt: number,
+    answer: RedirectAnswer | ClientError | undefined,
+  ): void {
+    const error =
+      answer === undefined ? 'bad_host' : typeof answer === 'string' ? answer : undefined;
+    if (error === undefined) sendRedirect(res, answer as RedirectAnswer, identity.id);
+    else sendError(res, error, identity.id);
+    metrics.recordRequest(route, res.statusCode, undefined);
+    access.write(req, hop, identity, {
+      status: res.statusCode,
+      startedAt,
+      site: route.site,
+      route: route.path,
+      bytesSent: error === undefined ? 0 : errorBodyLength(error),
+      bytesReceived: 0,
+      reason:
+        error ?? ((answer as RedirectAnswer).noStore === true ? 'https_redirect' : 'redirect'),
+    });
+  }
 }
 
 /**
@@ -217,7 +267,7 @@ export function createUpgradeHandler(deps: HandlerDeps) {
     // The route's gate holds for handshakes too: an Upgrade header must not be a way around
     // the address lists, the limits or authentication.
     const gate = route.gate;
-    if (gate === undefined) return engine.upgrade(req, socket, head, route, hop, identity);
+    if (gate === undefined) return serveUpgrade(req, socket, head, route, hop, identity);
     const client = trust.clientAddress(hop, req.rawHeaders);
     const request = { req, hop, identity, snapshot, client, route };
     // The tunnel's pipe resumes the socket.
@@ -228,11 +278,47 @@ export function createUpgradeHandler(deps: HandlerDeps) {
       () => socket.pause(),
       (verdict) => {
         if (socket.destroyed) return;
-        if (verdict.pass) engine.upgrade(req, socket, head, route, hop, identity, verdict.patch);
+        if (verdict.pass) serveUpgrade(req, socket, head, route, hop, identity, verdict.patch);
         else refuse(request, socket, startedAt, verdict);
       },
     );
   };
+
+  /** As serve() above, on the raw socket of a handshake. */
+  function serveUpgrade(
+    req: ClientRequest,
+    socket: Socket,
+    head: Buffer,
+    route: Route,
+    hop: ClientHop,
+    identity: RequestIdentity,
+    patch?: HeaderPatch,
+  ): void {
+    const redirect =
+      route.redirect === undefined
+        ? undefined
+        : routeRedirect(route, req, hop.proto === 'https' ? 'https' : 'http');
+    const refused =
+      route.redirect !== undefined
+        ? redirect === undefined
+        : route.rewrite !== undefined && routedUrl(route, req.url ?? '/') === undefined;
+    if (!refused && redirect === undefined) {
+      return engine.upgrade(req, socket, head, route, hop, identity, patch);
+    }
+    if (redirect !== undefined)
+      redirectOnSocket(socket, redirect.status, redirect.location, identity.id);
+    else sendErrorOnSocket(socket, 'bad_rewrite', { 'x-request-id': identity.id });
+    metrics.recordRequest(route, redirect?.status ?? 400, undefined);
+    access.write(req, hop, identity, {
+      status: redirect?.status ?? 400,
+      startedAt: performance.now(),
+      site: route.site,
+      route: route.path,
+      bytesSent: redirect === undefined ? errorBodyLength('bad_rewrite') : 0,
+      bytesReceived: 0,
+      reason: redirect === undefined ? 'bad_rewrite' : 'redirect',
+    });
+  }
 }
 
 /** A WebSocket handshake that failed for good: logged, counted, answered on the raw socket. */
@@ -272,32 +358,8 @@ function protoOf(socket: Socket): 'http' | 'https' {
   return (socket as TLSSocket).encrypted === true ? 'https' : 'http';
 }
 
-/**
- * `https_redirect`: 308 (method and body kept) to the same host and path on https://, on the
- * default port: the port the client used was the plain one, and behind a load balancer or a
- * Kubernetes Service the public HTTPS port is 443 whatever the listener's own port is.
- */
-function redirectToHttps(req: ClientRequest, res: ClientResponse, requestId: string): void {
-  const host = hostWithoutPort(requestHost(req.rawHeaders) ?? '');
-  if (host === '') return sendError(res, 'bad_host', requestId);
-  const location = `https://${host}${req.url ?? '/'}`;
-  res.writeHead(308, {
-    location,
-    'content-length': 0,
-    'cache-control': 'no-store',
-    'x-request-id': requestId,
-  });
-  res.end();
-}
-
-function hostWithoutPort(host: string): string {
-  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
-  const colon = host.indexOf(':');
-  return colon === -1 ? host : host.slice(0, colon);
-}
-
 function findRoute(snapshot: Snapshot, req: ClientRequest): Route | ClientError {
   const guarded = guardRequest(req);
   if (typeof guarded === 'string') return guarded;
-  return matchRoute(snapshot.table, guarded.host, guarded.path) ?? 'no_route';
+  return matchRoute(snapshot.table, guarded.host, guarded.path, req) ?? 'no_route';
 }

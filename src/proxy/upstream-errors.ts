@@ -16,6 +16,7 @@ export function routeReason(failure: Failure): string {
 const RESPONSES = {
   bad_request: [400, 'malformed request target'],
   bad_host: [400, 'missing, repeated or malformed Host header'],
+  bad_rewrite: [400, 'this route rewrites the path into one that is refused'],
   unauthorized: [401, 'authentication required'],
   forbidden: [403, 'access to this route is not allowed from this address'],
   no_route: [404, 'no route for this host and path'],
@@ -131,6 +132,17 @@ export function relayOnSocket(
   }
   head += `content-length: ${relay.body.length}\r\nx-request-id: ${requestId}\r\n`;
   endOnSocket(socket, head, relay.body);
+}
+
+/** A redirect route's answer to a WebSocket handshake, on its raw socket. */
+export function redirectOnSocket(
+  socket: Socket,
+  status: number,
+  location: string,
+  requestId: string,
+): void {
+  const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nlocation: ${location}\r\ncontent-length: 0\r\nx-request-id: ${requestId}\r\n`;
+  endOnSocket(socket, head, Buffer.alloc(0));
 }
 
 function endOnSocket(socket: Socket, head: string, body: Buffer): void {

@@ -3,32 +3,23 @@
  * Matching costs one map lookup per dot in the host and one per distinct prefix length in the
  * site, whatever the number of sites.
  */
-import type { LimitsConfig, RouteConfig } from '../config/types.ts';
-import { compileRoute } from './route.ts';
+import { compileSiteRoutes, matchInSite } from './site-routes.ts';
+import type { RouteTableSite, SiteRoutes } from './site-routes.ts';
 import type { Route } from './route.ts';
+import type { MatchInput } from './route-conditions.ts';
 
 export type { Route } from './route.ts';
+export type { RouteTableSite } from './site-routes.ts';
+export type { MatchInput } from './route-conditions.ts';
 
-/** The routes of one site, indexed for longest-prefix matching. */
-interface SiteRoutes {
-  readonly byPrefix: ReadonlyMap<string, Route>;
-  /** Distinct prefix lengths, longest first. */
-  readonly lengths: readonly number[];
-}
+/** A bare GET with no headers or query: what a caller that has no request matches as. */
+const ANY_GET: MatchInput = Object.freeze({ method: 'GET', rawHeaders: [], url: '/' });
 
 export interface RouteTable {
   readonly exact: ReadonlyMap<string, SiteRoutes>;
   /** `*.example.com` is stored under `example.com`. */
   readonly wildcard: ReadonlyMap<string, SiteRoutes>;
   readonly catchAll: SiteRoutes | undefined;
-}
-
-/** What buildRouteTable needs of a site: plain data, already validated. */
-export interface RouteTableSite extends LimitsConfig {
-  readonly name: string;
-  readonly hosts: readonly string[];
-  readonly https_redirect?: boolean;
-  readonly routes: readonly RouteConfig[];
 }
 
 export function buildRouteTable(sites: readonly RouteTableSite[]): RouteTable {
@@ -64,29 +55,19 @@ function buildSiteRoutes(site: RouteTableSite): SiteRoutes {
   return routes;
 }
 
-function compileSiteRoutes(site: RouteTableSite): SiteRoutes {
-  const byPrefix = new Map<string, Route>();
-  for (const r of site.routes) {
-    byPrefix.set(r.path, compileRoute(site.name, site.https_redirect === true, r, site));
-  }
-  const lengths = [...new Set([...byPrefix.keys()].map((p) => p.length))].sort((a, b) => b - a);
-  return Object.freeze({ byPrefix, lengths: Object.freeze(lengths) });
-}
-
 /**
- * Finds the route for a Host header value and a request path (without the query string).
- * Exact host first, then the most specific `*.` wildcard, then `*`; within the site the
- * longest path prefix wins.
+ * Finds the route for a Host header value, a request path (normalised, without the query
+ * string) and the request's method, headers and query. Exact host first, then the most
+ * specific `*.` wildcard, then `*`; within the site, site-routes.ts's order.
  */
-export function matchRoute(table: RouteTable, hostHeader: string, path: string): Route | undefined {
+export function matchRoute(
+  table: RouteTable,
+  hostHeader: string,
+  path: string,
+  input: MatchInput = ANY_GET,
+): Route | undefined {
   const site = matchSite(table, normalizeHost(hostHeader));
-  if (site === undefined) return undefined;
-  for (const length of site.lengths) {
-    if (length > path.length) continue;
-    const route = site.byPrefix.get(length === path.length ? path : path.slice(0, length));
-    if (route !== undefined) return route;
-  }
-  return undefined;
+  return site === undefined ? undefined : matchInSite(site, path, input);
 }
 
 function matchSite(table: RouteTable, host: string): SiteRoutes | undefined {

@@ -3,6 +3,15 @@ import { compileGate } from '../access/route-gate.ts';
 import type { RouteGate } from '../access/route-gate.ts';
 import { compileHeaderRules } from './header-rules.ts';
 import type { HeaderRules } from './header-rules.ts';
+import { compileLinearRegex } from './linear-regex.ts';
+import type { LinearRegex } from './linear-regex.ts';
+import { compileConditions } from './route-conditions.ts';
+import type { RouteConditions } from './route-conditions.ts';
+import { compileReplacement } from './path-replacement.ts';
+import type { PathMatch, PathReplacement } from './path-replacement.ts';
+import { compileRedirect } from './redirect.ts';
+import type { Redirect } from './redirect.ts';
+import { routeKey } from './route-key.ts';
 
 /** One upstream of a route, as the data path needs it. */
 export interface UpstreamTarget {
@@ -25,8 +34,20 @@ export interface PassiveHealth {
 /** One route as the data path needs it: compiled once per config, frozen, never mutated. */
 export interface Route {
   readonly site: string;
+  /** The route's name in metrics, logs and errors (route-key.ts): its path when plain. */
   readonly path: string;
-  /** At least one; `upstream: URL` compiles to a list of one. */
+  /** The path, prefix or pattern as written. */
+  readonly matchPath: string;
+  readonly pathMatch: PathMatch;
+  /** A regex route's compiled pattern. */
+  readonly regex: LinearRegex | undefined;
+  /** methods, headers and query (undefined: none). */
+  readonly conditions: RouteConditions | undefined;
+  /** The path sent upstream instead of the request's (`rewrite`, `strip_prefix`). */
+  readonly rewrite: PathReplacement | undefined;
+  /** Set: the route answers with this redirect, and has no upstreams. */
+  readonly redirect: Redirect | undefined;
+  /** At least one unless the route redirects; `upstream: URL` compiles to a list of one. */
   readonly upstreams: readonly UpstreamTarget[];
   readonly balance: BalanceMode;
   readonly connectMs: number;
@@ -40,7 +61,6 @@ export interface Route {
   /** Undefined: passive health is off for the route. */
   readonly passiveHealth: PassiveHealth | undefined;
   readonly healthCheck: HealthCheckConfig | undefined;
-  readonly stripPrefix: boolean;
   readonly requestRules: HeaderRules | undefined;
   readonly responseRules: HeaderRules | undefined;
   /** The site's `https_redirect`: plain-HTTP requests get 308 to https:// instead. */
@@ -55,11 +75,23 @@ export function compileRoute(
   r: RouteConfig,
   siteLimits: LimitsConfig = {},
 ): Route {
-  const entries = r.upstreams ?? [{ url: r.upstream as string, weight: 1 }];
+  const entries = r.upstreams ?? (r.upstream === undefined ? [] : [{ url: r.upstream, weight: 1 }]);
   const passive = r.passive_health;
+  const key = routeKey(r);
+  const regex = r.path_match === 'regex' ? compileLinearRegex(r.path) : undefined;
+  const replace = (template: string | undefined) =>
+    template === undefined ? undefined : compileReplacement(r.path_match, r.path, template, regex);
+  const rewrite = replace(r.rewrite?.path ?? (r.strip_prefix && r.path !== '/' ? '/' : undefined));
   return Object.freeze({
     site,
-    path: r.path,
+    path: key,
+    matchPath: r.path,
+    pathMatch: r.path_match,
+    regex,
+    conditions: compileConditions(r),
+    rewrite,
+    redirect:
+      r.redirect === undefined ? undefined : compileRedirect(r.redirect, replace(r.redirect.path)),
     upstreams: Object.freeze(entries.map((e) => compileTarget(e.url, e.weight))),
     balance: r.balance,
     connectMs: r.timeouts.connect_ms,
@@ -75,11 +107,10 @@ export function compileRoute(
             ejectionMs: passive.ejection_ms,
           }),
     healthCheck: r.health_check,
-    stripPrefix: r.strip_prefix,
     requestRules: compileHeaderRules(r.request_headers),
     responseRules: compileHeaderRules(r.response_headers),
     httpsRedirect,
-    gate: compileGate(site, r.path, siteLimits, r),
+    gate: compileGate(site, key, siteLimits, r),
   });
 }
 
@@ -96,17 +127,27 @@ function compileTarget(url: string, weight: number): UpstreamTarget {
 }
 
 /**
+ * The request's path and query as the route sends them on: rewritten (`rewrite`,
+ * `strip_prefix`: path-replacement.ts) with the query kept, or as received. Undefined: the
+ * rewritten path is refused by the normal form (400).
+ */
+export function routedUrl(route: Route, url: string): string | undefined {
+  const rewrite = route.rewrite;
+  if (rewrite === undefined) return url;
+  const mark = url.indexOf('?');
+  const path = rewrite.apply(mark === -1 ? url : url.slice(0, mark));
+  if (path === undefined) return undefined;
+  return mark === -1 ? path : path + url.slice(mark);
+}
+
+/**
  * The upstream path for a request URL (path and query, already normalised by the guard):
- * `strip_prefix` takes the route's path off first (`/v1/users?q` -> `/users?q`, `/v1/` -> `/`),
- * then the target's path goes in front (`/base` + `/users?q`), joined as proxies
+ * the route's rewrite first (request-handler.ts has refused the request when it yields
+ * nothing), then the target's path goes in front (`/base` + `/users?q`), joined as proxies
  * conventionally join them (http-proxy did): a bare `/` maps to the target's path as written.
  */
 export function upstreamPath(route: Route, target: UpstreamTarget, url: string): string {
-  let rest = url;
-  if (route.stripPrefix && route.path !== '/') {
-    rest = url.slice(route.path.endsWith('/') ? route.path.length - 1 : route.path.length);
-    if (rest.charCodeAt(0) !== 47 /* / */) rest = `/${rest}`;
-  }
+  const rest = routedUrl(route, url) ?? '/';
   if (target.basePath === '') return rest;
   return rest === '/' ? target.pathname : target.basePath + rest;
 }

@@ -165,7 +165,7 @@ export class UpstreamRegistry {
     const keptStates = new Set<string>();
     const keptRoutes = new Set<string>();
     for (const site of added) {
-      for (const route of site.byPrefix.values()) {
+      for (const route of site.routes) {
         keptRoutes.add(`${route.site}\0${route.path}`);
         for (const target of route.upstreams) {
           const key = `${route.site}\0${route.path}\0${target.url}`;
@@ -176,7 +176,7 @@ export class UpstreamRegistry {
       }
     }
     for (const site of removed) {
-      for (const route of site.byPrefix.values()) {
+      for (const route of site.routes) {
         const routeKey = `${route.site}\0${route.path}`;
         if (!keptRoutes.has(routeKey)) this.#routes.delete(routeKey);
         for (const target of route.upstreams) {

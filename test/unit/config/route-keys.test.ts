@@ -71,7 +71,7 @@ response_headers: { set: { Strict-Transport-Security: max-age=63072000 }, add: {
     [
       'both upstream and upstreams, named by path',
       'upstream: http://127.0.0.1:1\nupstreams: [{ url: "http://127.0.0.1:2" }]',
-      /^sites\[0\]\.routes\[0\]: has both "upstream" and "upstreams"/,
+      /^sites\[0\]\.routes\[0\]: has \[upstream, upstreams\]: use one/,
     ],
     ['neither', 'strip_prefix: true', /^sites\[0\]\.routes\[0\]: needs "upstream"/],
     [
