@@ -11,9 +11,8 @@ import type { Route } from '../routing/route-table.ts';
 import type { BodyWatch } from './body-watch.ts';
 import type { ProxyEngine } from './engine.ts';
 import { guardRequest, transferCoding } from './request-guard.ts';
-import { httpsRedirect, routeRedirect, sendRedirect } from './redirect-answer.ts';
+import { httpsRedirect, ownAnswer, sendRedirect } from './redirect-answer.ts';
 import type { RedirectAnswer } from './redirect-answer.ts';
-import { routedUrl } from '../routing/route.ts';
 import type { TrustBoundary } from './trust-boundary.ts';
 import type { ExchangeEnd } from './exchange.ts';
 import type { UpstreamError } from '../http1/upstream-error.ts';
@@ -114,7 +113,7 @@ export function createRequestHandler(deps: HandlerDeps) {
     );
   };
 
-  /** A matched request past its gate: its route's redirect, or its upstream. */
+  /** A matched request past its gate: its route's own answer, or its upstream. */
   function serve(
     req: ClientRequest,
     res: ClientResponse,
@@ -124,22 +123,9 @@ export function createRequestHandler(deps: HandlerDeps) {
     startedAt: number,
     patch?: HeaderPatch,
   ): void {
-    if (route.redirect !== undefined) {
-      return answerOwn(
-        req,
-        res,
-        route,
-        hop,
-        identity,
-        startedAt,
-        routeRedirect(route, req, hop.proto === 'https' ? 'https' : 'http'),
-      );
-    }
-    // A rewrite is checked once here; the exchange applies it again for each attempt.
-    if (route.rewrite !== undefined && routedUrl(route, req.url ?? '/') === undefined) {
-      return answerOwn(req, res, route, hop, identity, startedAt, 'bad_rewrite');
-    }
-    engine.web(req, res, route, hop, identity, onComplete, patch);
+    const own = ownAnswer(route, req, hop.proto);
+    if (own === undefined) return engine.web(req, res, route, hop, identity, onComplete, patch);
+    answerOwn(req, res, route, hop, identity, startedAt, own);
   }
 
   /** A response the proxy makes itself for a matched route: a redirect, or an error. */
@@ -150,22 +136,24 @@ export function createRequestHandler(deps: HandlerDeps) {
     hop: ClientHop,
     identity: RequestIdentity,
     startedAt: number,
-    answer: RedirectAnswer | ClientError | undefined,
+    answer: RedirectAnswer | ClientError,
   ): void {
-    const error =
-      answer === undefined ? 'bad_host' : typeof answer === 'string' ? answer : undefined;
-    if (error === undefined) sendRedirect(res, answer as RedirectAnswer, identity.id);
-    else sendError(res, error, identity.id);
+    if (typeof answer === 'string') sendError(res, answer, identity.id);
+    else sendRedirect(res, answer, identity.id);
     metrics.recordRequest(route, res.statusCode, undefined);
     access.write(req, hop, identity, {
       status: res.statusCode,
       startedAt,
       site: route.site,
       route: route.path,
-      bytesSent: error === undefined ? 0 : errorBodyLength(error),
+      bytesSent: typeof answer === 'string' ? errorBodyLength(answer) : 0,
       bytesReceived: 0,
       reason:
-        error ?? ((answer as RedirectAnswer).noStore === true ? 'https_redirect' : 'redirect'),
+        typeof answer === 'string'
+          ? answer
+          : answer.noStore === true
+            ? 'https_redirect'
+            : 'redirect',
     });
   }
 }
@@ -294,29 +282,20 @@ export function createUpgradeHandler(deps: HandlerDeps) {
     identity: RequestIdentity,
     patch?: HeaderPatch,
   ): void {
-    const redirect =
-      route.redirect === undefined
-        ? undefined
-        : routeRedirect(route, req, hop.proto === 'https' ? 'https' : 'http');
-    const refused =
-      route.redirect !== undefined
-        ? redirect === undefined
-        : route.rewrite !== undefined && routedUrl(route, req.url ?? '/') === undefined;
-    if (!refused && redirect === undefined) {
-      return engine.upgrade(req, socket, head, route, hop, identity, patch);
-    }
-    if (redirect !== undefined)
-      redirectOnSocket(socket, redirect.status, redirect.location, identity.id);
-    else sendErrorOnSocket(socket, 'bad_rewrite', { 'x-request-id': identity.id });
-    metrics.recordRequest(route, redirect?.status ?? 400, undefined);
+    const own = ownAnswer(route, req, hop.proto);
+    if (own === undefined) return engine.upgrade(req, socket, head, route, hop, identity, patch);
+    const status = typeof own === 'string' ? statusOf(own) : own.status;
+    if (typeof own === 'string') sendErrorOnSocket(socket, own, { 'x-request-id': identity.id });
+    else redirectOnSocket(socket, own.status, own.location, identity.id);
+    metrics.recordRequest(route, status, undefined);
     access.write(req, hop, identity, {
-      status: redirect?.status ?? 400,
+      status,
       startedAt: performance.now(),
       site: route.site,
       route: route.path,
-      bytesSent: redirect === undefined ? errorBodyLength('bad_rewrite') : 0,
+      bytesSent: typeof own === 'string' ? errorBodyLength(own) : 0,
       bytesReceived: 0,
-      reason: redirect === undefined ? 'bad_rewrite' : 'redirect',
+      reason: typeof own === 'string' ? own : 'redirect',
     });
   }
 }

@@ -64,6 +64,7 @@ sites:
       - { path: /r303/, redirect: { status: 303, scheme: https } }
       - { path: /r307/, redirect: { status: 307, port: 9090 } }
       - { path: /r308/, redirect: { status: 308, scheme: https, port: 8443, path: / } }
+      - { path: '^/dotr/(.*)$', path_match: regex, redirect: { path: '/x/.$1/' } }
       - path: '^/blog/([0-9]{4})/(.+)$'
         path_match: regex
         redirect: { status: 301, path: '/archive/$1/$2' }
@@ -136,6 +137,22 @@ sites:
       assert.ok(reply.headers['x-request-id']);
     }
     assert.equal(up.requests.length, before, 'a redirect route has no upstream');
+  });
+
+  it('a redirect path the normal form refuses is 400 bad_rewrite', async () => {
+    const reply = await get('/dotr/');
+    assert.equal(reply.status, 400);
+    assert.match(reply.body, /"error":"bad_rewrite"/);
+  });
+
+  it('a WebSocket handshake on a redirect route gets the redirect on its socket', async () => {
+    const reply = await rawExchange(
+      proxy.port,
+      'GET /r308/ws HTTP/1.1\r\nHost: m.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    assert.deepEqual(reply.statuses, [308]);
+    assert.match(reply.text, /\r\nlocation: https:\/\/m\.test:8443\/ws\r\n/);
   });
 
   it("keeps the Host's port unless the redirect sets the scheme or the port", async () => {
