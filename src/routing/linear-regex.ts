@@ -55,7 +55,7 @@ export function compileLinearRegex(pattern: string): LinearRegex {
 function engineMessage(pattern: string, message: string): string {
   if (/linear time/i.test(message)) {
     return (
-      'cannot run in linear time (no backreferences, lookahead, lookbehind or large counted ' +
+      'cannot run in linear time (no backreferences, lookahead or large counted ' +
       'repetitions such as x{1,1000}): rewrite the pattern'
     );
   }

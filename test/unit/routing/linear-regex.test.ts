@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { compileLinearRegex, literalPrefix } from '../../../src/routing/linear-regex.ts';
+
+describe('linear-time route regexes', () => {
+  it('anchors the pattern at both ends and counts its groups', () => {
+    const { regex, groups } = compileLinearRegex('/users/([0-9]+)(/(posts))?');
+    assert.equal(groups, 3);
+    assert.ok(regex.test('/users/1/posts'));
+    assert.ok(!regex.test('/users/1/posts/x'));
+    assert.ok(!regex.test('/x/users/1'));
+    assert.equal(compileLinearRegex('^/a(?:b)$').groups, 0);
+  });
+
+  it('refuses what cannot run in linear time, and what does not compile', () => {
+    assert.throws(() => compileLinearRegex('(a)\\1'), /cannot run in linear time/);
+    assert.throws(() => compileLinearRegex('(?=a)b'), /cannot run in linear time/);
+    assert.throws(() => compileLinearRegex('x'.repeat(1025)), /longer than 1024/);
+    assert.throws(() => compileLinearRegex('a)|(b'), /not a valid regular expression/);
+  });
+
+  it('finds the literal every match starts with, conservatively', () => {
+    assert.equal(literalPrefix('^/users/([0-9]+)$'), '/users/');
+    assert.equal(literalPrefix('/users?'), '/user');
+    assert.equal(literalPrefix('/users*x'), '/user');
+    assert.equal(literalPrefix('/users{0,2}'), '/user');
+    assert.equal(literalPrefix('/users+'), '/users');
+    assert.equal(literalPrefix('/a|/b'), '');
+    assert.equal(literalPrefix('(/a)'), '');
+    assert.equal(literalPrefix('\\/a'), '');
+    assert.equal(literalPrefix('/a.b'), '/a');
+  });
+
+  it('a path without the literal prefix is never a match', () => {
+    for (const pattern of ['/users?/[0-9]+', '^/api/v[12]/x$', '/files/.*']) {
+      const { regex, prefix } = compileLinearRegex(pattern);
+      for (const path of ['/user/1', '/users/22', '/api/v1/x', '/files/', '/u', '/']) {
+        if (regex.test(path)) assert.ok(path.startsWith(prefix), `${pattern} ${path}`);
+      }
+    }
+  });
+});
