@@ -217,10 +217,11 @@ async function runAll(
     seconds: number,
     post1m = false,
     headers: readonly string[] = [],
+    host = BENCH_HOST,
   ) =>
     runWrk(tools.wrk, dir, {
       url: `http://127.0.0.1:${system.port}${path}`,
-      host: BENCH_HOST,
+      host,
       connections,
       seconds,
       post1m,
@@ -237,6 +238,7 @@ async function runAll(
         seconds,
         scenario.post1m,
         scenario.headers,
+        scenario.host,
       );
     }
     if (system.tlsPort === undefined) throw new Error(`${system.id} has no TLS listener`);
@@ -264,7 +266,7 @@ async function runAll(
   // TLS and HTTP/2 have their own code paths to warm (handshakes, the h2 session), and so do
   // the routes over three upstreams and with header rules.
   const ownPaths = (sc: Scenario) =>
-    sc.transport !== undefined || sc.id === 'rr3' || sc.id === 'rules' || sc.id === 'guarded';
+    sc.transport !== undefined || ['rr3', 'rules', 'guarded', 'matched'].includes(sc.id);
   for (const scenario of SCENARIOS.filter(ownPaths)) {
     for (const id of scenario.systems) await loadScenario(systems[id], scenario, 1);
   }

@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawnPinned } from './children.ts';
+import { matchingNginxServer } from './matching-site.ts';
 import { waitForPort } from './wait-for-port.ts';
 
 /** Paths every nginx needs writable, kept inside the benchmark's temp directory. */
@@ -166,7 +167,7 @@ http {
     client_max_body_size 4m;
     ${root}
     ${rules}${pool}${guarded}
-  }${https}
+  }${poolPorts.length === 0 ? '' : matchingNginxServer(port)}${https}
 }
 `;
 }

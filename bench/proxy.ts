@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { shebangNodeFlags } from '../src/node-flags.ts';
 import { spawnPinned } from './children.ts';
+import { matchingProxySite } from './matching-site.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -88,6 +89,8 @@ export function proxyConfig(
           '        upstreams:',
           ...pool.map((url) => `          - { url: "${url}" }`),
           '        balance: round_robin',
+          // Issue 21: a 20-route site of regexes and header conditions.
+          ...matchingProxySite(upstreamUrl),
         ]),
     '  - name: wildcard',
     `    hosts: ["*.${BENCH_HOST}"]`,

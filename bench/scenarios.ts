@@ -7,6 +7,8 @@
  * `nginx2w` and `proxy2w` (issue 18): two workers each (`worker_processes 2`, `workers: 2`),
  * on both CPUs, which the load generator shares with them.
  */
+import { MATCH_HEADER, MATCH_HOST, MATCH_PATH } from './matching-site.ts';
+
 export type SystemId =
   'nginx' | 'proxy' | 'proxy10k' | 'floor' | 'pipe' | 'llhttp' | 'nginx2w' | 'proxy2w';
 
@@ -27,6 +29,8 @@ export interface Scenario {
   readonly transport?: 'tls' | 'tls-new' | 'h2';
   /** h2: concurrent streams on each connection. */
   readonly streams?: number;
+  /** The Host wrk sends (plain HTTP only; default: bench/proxy.ts's BENCH_HOST). */
+  readonly host?: string;
   /** More request headers wrk sends (plain HTTP only), such as one a header rule removes. */
   readonly headers?: readonly string[];
   readonly systems: readonly SystemId[];
@@ -69,6 +73,17 @@ export const SCENARIOS: readonly Scenario[] = [
     title: '2 KB GET, allow list + rate limit (never triggers), 64 conns',
     path: '/guarded/2k',
     connections: 64,
+    systems: ['nginx', 'proxy'],
+  },
+  {
+    // Issue 21: a 20-route site of regexes and header conditions, the matching route last
+    // (bench/matching-site.ts); its target is the plain 2 KB GET of the same run (within 10%).
+    id: 'matched',
+    title: '2 KB GET, 20 regex + header routes, the last matches, 64 conns',
+    path: MATCH_PATH,
+    host: MATCH_HOST,
+    connections: 64,
+    headers: [MATCH_HEADER],
     systems: ['nginx', 'proxy'],
   },
   {
