@@ -33,13 +33,10 @@ function prefixNeedsSecure(value: AffinityValue, helpers: CustomHelpers) {
 }
 
 export const affinitySchema = Joi.object({
-  cookie: Joi.string()
-    .pattern(COOKIE_NAME)
-    .required()
-    .messages({
-      'string.pattern.base': 'must be a cookie name (1-64 token characters, RFC 6265)',
-      'string.empty': 'must be a cookie name (1-64 token characters, RFC 6265)',
-    }),
+  cookie: Joi.string().pattern(COOKIE_NAME).required().messages({
+    'string.pattern.base': 'must be a cookie name (1-64 token characters, RFC 6265)',
+    'string.empty': 'must be a cookie name (1-64 token characters, RFC 6265)',
+  }),
   // Absent: a session cookie, gone when the browser closes (ingress-nginx's default too).
   max_age_s: Joi.number().integer().min(1).max(MAX_AGE_LIMIT_S),
   // Absent or false: Secure only when the client reached this proxy over TLS.
