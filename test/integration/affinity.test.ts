@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -134,10 +135,11 @@ ${upstreamsYaml(checked)}
     await cleanup();
   });
 
-  const get = (path: string, cookie?: string) =>
+  const get = (path: string, cookie?: string, agent?: http.Agent) =>
     request(`${proxy.url}${path}`, {
       host: 'a.test',
       headers: cookie === undefined ? {} : { cookie },
+      ...(agent === undefined ? {} : { agent }),
     });
 
   /** One cookie value per upstream of a route: requests without a cookie, balanced. */
@@ -267,15 +269,19 @@ ${upstreamsYaml(checked)}
     }
   });
 
-  it('moves a client whose upstream passive health ejected, and re-pins it there', async () => {
+  it('moves a client whose upstream passive health ejected, and re-pins it there', async (t) => {
     const values = await valuesOf('/eject/x', 'rp_e');
     const dead = ejected[1] as Upstream;
     await dead.close();
     const cookie = `rp_e=${values.get(dead.name)}`;
-    const failed = await get('/eject/x', cookie);
+    // One connection, so one process, whose passive health saw the failure (with workers: N
+    // each worker judges its upstreams by what it saw itself).
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    t.after(() => agent.destroy());
+    const failed = await get('/eject/x', cookie, agent);
     assert.equal(failed.status, 502, 'no retries on this route: the failure is answered');
     assert.equal(failed.headers['set-cookie'], undefined, 'an error of the proxy pins nothing');
-    const moved = await get('/eject/x', cookie);
+    const moved = await get('/eject/x', cookie, agent);
     assert.equal(moved.status, 200, 'the ejected upstream is passed over');
     assert.notEqual(who(moved), dead.name);
     assert.match(
