@@ -39,6 +39,16 @@ describe('the affinity key', () => {
     }
   });
 
+  it('refuses affinity on a redirect route: it has no upstream to stick to', () => {
+    const yaml = config('{ cookie: rp }').replace(
+      'upstreams: [{ url: "http://127.0.0.1:9001" }, { url: "http://127.0.0.1:9002" }]',
+      'redirect: { status: 308, host: www.example.com }',
+    );
+    assert.deepEqual(issuesOf(yaml), [
+      'sites[0].routes[1]: has "redirect" and "affinity": a redirect route has no upstream',
+    ]);
+  });
+
   it('names the route and the key of each bad value', () => {
     const cases: [string, RegExp][] = [
       ['{}', /^sites\[0\]\.routes\[1\]\.affinity\.cookie: /],
