@@ -120,6 +120,7 @@ const UPSTREAM_ONLY = [
   'timeouts',
   'timeout_ms',
   'passive_health',
+  'affinity',
 ] as const;
 
 interface MatchKeys {

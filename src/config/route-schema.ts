@@ -1,6 +1,7 @@
 import Joi from 'joi';
 import type { CustomHelpers } from 'joi';
 import { LIMITS } from './limits.ts';
+import { affinitySchema } from './affinity-schema.ts';
 import { accessSchema, maxBodyBytesSchema, rateLimitSchema } from './access-schema.ts';
 import { normalizePath } from '../routing/request-path.ts';
 import {
@@ -193,6 +194,7 @@ export const routeSchema = Joi.object({
   strip_prefix: Joi.boolean().default(false),
   request_headers: headerRules('request'),
   response_headers: headerRules('response'),
+  affinity: affinitySchema,
 })
   .xor('upstream', 'upstreams', 'redirect')
   .custom((route: RouteShape, helpers) => {

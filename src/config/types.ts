@@ -108,6 +108,16 @@ export interface RouteConfig extends LimitsConfig {
   readonly strip_prefix: boolean;
   readonly request_headers?: HeaderRulesConfig | undefined;
   readonly response_headers?: HeaderRulesConfig | undefined;
+  readonly affinity?: AffinityConfig | undefined;
+}
+
+/** `affinity` on a route: sticky to one upstream by a cookie the proxy sets. */
+export interface AffinityConfig {
+  readonly cookie: string;
+  /** Absent: a session cookie. */
+  readonly max_age_s?: number | undefined;
+  /** True: Secure on every Set-Cookie, not only on TLS connections. */
+  readonly secure: boolean;
 }
 
 export interface SiteConfig extends LimitsConfig {

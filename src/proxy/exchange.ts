@@ -16,6 +16,7 @@ import type { ClientRequest, ClientResponse } from './client-side.ts';
 import { bodyFraming } from './request-body.ts';
 import { responseHeadersFromFlat } from './headers.ts';
 import { hasHost, requestHead } from './upstream-request.ts';
+import { Sticky } from './sticky.ts';
 
 /** Told when a request's exchange is over: how it ended, for metrics and the access log. */
 export interface ExchangeEnd {
@@ -65,6 +66,8 @@ export class Exchange implements ResponseHandler, Waiter {
   readonly #startedAt = performance.now();
   readonly #onEnd: ExchangeListener | undefined;
   readonly #tried: TargetState[] = [];
+  /** The route's `affinity` for this request (undefined: the route has none). */
+  readonly #sticky: Sticky | undefined;
   #state: TargetState | undefined;
   #connection: ClientConnection | undefined;
   /** A pool queue this exchange waits in. */
@@ -107,13 +110,15 @@ export class Exchange implements ResponseHandler, Waiter {
       idleMs: route.idleMs,
     };
     this.#needsHost = req.httpVersionMinor === 0 && !hasHost(headers);
+    this.#sticky = route.affinity === undefined ? undefined : new Sticky(route.affinity, req);
     res.once('close', () => this.#clientClosed());
   }
 
   start(): void {
     const route = this.runtime.route;
     if (route.retryAttempts > 0) this.runtime.shared.budget.request(Date.now());
-    this.#attempt(this.#deps.registry.pick(this.runtime));
+    const registry = this.#deps.registry;
+    this.#attempt(this.#sticky?.pick(registry, this.runtime) ?? registry.pick(this.runtime));
   }
 
   #attempt(state: TargetState): void {
@@ -208,10 +213,11 @@ export class Exchange implements ResponseHandler, Waiter {
     out['x-request-id'] = this.#identity.id;
     const res = this.res;
     if (res.req.httpVersionMajor === 1) res.statusMessage = '';
-    res.writeHead(
-      status,
-      route.responseRules === undefined ? out : applyToHeaderObject(route.responseRules, out),
-    );
+    const sent =
+      route.responseRules === undefined ? out : applyToHeaderObject(route.responseRules, out);
+    // After the rules: a rule removing the upstream's Set-Cookie must not remove the pin.
+    this.#sticky?.stamp(sent, this.runtime, this.#state as TargetState);
+    res.writeHead(status, sent);
   }
 
   onData(chunk: Buffer): void {

@@ -12,6 +12,7 @@ import type { AttemptDeps } from './attempt-deps.ts';
 import type { ClientRequest } from './client-side.ts';
 import { responseHeadersFromFlat } from './headers.ts';
 import { upgradeHead } from './upstream-request.ts';
+import { Sticky } from './sticky.ts';
 
 /** Told when a handshake failed for good: answer on the raw client socket. */
 export type TunnelFailed = (tunnel: Tunnel, err: UpstreamError) => void;
@@ -32,6 +33,7 @@ export class Tunnel implements ResponseHandler, Waiter {
   readonly #headers: string[];
   readonly #deps: AttemptDeps;
   readonly #onFailed: TunnelFailed;
+  readonly #sticky: Sticky | undefined;
   #connection: ClientConnection | undefined;
   #waiting = false;
   #failure: Failure | undefined;
@@ -53,7 +55,9 @@ export class Tunnel implements ResponseHandler, Waiter {
     this.#headers = headers;
     this.#deps = deps;
     this.#onFailed = onFailed;
-    this.state = deps.registry.pick(runtime);
+    const affinity = runtime.route.affinity;
+    this.#sticky = affinity === undefined ? undefined : new Sticky(affinity, req);
+    this.state = this.#sticky?.pick(deps.registry, runtime) ?? deps.registry.pick(runtime);
     client.on('error', () => client.destroy());
     client.once('close', () => this.#clientClosed());
   }
@@ -95,7 +99,12 @@ export class Tunnel implements ResponseHandler, Waiter {
     this.#end(undefined);
     upstream.on('error', () => upstream.destroy());
     if (client.destroyed) return void upstream.destroy();
-    client.write(`HTTP/1.1 ${status} Switching Protocols\r\n${headerBlock(headers, true)}\r\n`);
+    // A handshake answer may set cookies (RFC 6455 §4.1): a re-pinned client learns its pin.
+    const cookie = this.#sticky?.cookieFor(this.runtime, this.state);
+    const pin = cookie === undefined ? '' : `set-cookie: ${cookie}\r\n`;
+    client.write(
+      `HTTP/1.1 ${status} Switching Protocols\r\n${headerBlock(headers, true)}${pin}\r\n`,
+    );
     if (head.length > 0) client.write(head);
     if (this.#head.length > 0) upstream.write(this.#head);
     upstream.pipe(client);

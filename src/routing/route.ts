@@ -1,6 +1,8 @@
 import type { BalanceMode, HealthCheckConfig, LimitsConfig, RouteConfig } from '../config/types.ts';
 import { compileGate } from '../access/route-gate.ts';
 import type { RouteGate } from '../access/route-gate.ts';
+import { compileAffinity } from './affinity.ts';
+import type { Affinity } from './affinity.ts';
 import { compileHeaderRules } from './header-rules.ts';
 import type { HeaderRules } from './header-rules.ts';
 import { compileLinearRegex } from './linear-regex.ts';
@@ -67,6 +69,8 @@ export interface Route {
   readonly httpsRedirect: boolean;
   /** Access lists, limits and authentication (undefined: none, and nothing to check). */
   readonly gate: RouteGate | undefined;
+  /** Cookie stickiness (undefined: none, or a single upstream). */
+  readonly affinity: Affinity | undefined;
 }
 
 export function compileRoute(
@@ -111,6 +115,11 @@ export function compileRoute(
     responseRules: compileHeaderRules(r.response_headers),
     httpsRedirect,
     gate: compileGate(site, key, siteLimits, r),
+    affinity: compileAffinity(
+      site,
+      r.affinity,
+      entries.map((e) => e.url),
+    ),
   });
 }
 
