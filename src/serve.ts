@@ -63,14 +63,14 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   const validateOptions = { allowWildcardBind: options.allowWildcardBind };
   const startedAt = Date.now();
   const file = await loadConfigBytes(options.configPath);
-  const { config, certificates, htpasswd } = checkConfig(
+  const { config, certificates, htpasswd, pages } = checkConfig(
     file.bytes,
     options.configPath,
     validateOptions,
   );
   const log = createLogger(config.log.level);
   logCertificateWarnings(log, certificates.warnings);
-  const initial = compileSnapshot(config, file.sha256, 1, certificates, htpasswd);
+  const initial = compileSnapshot(config, file.sha256, 1, certificates, htpasswd, pages);
   const store = new ConfigStore(initial);
   const metrics = new ProxyMetrics();
   metrics.generation.set(1);

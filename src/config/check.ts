@@ -1,5 +1,7 @@
 import { loadHtpasswdFiles } from '../access/htpasswd-files.ts';
 import type { HtpasswdSet } from '../access/htpasswd-files.ts';
+import { loadPageFiles } from '../error-pages/page-files.ts';
+import type { PageFileSet } from '../error-pages/page-files.ts';
 import { loadCertificates } from '../tls/certificates.ts';
 import type { CertificateSet } from '../tls/certificates.ts';
 import type { ProxyConfig } from './types.ts';
@@ -11,7 +13,8 @@ import type { ValidateOptions } from './validate.ts';
  * Bytes to a validated config: the one code path that `validate`, `serve`, every reload and the
  * sidecar share, so none of them can accept what another would refuse. It reads and checks
  * the certificate files too (tls/certificates.ts), so a bad pair fails all four the same way,
- * and the htpasswd files of `access.basic_auth` (access/htpasswd-files.ts).
+ * the htpasswd files of `access.basic_auth` (access/htpasswd-files.ts) and the sites'
+ * `error_pages` (error-pages/page-files.ts).
  */
 export function checkConfigBytes(
   bytes: Buffer,
@@ -22,8 +25,9 @@ export function checkConfigBytes(
 }
 
 /**
- * The same check, keeping the loaded certificates and htpasswd files; `previous` lends
- * unchanged pairs, `previousHtpasswd` unchanged files (and the users a broken one keeps).
+ * The same check, keeping the loaded certificates, htpasswd and page files; `previous` lends
+ * unchanged pairs, `previousHtpasswd` and `previousPages` unchanged files (and what a broken
+ * one keeps).
  */
 export function checkConfig(
   bytes: Buffer,
@@ -31,8 +35,15 @@ export function checkConfig(
   options: ValidateOptions,
   previous?: CertificateSet,
   previousHtpasswd?: HtpasswdSet,
-): { config: ProxyConfig; certificates: CertificateSet; htpasswd: HtpasswdSet } {
+  previousPages?: PageFileSet,
+): {
+  config: ProxyConfig;
+  certificates: CertificateSet;
+  htpasswd: HtpasswdSet;
+  pages: PageFileSet;
+} {
   const config = validateConfig(parseConfigYaml(bytes, sourceName), options);
   const certificates = loadCertificates(config.tls, previous);
-  return { config, certificates, htpasswd: loadHtpasswdFiles(config, previousHtpasswd) };
+  const htpasswd = loadHtpasswdFiles(config, previousHtpasswd);
+  return { config, certificates, htpasswd, pages: loadPageFiles(config, previousPages) };
 }

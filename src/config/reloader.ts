@@ -4,6 +4,8 @@ import { errorLogFields, formatIssue, isProxyError } from '../errors.ts';
 import type { ConfigIssue } from '../errors.ts';
 import { loadHtpasswdFiles, sameHtpasswd } from '../access/htpasswd-files.ts';
 import type { HtpasswdSet } from '../access/htpasswd-files.ts';
+import { loadPageFiles, samePageFiles } from '../error-pages/page-files.ts';
+import type { PageFileSet } from '../error-pages/page-files.ts';
 import { loadCertificates } from '../tls/certificates.ts';
 import type { CertificateSet } from '../tls/certificates.ts';
 import { checkConfig } from './check.ts';
@@ -99,12 +101,14 @@ export class Reloader {
     try {
       const file = await loadConfigBytes(path);
       if (file.sha256 === running.sha256) {
-        // The same config: the certificate and htpasswd files may still have changed under it.
+        // The same config: the certificate, htpasswd and page files may still have changed.
         const certificates = loadCertificates(running.config.tls, running.certificates);
         const htpasswd = loadHtpasswdFiles(running.config, running.htpasswd);
+        const pages = loadPageFiles(running.config, running.pageFiles);
         if (
           sameCertificates(certificates, running.certificates) &&
-          sameHtpasswd(htpasswd, running.htpasswd)
+          sameHtpasswd(htpasswd, running.htpasswd) &&
+          samePageFiles(pages, running.pageFiles)
         ) {
           metrics.reloads.inc({ result: 'unchanged' });
           markSuccess(metrics);
@@ -115,23 +119,21 @@ export class Reloader {
           );
           return result('unchanged', running, running, changedStatic);
         }
-        return await this.#apply(
-          trigger,
-          running,
-          running.config,
-          file.sha256,
+        return await this.#apply(trigger, running, running.config, file.sha256, {
           certificates,
           htpasswd,
-        );
+          pages,
+        });
       }
-      const { config, certificates, htpasswd } = checkConfig(
+      const { config, ...files } = checkConfig(
         file.bytes,
         path,
         validateOptions,
         running.certificates,
         running.htpasswd,
+        running.pageFiles,
       );
-      return await this.#apply(trigger, running, config, file.sha256, certificates, htpasswd);
+      return await this.#apply(trigger, running, config, file.sha256, files);
     } catch (err) {
       this.#failed(trigger, running, err);
       throw err;
@@ -143,12 +145,13 @@ export class Reloader {
     running: Snapshot,
     config: ProxyConfig,
     sha256: string,
-    certificates: CertificateSet,
-    htpasswd: HtpasswdSet,
+    files: { certificates: CertificateSet; htpasswd: HtpasswdSet; pages: PageFileSet },
   ): Promise<ReloadResult> {
     const { startup, log, metrics } = this.#deps;
+    const { certificates, htpasswd, pages } = files;
     const started = performance.now();
-    const next = compileSnapshot(config, sha256, running.generation + 1, certificates, htpasswd);
+    const generation = running.generation + 1;
+    const next = compileSnapshot(config, sha256, generation, certificates, htpasswd, pages);
     // Workers compile it again each: their deadline is measured against this compile.
     const report = await this.#deps.apply(next, performance.now() - started);
     const changedStatic = diffStaticFields(startup, config);
@@ -175,6 +178,10 @@ export class Reloader {
         ...(htpasswd.warnings.length === 0
           ? {}
           : { htpasswd_warnings: htpasswd.warnings.map(formatIssue) }),
+        ...(samePageFiles(pages, running.pageFiles) ? {} : { error_pages_changed: true }),
+        ...(pages.warnings.length === 0
+          ? {}
+          : { error_page_warnings: pages.warnings.map(formatIssue) }),
       },
       changedStatic.length > 0
         ? `reload applied; static fields changed (restart required): ${changedStatic.join(', ')}`

@@ -5,6 +5,7 @@ import { absoluteFile, cidr } from './value-rules.ts';
 import { LIMITS } from './limits.ts';
 import { routeSchema } from './route-schema.ts';
 import { accessSchema, maxBodyBytesSchema, rateLimitSchema } from './access-schema.ts';
+import { errorPagesSchema } from '../error-pages/error-page-schema.ts';
 
 /**
  * The config schema and the only home of defaults. Per-value rules live here; rules that
@@ -68,6 +69,7 @@ const site = Joi.object({
   access: accessSchema,
   rate_limit: rateLimitSchema,
   max_body_bytes: maxBodyBytesSchema,
+  error_pages: errorPagesSchema,
 });
 
 /** Messages shared by every schema below, so a site validated alone reads like one in a file. */

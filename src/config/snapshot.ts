@@ -1,5 +1,9 @@
 import { EMPTY_HTPASSWD } from '../access/htpasswd-files.ts';
 import type { HtpasswdSet } from '../access/htpasswd-files.ts';
+import { EMPTY_PAGE_FILES } from '../error-pages/page-files.ts';
+import type { PageFileSet } from '../error-pages/page-files.ts';
+import { compileSitePages } from '../error-pages/site-pages.ts';
+import type { SitePageTable } from '../error-pages/site-pages.ts';
 import { buildRouteTable } from '../routing/route-table.ts';
 import type { RouteTable } from '../routing/route-table.ts';
 import { EMPTY_CERTIFICATES } from '../tls/certificates.ts';
@@ -18,6 +22,10 @@ export interface Snapshot {
   readonly certificates: CertificateSet;
   /** The users of `access.basic_auth`, by htpasswd file: read at load, and on every reload. */
   readonly htpasswd: HtpasswdSet;
+  /** The files of the sites' `error_pages`: read at load, and on every reload. */
+  readonly pageFiles: PageFileSet;
+  /** Those pages by site and status, as the error answers look them up. */
+  readonly sitePages: SitePageTable;
 }
 
 export function compileSnapshot(
@@ -26,6 +34,7 @@ export function compileSnapshot(
   generation: number,
   certificates: CertificateSet = EMPTY_CERTIFICATES,
   htpasswd: HtpasswdSet = EMPTY_HTPASSWD,
+  pageFiles: PageFileSet = EMPTY_PAGE_FILES,
 ): Snapshot {
   return Object.freeze({
     generation,
@@ -35,5 +44,7 @@ export function compileSnapshot(
     table: buildRouteTable(config.sites),
     certificates,
     htpasswd,
+    pageFiles,
+    sitePages: compileSitePages(config.sites, pageFiles),
   });
 }

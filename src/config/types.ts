@@ -126,6 +126,8 @@ export interface SiteConfig extends LimitsConfig {
   readonly routes: readonly RouteConfig[];
   /** Plain-HTTP requests for this site get 308 to https://. */
   readonly https_redirect: boolean;
+  /** Status (`404`) or class (`5xx`) -> page file (src/error-pages/). */
+  readonly error_pages?: Readonly<Record<string, string>> | undefined;
 }
 
 /** `access.basic_auth`: users of an htpasswd file (bcrypt entries only). */

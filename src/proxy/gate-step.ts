@@ -6,6 +6,7 @@ import type { Logger } from '../log.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import type { AccessLog } from './access-log.ts';
 import type { ClientResponse } from './client-side.ts';
+import { errorPage } from '../error-pages/site-pages.ts';
 import { isHttp2Stream } from './request-body.ts';
 import {
   errorBodyLength,
@@ -68,8 +69,10 @@ export function createGateRefusal(deps: RefusalDeps) {
       if (verdict.refusal === 'body_too_large' && !isHttp2Stream(request.req)) {
         res.setHeader('connection', 'close');
       }
-      sendError(res, verdict.refusal, request.identity.id, verdict.headers);
-      bytes = errorBodyLength(verdict.refusal);
+      const { sitePages } = request.snapshot;
+      const page = errorPage(sitePages, request.route.site, statusOf(verdict.refusal));
+      sendError(res, verdict.refusal, request.identity.id, verdict.headers, page);
+      bytes = errorBodyLength(verdict.refusal, page);
     }
     recordRefusal(deps, request, startedAt, verdict, res.statusCode, bytes);
   };

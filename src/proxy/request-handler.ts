@@ -6,11 +6,12 @@ import type { GateDeps } from '../access/request-gate.ts';
 import { createGateRefusal, createUpgradeRefusal, passGate } from './gate-step.ts';
 import type { Logger } from '../log.ts';
 import type { ProxyMetrics } from '../metrics.ts';
-import { matchRoute } from '../routing/route-table.ts';
+import { matchRoute, matchSiteName } from '../routing/route-table.ts';
+import { errorPage } from '../error-pages/site-pages.ts';
 import type { Route } from '../routing/route-table.ts';
 import type { BodyWatch } from './body-watch.ts';
 import type { ProxyEngine } from './engine.ts';
-import { guardRequest, transferCoding } from './request-guard.ts';
+import { guardRequest, requestHost, transferCoding } from './request-guard.ts';
 import { httpsRedirect, ownAnswer, sendRedirect } from './redirect-answer.ts';
 import type { RedirectAnswer } from './redirect-answer.ts';
 import type { TrustBoundary } from './trust-boundary.ts';
@@ -83,11 +84,16 @@ export function createRequestHandler(deps: HandlerDeps) {
       ) {
         res.setHeader('connection', 'close');
       }
-      sendError(res, route, identity.id);
+      // No route, but a site: its page for 404, if it has one.
+      const page =
+        route === 'no_route' && snapshot.sitePages.size > 0
+          ? errorPage(snapshot.sitePages, siteOf(snapshot, req), 404)
+          : undefined;
+      sendError(res, route, identity.id, undefined, page);
       const facts = { status: statusOf(route), startedAt, reason: route };
       access.write(req, hop, identity, {
         ...facts,
-        bytesSent: errorBodyLength(route),
+        bytesSent: errorBodyLength(route, page),
         bytesReceived: 0,
       });
       return;
@@ -162,8 +168,10 @@ export function createRequestHandler(deps: HandlerDeps) {
  * Every exchange that ended: a failure becomes its error response here (the one place), then
  * the response is counted and, optionally, logged.
  */
-function createCompletionHandler(deps: Pick<HandlerDeps, 'metrics' | 'log' | 'access' | 'trust'>) {
-  const { metrics, log, access, trust } = deps;
+function createCompletionHandler(
+  deps: Pick<HandlerDeps, 'metrics' | 'log' | 'access' | 'trust' | 'store'>,
+) {
+  const { metrics, log, access, trust, store } = deps;
   return (end: ExchangeEnd): void => {
     const { res, route, seconds, error, identity } = end;
     let ownBody = 0;
@@ -171,14 +179,18 @@ function createCompletionHandler(deps: Pick<HandlerDeps, 'metrics' | 'log' | 'ac
       // Cut mid-body: the client is still sending, so the connection closes after the answer.
       metrics.refusals.inc({ site: route.site, route: route.path, reason: end.refusal });
       if (!res.headersSent && !isHttp2Stream(res.req)) res.setHeader('connection', 'close');
-      ownBody = res.headersSent ? 0 : errorBodyLength(end.refusal);
-      sendError(res, end.refusal, identity.id);
+      const page = errorPage(store.current().sitePages, route.site, statusOf(end.refusal));
+      ownBody = res.headersSent ? 0 : errorBodyLength(end.refusal, page);
+      sendError(res, end.refusal, identity.id, undefined, page);
     }
     if (error !== undefined) {
       logUpstreamFailure(log, metrics, res.req, route, end.upstream, error, identity);
       const answer = errorForFailure(error.failure);
-      ownBody = res.headersSent ? 0 : errorBodyLength(answer);
-      sendError(res, answer, identity.id);
+      // The pages of the config serving now (docs/config.md, "error_pages"): an exchange does
+      // not carry its snapshot, and a page is looked up only when an exchange failed.
+      const page = errorPage(store.current().sitePages, route.site, statusOf(answer));
+      ownBody = res.headersSent ? 0 : errorBodyLength(answer, page);
+      sendError(res, answer, identity.id, undefined, page);
     }
     metrics.recordRequest(route, res.statusCode, seconds);
     if (!access.enabled) return;
@@ -335,6 +347,12 @@ export function createUpgradeFailureHandler(
 /** The scheme the client used: a TLS listener's sockets are TLSSockets. */
 function protoOf(socket: Socket): 'http' | 'https' {
   return (socket as TLSSocket).encrypted === true ? 'https' : 'http';
+}
+
+/** The site a request's Host selects, whose routes all missed its path. */
+function siteOf(snapshot: Snapshot, req: ClientRequest): string | undefined {
+  const host = requestHost(req.rawHeaders);
+  return host === undefined ? undefined : matchSiteName(snapshot.table, host);
 }
 
 function findRoute(snapshot: Snapshot, req: ClientRequest): Route | ClientError {

@@ -3,6 +3,7 @@ import type { ClientResponse } from './client-side.ts';
 import type { Socket } from 'node:net';
 import type { Failure } from '../http1/upstream-error.ts';
 import { LINGER_MS } from '../http1/server-connection.ts';
+import type { ErrorPage } from '../error-pages/site-pages.ts';
 
 /**
  * The reason label of `reverse_proxy_upstream_errors_total` for a failure that ended an
@@ -58,9 +59,12 @@ const PREPARED = new Map(
   ]),
 );
 
-/** The size of the JSON body the proxy answers `error` with (bytes_sent in the access log). */
-export function errorBodyLength(error: ClientError): number {
-  return (PREPARED.get(error) as { body: Buffer }).body.length;
+/**
+ * The size of the body the proxy answers `error` with (bytes_sent in the access log): the
+ * site's page when it has one for the status, else the JSON.
+ */
+export function errorBodyLength(error: ClientError, page?: ErrorPage): number {
+  return (page ?? (PREPARED.get(error) as { body: Buffer })).body.length;
 }
 
 export function statusOf(error: ClientError): number {
@@ -76,23 +80,27 @@ export function errorForFailure(failure: Failure): ClientError {
 /**
  * Sends a JSON error, or cuts the connection when the upstream's headers already went out.
  * `requestId`: the request's X-Request-Id, returned with the error as with any response.
+ * `page`: the site's `error_pages` page for this status, sent instead of the JSON (the status
+ * and every header but the content's own stay).
  */
 export function sendError(
   res: ClientResponse,
   error: ClientError,
   requestId?: string,
   extra?: Readonly<Record<string, string>>,
+  page?: ErrorPage,
 ): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const { status, body } = PREPARED.get(error) as { status: number; body: Buffer };
+  const status = RESPONSES[error][0];
+  const body = page === undefined ? (PREPARED.get(error) as { body: Buffer }).body : page.body;
   // A failed writeHead may have left the upstream's reason phrase behind: never reuse it.
   // (HTTP/2 responses have none, and warn when one is set.)
   if (res.req.httpVersionMajor === 1) res.statusMessage = REASONS[status] as string;
   const headers: Record<string, string | number> = {
-    'content-type': 'application/json',
+    'content-type': page === undefined ? 'application/json' : page.contentType,
     'content-length': body.length,
     'cache-control': 'no-store',
   };

@@ -70,6 +70,12 @@ export function matchRoute(
   return site === undefined ? undefined : matchInSite(site, path, input);
 }
 
+/** The name of the site a Host header value selects (for a request no route of it matched). */
+export function matchSiteName(table: RouteTable, hostHeader: string): string | undefined {
+  // Every site has a route (the schema's min 1), and each route knows its site.
+  return matchSite(table, normalizeHost(hostHeader))?.routes[0]?.site;
+}
+
 function matchSite(table: RouteTable, host: string): SiteRoutes | undefined {
   const exact = table.exact.get(host);
   if (exact !== undefined) return exact;

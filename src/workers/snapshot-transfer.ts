@@ -5,6 +5,7 @@ import type { ProxyConfig } from '../config/types.ts';
 import { CertificateSet } from '../tls/certificates.ts';
 import type { HtpasswdFile, HtpasswdSet } from '../access/htpasswd-files.ts';
 import type { LoadedCertificate } from '../tls/certificates.ts';
+import type { PageFile, PageFileSet } from '../error-pages/page-files.ts';
 
 /** A certificate as it crosses to a worker: everything but the secure context. */
 export type CertificateData = Omit<LoadedCertificate, 'context'>;
@@ -29,6 +30,9 @@ export interface SnapshotData {
   readonly warnings: CertificateSet['warnings'];
   readonly htpasswd: readonly HtpasswdFileData[];
   readonly htpasswdWarnings: HtpasswdSet['warnings'];
+  /** The `error_pages` files as the primary read them (a worker never reads them itself). */
+  readonly pageFiles: readonly PageFile[];
+  readonly pageWarnings: PageFileSet['warnings'];
 }
 
 export function snapshotData(snapshot: Snapshot): SnapshotData {
@@ -41,6 +45,8 @@ export function snapshotData(snapshot: Snapshot): SnapshotData {
     warnings: snapshot.certificates.warnings,
     htpasswd: [...snapshot.htpasswd.files.values()].map((f) => ({ ...f, users: [...f.users] })),
     htpasswdWarnings: snapshot.htpasswd.warnings,
+    pageFiles: [...snapshot.pageFiles.files.values()],
+    pageWarnings: snapshot.pageFiles.warnings,
   };
 }
 
@@ -74,7 +80,24 @@ export function snapshotFromData(data: SnapshotData, previous?: Snapshot): Snaps
     data.generation,
     certificates,
     htpasswdFromData(data, previous),
+    pagesFromData(data, previous),
   );
+}
+
+/** Pages this worker already holds (same path and bytes) keep their object, as in the primary. */
+function pagesFromData(data: SnapshotData, previous: Snapshot | undefined): PageFileSet {
+  const files = new Map<string, PageFile>();
+  for (const file of data.pageFiles) {
+    const same = previous?.pageFiles.files.get(file.path);
+    files.set(
+      file.path,
+      same !== undefined && same.sha256 === file.sha256
+        ? same
+        : // Structured clone hands a Buffer over as a plain Uint8Array.
+          Object.freeze({ ...file, body: Buffer.from(file.body) }),
+    );
+  }
+  return Object.freeze({ files, warnings: data.pageWarnings });
 }
 
 /** Files this worker already holds (same path and bytes) keep their object, as in the primary. */
