@@ -30,6 +30,10 @@
     # reloaded (the sidecar's messages for this watch speak of TLS files).
     - --tls-dir=/etc/reverse-proxy/auth
     {{- end }}
+    {{- if .Values.errorPages.configMap }}
+    # The error pages, watched the same way: an edit is validated with the config, then reloaded.
+    - --tls-dir=/etc/reverse-proxy/error-pages
+    {{- end }}
     {{- with .Values.sidecar.guard }}
     {{- if .enabled }}
     - --guard=on
@@ -88,6 +92,7 @@
     {{- end }}
     {{- include "reverse-proxy.tlsMounts" . | replace "\n" "\n    " }}
     {{- include "reverse-proxy.authMounts" . | replace "\n" "\n    " }}
+    {{- include "reverse-proxy.errorPagesMounts" . | replace "\n" "\n    " }}
     {{- with .Values.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -135,6 +140,7 @@
       mountPath: /run/reverse-proxy
     {{- include "reverse-proxy.tlsMounts" . | replace "\n" "\n    " }}
     {{- include "reverse-proxy.authMounts" . | replace "\n" "\n    " }}
+    {{- include "reverse-proxy.errorPagesMounts" . | replace "\n" "\n    " }}
     {{- with .Values.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -167,6 +173,7 @@
       readOnly: true
     {{- include "reverse-proxy.tlsMounts" . | replace "\n" "\n    " }}
     {{- include "reverse-proxy.authMounts" . | replace "\n" "\n    " }}
+    {{- include "reverse-proxy.errorPagesMounts" . | replace "\n" "\n    " }}
     {{- with .Values.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}

@@ -156,6 +156,15 @@ inside the one at the TLS dir.
 {{- end }}
 {{- end }}
 
+{{/* The error pages' mount (errorPages.configMap), in every container that validates or serves. */}}
+{{- define "reverse-proxy.errorPagesMounts" -}}
+{{- if .Values.errorPages.configMap }}
+- name: error-pages
+  mountPath: /etc/reverse-proxy/error-pages
+  readOnly: true
+{{- end }}
+{{- end }}
+
 {{/* A probe: the chart's endpoint (list PATH PORT TIMINGS), the operator's timings. */}}
 {{- define "reverse-proxy.probe" -}}
 httpGet: { path: {{ index . 0 }}, port: {{ index . 1 }} }
