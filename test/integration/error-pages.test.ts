@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hashSync } from 'bcryptjs';
@@ -9,6 +11,7 @@ import type { RecordingUpstream } from '../raw-http.ts';
 import { CLI, request, startProxy, tmpDir, writeConfig } from '../helpers.ts';
 import type { ProxyProcess } from '../helpers.ts';
 import { closedPort } from '../upstream-servers.ts';
+import { pidsServingPort } from '../proc-sockets.ts';
 
 const NOT_FOUND = '<!doctype html><title>Not here</title><p>Nothing at this address.</p>\n';
 const DOWN = '<!doctype html><title>Down</title><p>Back soon.</p>\n';
@@ -45,6 +48,9 @@ ${entries}    routes:
       - path: /slow/
         upstream: "${up}"
         rate_limit: { requests_per_second: 0.1, burst: 1 }
+      - path: /small/
+        upstream: "${up}"
+        max_body_bytes: 10
   - name: plain
     hosts: [plain.test]
     routes:
@@ -160,6 +166,23 @@ describe('error_pages', () => {
     assert.equal(reply.body, NOT_FOUND);
   });
 
+  it('serves the 413 page (the 4xx class) for a body over max_body_bytes, by Content-Length or cut mid-stream', async () => {
+    const declared = await rawExchange(
+      proxy.port,
+      `POST /small/ HTTP/1.1\r\nHost: app.test\r\nContent-Length: 100\r\n\r\n${'x'.repeat(100)}`,
+    );
+    assert.deepEqual(declared.statuses, [413]);
+    assert.ok(declared.text.endsWith(`\r\n\r\n${NOT_FOUND}`), declared.text);
+    const chunk = 'x'.repeat(40);
+    const streamed = await rawExchange(
+      proxy.port,
+      `POST /small/ HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n28\r\n${chunk}\r\n0\r\n\r\n`,
+    );
+    assert.deepEqual(streamed.statuses, [413]);
+    assert.match(streamed.text, /\r\ncontent-type: text\/html; charset=utf-8\r\n/i);
+    assert.ok(streamed.text.endsWith(NOT_FOUND), streamed.text);
+  });
+
   it('answers HEAD with the page’s Content-Length and no body', async () => {
     const reply = await rawExchange(
       proxy.port,
@@ -225,18 +248,31 @@ sites:
 `,
     );
     const proxy = await startProxy(path, ['--workers', '2']);
+    const primary = proxy.child.pid as number;
+    const workers = readFileSync(`/proc/${primary}/task/${primary}/children`, 'utf8')
+      .trim()
+      .split(' ')
+      .map(Number);
+    assert.equal(workers.length, 2);
+    /** 30 requests on connections held open at once, and the kernel says who served them. */
+    const served = async (body: string) => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 30 });
+      const replies = await Promise.all(
+        Array.from({ length: 30 }, () => request(`${proxy.url}/x`, { host: 'app.test', agent })),
+      );
+      const counts = pidsServingPort(proxy.port, workers);
+      agent.destroy();
+      assert.deepEqual(
+        new Set(replies.map((r) => `${r.status} ${r.body}`)),
+        new Set([`404 ${body}`]),
+      );
+      for (const pid of workers) assert.ok((counts.get(pid) ?? 0) > 0, `${pid}: ${[...counts]}`);
+    };
     try {
-      // Fresh connections: SO_REUSEPORT spreads them over both workers.
-      for (let i = 0; i < 12; i++) {
-        const reply = await request(`${proxy.url}/x`, { host: 'app.test' });
-        assert.equal(reply.status, 404);
-        assert.equal(reply.body, NOT_FOUND);
-      }
+      await served(NOT_FOUND);
       await writeConfig(page, DOWN);
       assert.equal((await proxy.reload()).msg, 'reload applied');
-      for (let i = 0; i < 12; i++) {
-        assert.equal((await request(`${proxy.url}/x`, { host: 'app.test' })).body, DOWN);
-      }
+      await served(DOWN);
     } finally {
       await proxy.stop();
       await up.close();
@@ -256,6 +292,8 @@ describe('error_pages and validate', () => {
       await writeFile(big, 'x'.repeat(64 * 1024 + 1));
       const bad = join(dir, 'bad.json');
       await writeFile(bad, '{nope');
+      const latin1 = join(dir, 'latin1.txt');
+      await writeFile(latin1, Buffer.from('caf\xe9\n', 'latin1'));
       const check = async (pages: string) => {
         await writeConfig(
           path,
@@ -285,6 +323,10 @@ sites:
         [
           `5xx: ${bad}`,
           `sites[0].error_pages.5xx: ${bad} is not valid JSON (it is served as application/json)`,
+        ],
+        [
+          `413: ${latin1}`,
+          `sites[0].error_pages.413: ${latin1} is not valid UTF-8 (it is served as text/plain; charset=utf-8)`,
         ],
         [
           `404: ${dir}/page.php`,
