@@ -111,6 +111,9 @@ function diffSite(before: SiteConfig, after: SiteConfig): SiteDiff | undefined {
   if (before.https_redirect !== after.https_redirect) {
     changes.push({ key: 'https_redirect', from: before.https_redirect, to: after.https_redirect });
   }
+  if (!isDeepStrictEqual(before.error_pages, after.error_pages)) {
+    changes.push({ key: 'error_pages', from: before.error_pages, to: after.error_pages });
+  }
   const routes: RouteDiff[] = [];
   const oldRoutes = new Map(before.routes.map((r) => [routeKey(r), r]));
   const nextRoutes = new Map(after.routes.map((r) => [routeKey(r), r]));

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { checkConfigBytes } from '../../../src/config/check.ts';
+import { parseConfigYaml } from '../../../src/config/parse.ts';
+import { validateConfig } from '../../../src/config/validate.ts';
 import {
   diffConfigs,
   formatDiff,
@@ -14,6 +16,13 @@ const config = (yaml: string) =>
 /** A config with the given sites block (YAML, indented under `sites:`). */
 const withSites = (sites: string, head = 'listeners:\n  - address: 127.0.0.1:8080\n') =>
   config(`${head}sites:\n${sites}`);
+
+/** The same, without reading the files it names (the page files here do not exist). */
+const withSitesUnread = (sites: string) =>
+  validateConfig(
+    parseConfigYaml(Buffer.from(`listeners:\n  - address: 127.0.0.1:8080\nsites:\n${sites}`), 't'),
+    { allowWildcardBind: false },
+  );
 
 const API = `  - name: api
     hosts: [api.example.com]
@@ -137,6 +146,18 @@ describe('diffConfigs', () => {
       ),
     );
     assert.deepEqual(formatDiff(grown), ['~ site api', '  ~ route /v1/: upstreams + http://b:1']);
+  });
+
+  it("reports error_pages changed on a site (the pages are files: their bytes are the reload's to read)", () => {
+    const pages = API.replace(
+      '    routes:',
+      '    error_pages: {404: /p/404.html, 5xx: /p/down.html}\n    routes:',
+    );
+    const diff = diffConfigs(withSitesUnread(API), withSitesUnread(pages));
+    assert.deepEqual(formatDiff(diff), [
+      '~ site api: error_pages (unset) -> {404: /p/404.html, 5xx: /p/down.html}',
+    ]);
+    assert.equal(summarize(diff), '1 site changed (api: error_pages)');
   });
 
   it('reports a site added and a site removed, and site-level keys', () => {
