@@ -2,6 +2,7 @@ import Joi from 'joi';
 import type { CustomHelpers } from 'joi';
 import { LIMITS } from './limits.ts';
 import { accessSchema, maxBodyBytesSchema, rateLimitSchema } from './access-schema.ts';
+import { corsSchema } from './cors-schema.ts';
 import { normalizePath } from '../routing/request-path.ts';
 
 /**
@@ -172,6 +173,7 @@ export const routeSchema = Joi.object({
   strip_prefix: Joi.boolean().default(false),
   request_headers: headerRules('request'),
   response_headers: headerRules('response'),
+  cors: corsSchema,
 })
   .xor('upstream', 'upstreams')
   .custom((route: { timeout_ms?: number; timeouts: { response_ms?: number } }, helpers) => {

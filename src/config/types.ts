@@ -97,6 +97,18 @@ export interface RouteConfig extends LimitsConfig {
   readonly strip_prefix: boolean;
   readonly request_headers?: HeaderRulesConfig | undefined;
   readonly response_headers?: HeaderRulesConfig | undefined;
+  readonly cors?: CorsConfig | undefined;
+}
+
+/** `cors` on a route: origins as browsers send them, or `["*"]` (never with credentials). */
+export interface CorsConfig {
+  readonly allow_origins: readonly string[];
+  readonly allow_methods: readonly string[];
+  readonly allow_headers: readonly string[];
+  readonly expose_headers: readonly string[];
+  readonly allow_credentials: boolean;
+  /** Unset: no Access-Control-Max-Age (browsers then cache a preflight for 5 s). */
+  readonly max_age_s?: number | undefined;
 }
 
 export interface SiteConfig extends LimitsConfig {

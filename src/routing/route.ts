@@ -3,6 +3,8 @@ import { compileGate } from '../access/route-gate.ts';
 import type { RouteGate } from '../access/route-gate.ts';
 import { compileHeaderRules } from './header-rules.ts';
 import type { HeaderRules } from './header-rules.ts';
+import { compileCors } from './cors-policy.ts';
+import type { CorsPolicy } from './cors-policy.ts';
 
 /** One upstream of a route, as the data path needs it. */
 export interface UpstreamTarget {
@@ -47,6 +49,8 @@ export interface Route {
   readonly httpsRedirect: boolean;
   /** Access lists, limits and authentication (undefined: none, and nothing to check). */
   readonly gate: RouteGate | undefined;
+  /** `cors`: preflights answered here, CORS headers on responses (undefined: none). */
+  readonly cors: CorsPolicy | undefined;
 }
 
 export function compileRoute(
@@ -57,6 +61,7 @@ export function compileRoute(
 ): Route {
   const entries = r.upstreams ?? [{ url: r.upstream as string, weight: 1 }];
   const passive = r.passive_health;
+  const gate = compileGate(site, r.path, siteLimits, r);
   return Object.freeze({
     site,
     path: r.path,
@@ -79,7 +84,8 @@ export function compileRoute(
     requestRules: compileHeaderRules(r.request_headers),
     responseRules: compileHeaderRules(r.response_headers),
     httpsRedirect,
-    gate: compileGate(site, r.path, siteLimits, r),
+    gate,
+    cors: compileCors(r.cors, gate),
   });
 }
 
