@@ -7,6 +7,8 @@ import type { ProxyMetrics } from '../metrics.ts';
 import type { AccessLog } from './access-log.ts';
 import type { ClientResponse } from './client-side.ts';
 import { isHttp2Stream } from './request-body.ts';
+import type { Route } from '../routing/route.ts';
+import { applyCors, ownResponseCors } from './cors.ts';
 import {
   errorBodyLength,
   relayOnSocket,
@@ -52,15 +54,24 @@ interface RefusalDeps {
 
 /** A request the route's gate refused: answered (or the auth service's answer relayed). */
 export function createGateRefusal(deps: RefusalDeps) {
-  return (request: GateRequest, res: ClientResponse, startedAt: number, verdict: Refused) => {
+  return (
+    request: GateRequest & { readonly route: Route },
+    res: ClientResponse,
+    startedAt: number,
+    verdict: Refused,
+  ) => {
     let bytes: number;
+    // A route's CORS headers go on its refusals too: the page can then read its 401 or 429.
+    const cors = request.route.cors;
     if ('relay' in verdict) {
       const { status, headers, body } = verdict.relay;
-      res.writeHead(status, {
+      const out = {
         ...headers,
         'content-length': body.length,
         'x-request-id': request.identity.id,
-      });
+      };
+      if (cors !== undefined) applyCors(cors, request.req, out);
+      res.writeHead(status, out);
       res.end(body);
       bytes = body.length;
     } else {
@@ -68,7 +79,8 @@ export function createGateRefusal(deps: RefusalDeps) {
       if (verdict.refusal === 'body_too_large' && !isHttp2Stream(request.req)) {
         res.setHeader('connection', 'close');
       }
-      sendError(res, verdict.refusal, request.identity.id, verdict.headers);
+      const extra = ownResponseCors(cors, request.req, verdict.headers);
+      sendError(res, verdict.refusal, request.identity.id, extra);
       bytes = errorBodyLength(verdict.refusal);
     }
     recordRefusal(deps, request, startedAt, verdict, res.statusCode, bytes);

@@ -28,6 +28,8 @@ import {
 } from './upstream-errors.ts';
 import type { ClientError } from './upstream-errors.ts';
 import { hasBody, isHttp2Stream, requestHasBody } from './request-body.ts';
+import { isPreflight, ownResponseCors } from './cors.ts';
+import { createPreflightStep } from './preflight-step.ts';
 
 export interface HandlerDeps {
   readonly store: ConfigStore;
@@ -53,6 +55,7 @@ export function createRequestHandler(deps: HandlerDeps) {
   const { store, engine, metrics, isDraining, trust, bodies, access } = deps;
   const onComplete = createCompletionHandler(deps);
   const refuse = createGateRefusal(deps);
+  const preflight = createPreflightStep(deps, refuse);
   return function handleRequest(req: ClientRequest, res: ClientResponse): void {
     const startedAt = performance.now();
     const h2 = isHttp2Stream(req);
@@ -101,6 +104,10 @@ export function createRequestHandler(deps: HandlerDeps) {
       });
       return;
     }
+    if (route.cors !== undefined && isPreflight(req)) {
+      const client = trust.clientAddress(hop, req.rawHeaders);
+      return preflight({ req, hop, identity, snapshot, client, route }, res, route.cors, startedAt);
+    }
     const gate = route.gate;
     if (gate === undefined) return engine.web(req, res, route, hop, identity, onComplete);
     const client = trust.clientAddress(hop, req.rawHeaders);
@@ -134,13 +141,13 @@ function createCompletionHandler(deps: Pick<HandlerDeps, 'metrics' | 'log' | 'ac
       metrics.refusals.inc({ site: route.site, route: route.path, reason: end.refusal });
       if (!res.headersSent && !isHttp2Stream(res.req)) res.setHeader('connection', 'close');
       ownBody = res.headersSent ? 0 : errorBodyLength(end.refusal);
-      sendError(res, end.refusal, identity.id);
+      sendError(res, end.refusal, identity.id, ownResponseCors(route.cors, res.req));
     }
     if (error !== undefined) {
       logUpstreamFailure(log, metrics, res.req, route, end.upstream, error, identity);
       const answer = errorForFailure(error.failure);
       ownBody = res.headersSent ? 0 : errorBodyLength(answer);
-      sendError(res, answer, identity.id);
+      sendError(res, answer, identity.id, ownResponseCors(route.cors, res.req));
     }
     metrics.recordRequest(route, res.statusCode, seconds);
     if (!access.enabled) return;
