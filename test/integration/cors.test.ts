@@ -187,7 +187,8 @@ sites:
   });
 
   it('gives another origin, or none, the answer without CORS headers but with Vary: Origin', async () => {
-    for (const headers of [{ origin: 'https://evil.example' }, {}]) {
+    const origins: Record<string, string>[] = [{ origin: 'https://evil.example' }, {}];
+    for (const headers of origins) {
       const reply = await send('/api/items', 'GET', headers);
       assert.equal(reply.status, 200);
       assert.equal(reply.body, 'ok');
