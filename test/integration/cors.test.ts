@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import http2 from 'node:http2';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hashSync } from 'bcryptjs';
-import { ok, sendFrom, startRecordingUpstream } from '../raw-http.ts';
+import { ok, rawExchange, sendFrom, startRecordingUpstream } from '../raw-http.ts';
+import { makeCertificate } from '../certs.ts';
 import type { RecordingUpstream } from '../raw-http.ts';
 import { CLI, request, startProxy, tmpDir, writeConfig } from '../helpers.ts';
 import type { ProxyProcess, Reply } from '../helpers.ts';
@@ -29,9 +32,11 @@ describe('cors', () => {
   let cleanup: () => Promise<void>;
   let up: RecordingUpstream;
   let proxy: ProxyProcess;
+  let tlsPort: number;
 
   before(async () => {
     ({ dir, cleanup } = await tmpDir());
+    const cert = makeCertificate(dir, 'app', ['app.test']);
     up = await startRecordingUpstream((r) => (r.target.endsWith('/own') ? OWN_CORS : ok()));
     const users = join(dir, 'htpasswd');
     await writeConfig(users, `alice:$2y$${hashSync('secret', 5).slice(4)}\n`);
@@ -40,6 +45,11 @@ describe('cors', () => {
       path,
       `listeners:
   - address: 127.0.0.1:0
+  - address: 127.0.0.1:0
+    tls: true
+tls:
+  certificates:
+    - { cert_file: ${cert.certFile}, key_file: ${cert.keyFile} }
 admin:
   socket: ''
 health:
@@ -71,10 +81,17 @@ sites:
       - path: /down/
         upstream: "http://127.0.0.1:${await closedPort()}"
         cors: { allow_origins: [${APP}] }
+      - path: /limited/
+        upstream: "${up.url}"
+        rate_limit: { requests_per_second: 0.01, burst: 1 }
+        cors: { allow_origins: [${APP}] }
       - { path: /, upstream: "${up.url}" }
 `,
     );
     proxy = await startProxy(path);
+    const started = proxy.logs.find((l) => l.msg === 'proxy started');
+    const tls = String((started?.listeners as string[])[1]);
+    tlsPort = Number(tls.slice(tls.lastIndexOf(':') + 1));
   });
 
   after(async () => {
@@ -260,6 +277,63 @@ sites:
     const other = await send('/down/x', 'GET', { origin: 'https://evil.example' });
     assert.equal(other.status, 502);
     assert.deepEqual(CORS_HEADERS(other), []);
+  });
+
+  it("counts preflights against the route's rate limit", async () => {
+    assert.equal((await preflight('/limited/x', APP)).status, 204);
+    const limited = await preflight('/limited/x', APP);
+    assert.equal(limited.status, 429, 'preflights are no way around a limit');
+    assert.ok(Number(limited.headers['retry-after']) >= 1);
+  });
+
+  it('answers a preflight with a body and serves the next request on the connection', async () => {
+    const seen = up.requests.length;
+    const reply = await rawExchange(
+      proxy.port,
+      `OPTIONS /api/x HTTP/1.1\r\nHost: app.test\r\nOrigin: ${APP}\r\n` +
+        'Access-Control-Request-Method: PUT\r\nContent-Length: 5\r\n\r\nhello' +
+        `GET /api/y HTTP/1.1\r\nHost: app.test\r\nOrigin: ${APP}\r\nConnection: close\r\n\r\n`,
+      { expect: 2 },
+    );
+    assert.deepEqual(reply.statuses, [204, 200]);
+    assert.equal(up.requests.length, seen + 1, 'only the GET went upstream');
+    assert.equal(up.requests[seen]?.target, '/api/y');
+  });
+
+  it('does the same over HTTP/2', async () => {
+    const session = http2.connect(`https://127.0.0.1:${tlsPort}`, {
+      servername: 'app.test',
+      rejectUnauthorized: false,
+    });
+    const exchange = async (headers: http2.OutgoingHttpHeaders) => {
+      const stream = session.request({ ':authority': 'app.test', ...headers });
+      stream.end();
+      stream.resume();
+      // A 204 ends the stream with its headers: listen for the end before awaiting them.
+      const ended = once(stream, 'end');
+      const [response] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+      await ended;
+      return response;
+    };
+    try {
+      const seen = up.requests.length;
+      const pre = await exchange({
+        ':method': 'OPTIONS',
+        ':path': '/api/x',
+        origin: APP,
+        'access-control-request-method': 'PUT',
+      });
+      assert.equal(pre[':status'], 204);
+      assert.equal(pre['access-control-allow-origin'], APP);
+      assert.equal(pre['access-control-max-age'], '600');
+      assert.equal(up.requests.length, seen);
+      const get = await exchange({ ':method': 'GET', ':path': '/api/own', origin: APP });
+      assert.equal(get[':status'], 200);
+      assert.equal(get['access-control-allow-origin'], APP);
+      assert.equal(get.vary, 'Accept-Encoding, Origin');
+    } finally {
+      session.close();
+    }
   });
 
   it('leaves a route without cors alone: its preflights go upstream', async () => {
