@@ -11,11 +11,8 @@ import { BodyWatch } from './proxy/body-watch.ts';
 import { createProxyEngine, UPSTREAM_IDLE_MS } from './proxy/engine.ts';
 import { ProxyListeners } from './proxy/listeners.ts';
 import type { CloseOutcome } from './proxy/listeners.ts';
-import {
-  createRequestHandler,
-  createUpgradeFailureHandler,
-  createUpgradeHandler,
-} from './proxy/request-handler.ts';
+import { createRequestHandler } from './proxy/request-handler.ts';
+import { createUpgradeFailureHandler, createUpgradeHandler } from './proxy/upgrade-handler.ts';
 import { TrustBoundary } from './proxy/trust-boundary.ts';
 import { AccessLog } from './proxy/access-log.ts';
 import { ForwardAuth } from './access/forward-auth.ts';

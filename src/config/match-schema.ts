@@ -129,6 +129,8 @@ interface MatchKeys {
   readonly strip_prefix?: boolean;
   readonly rewrite?: { readonly path: string } | undefined;
   readonly redirect?: { readonly path?: string | undefined } | undefined;
+  readonly methods?: readonly string[] | undefined;
+  readonly cors?: unknown;
 }
 
 /**
@@ -141,6 +143,13 @@ export function checkMatchKeys(raw: Record<string, unknown>, route: MatchKeys): 
     if (extra.length > 0) {
       return `has "redirect" and ${extra.map((k) => `"${k}"`).join(', ')}: a redirect route has no upstream`;
     }
+  }
+  if (
+    route.cors !== undefined &&
+    route.methods !== undefined &&
+    !route.methods.includes('OPTIONS')
+  ) {
+    return "has cors and methods without OPTIONS: browsers' preflights (OPTIONS) would not reach this route; add OPTIONS";
   }
   if (route.strip_prefix === true && route.rewrite !== undefined) {
     return 'has both strip_prefix and rewrite: strip_prefix is rewrite: {path: /}, keep one';

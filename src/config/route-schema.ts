@@ -3,6 +3,7 @@ import type { CustomHelpers } from 'joi';
 import { LIMITS } from './limits.ts';
 import { affinitySchema } from './affinity-schema.ts';
 import { accessSchema, maxBodyBytesSchema, rateLimitSchema } from './access-schema.ts';
+import { corsSchema } from './cors-schema.ts';
 import { normalizePath } from '../routing/request-path.ts';
 import {
   checkMatchKeys,
@@ -195,6 +196,7 @@ export const routeSchema = Joi.object({
   request_headers: headerRules('request'),
   response_headers: headerRules('response'),
   affinity: affinitySchema,
+  cors: corsSchema,
 })
   .xor('upstream', 'upstreams', 'redirect')
   .custom((route: RouteShape, helpers) => {

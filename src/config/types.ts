@@ -109,6 +109,7 @@ export interface RouteConfig extends LimitsConfig {
   readonly request_headers?: HeaderRulesConfig | undefined;
   readonly response_headers?: HeaderRulesConfig | undefined;
   readonly affinity?: AffinityConfig | undefined;
+  readonly cors?: CorsConfig | undefined;
 }
 
 /** `affinity` on a route: sticky to one upstream by a cookie the proxy sets. */
@@ -118,6 +119,17 @@ export interface AffinityConfig {
   readonly max_age_s?: number | undefined;
   /** True: Secure on every Set-Cookie, not only on TLS connections. */
   readonly secure: boolean;
+}
+
+/** `cors` on a route: origins as browsers send them, or `["*"]` (never with credentials). */
+export interface CorsConfig {
+  readonly allow_origins: readonly string[];
+  readonly allow_methods: readonly string[];
+  readonly allow_headers: readonly string[];
+  readonly expose_headers: readonly string[];
+  readonly allow_credentials: boolean;
+  /** Unset: no Access-Control-Max-Age (browsers then cache a preflight for 5 s). */
+  readonly max_age_s?: number | undefined;
 }
 
 export interface SiteConfig extends LimitsConfig {

@@ -15,6 +15,7 @@ import type { AttemptDeps } from './attempt-deps.ts';
 import type { ClientRequest, ClientResponse } from './client-side.ts';
 import { bodyFraming } from './request-body.ts';
 import { responseHeadersFromFlat } from './headers.ts';
+import { applyCors } from './cors.ts';
 import { hasHost, requestHead } from './upstream-request.ts';
 import { Sticky } from './sticky.ts';
 
@@ -211,6 +212,7 @@ export class Exchange implements ResponseHandler, Waiter {
     const route = this.runtime.route;
     const out = responseHeadersFromFlat(headers);
     out['x-request-id'] = this.#identity.id;
+    if (route.cors !== undefined) applyCors(route.cors, this.req, out);
     const res = this.res;
     if (res.req.httpVersionMajor === 1) res.statusMessage = '';
     const sent =

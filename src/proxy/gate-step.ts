@@ -8,6 +8,8 @@ import type { AccessLog } from './access-log.ts';
 import type { ClientResponse } from './client-side.ts';
 import { errorPage } from '../error-pages/site-pages.ts';
 import { isHttp2Stream } from './request-body.ts';
+import type { Route } from '../routing/route.ts';
+import { applyCors, ownResponseCors } from './cors.ts';
 import {
   errorBodyLength,
   relayOnSocket,
@@ -53,15 +55,24 @@ interface RefusalDeps {
 
 /** A request the route's gate refused: answered (or the auth service's answer relayed). */
 export function createGateRefusal(deps: RefusalDeps) {
-  return (request: GateRequest, res: ClientResponse, startedAt: number, verdict: Refused) => {
+  return (
+    request: GateRequest & { readonly route: Route },
+    res: ClientResponse,
+    startedAt: number,
+    verdict: Refused,
+  ) => {
     let bytes: number;
+    // A route's CORS headers go on its refusals too: the page can then read its 401 or 429.
+    const cors = request.route.cors;
     if ('relay' in verdict) {
       const { status, headers, body } = verdict.relay;
-      res.writeHead(status, {
+      const out = {
         ...headers,
         'content-length': body.length,
         'x-request-id': request.identity.id,
-      });
+      };
+      if (cors !== undefined) applyCors(cors, request.req, out);
+      res.writeHead(status, out);
       res.end(body);
       bytes = body.length;
     } else {
@@ -71,7 +82,8 @@ export function createGateRefusal(deps: RefusalDeps) {
       }
       const { sitePages } = request.snapshot;
       const page = errorPage(sitePages, request.route.site, statusOf(verdict.refusal));
-      sendError(res, verdict.refusal, request.identity.id, verdict.headers, page);
+      const extra = ownResponseCors(cors, request.req, verdict.headers);
+      sendError(res, verdict.refusal, request.identity.id, extra, page);
       bytes = errorBodyLength(verdict.refusal, page);
     }
     recordRefusal(deps, request, startedAt, verdict, res.statusCode, bytes);

@@ -1,22 +1,18 @@
-import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import type { ConfigStore } from '../config/store.ts';
-import type { Snapshot } from '../config/snapshot.ts';
 import type { GateDeps } from '../access/request-gate.ts';
-import { createGateRefusal, createUpgradeRefusal, passGate } from './gate-step.ts';
+import { createGateRefusal, passGate } from './gate-step.ts';
 import type { Logger } from '../log.ts';
 import type { ProxyMetrics } from '../metrics.ts';
-import { matchRoute, matchSiteName } from '../routing/route-table.ts';
 import { errorPage } from '../error-pages/site-pages.ts';
 import type { Route } from '../routing/route-table.ts';
 import type { BodyWatch } from './body-watch.ts';
 import type { ProxyEngine } from './engine.ts';
-import { guardRequest, requestHost, transferCoding } from './request-guard.ts';
+import { transferCoding } from './request-guard.ts';
+import { findRoute, protoOf, siteOf } from './request-route.ts';
 import { httpsRedirect, ownAnswer, sendRedirect } from './redirect-answer.ts';
 import type { RedirectAnswer } from './redirect-answer.ts';
 import type { TrustBoundary } from './trust-boundary.ts';
 import type { ExchangeEnd } from './exchange.ts';
-import type { UpstreamError } from '../http1/upstream-error.ts';
 import type { ClientRequest, ClientResponse } from './client-side.ts';
 import type { AccessLog } from './access-log.ts';
 import { identify } from './request-identity.ts';
@@ -26,14 +22,15 @@ import type { HeaderPatch } from '../access/request-gate.ts';
 import {
   errorBodyLength,
   errorForFailure,
-  redirectOnSocket,
   routeReason,
   sendError,
-  sendErrorOnSocket,
   statusOf,
 } from './upstream-errors.ts';
 import type { ClientError } from './upstream-errors.ts';
 import { hasBody, isHttp2Stream, requestHasBody } from './request-body.ts';
+import { isPreflight, ownResponseCors } from './cors.ts';
+import { createPreflightStep } from './preflight-step.ts';
+import { logUpstreamFailure } from './upstream-failure-log.ts';
 
 export interface HandlerDeps {
   readonly store: ConfigStore;
@@ -59,6 +56,7 @@ export function createRequestHandler(deps: HandlerDeps) {
   const { store, engine, metrics, isDraining, trust, bodies, access } = deps;
   const onComplete = createCompletionHandler(deps);
   const refuse = createGateRefusal(deps);
+  const preflight = createPreflightStep(deps, refuse);
   return function handleRequest(req: ClientRequest, res: ClientResponse): void {
     const startedAt = performance.now();
     const h2 = isHttp2Stream(req);
@@ -100,6 +98,10 @@ export function createRequestHandler(deps: HandlerDeps) {
     }
     if (route.httpsRedirect && hop.proto === 'http') {
       return answerOwn(req, res, route, hop, identity, startedAt, httpsRedirect(req));
+    }
+    if (route.cors !== undefined && isPreflight(req)) {
+      const client = trust.clientAddress(hop, req.rawHeaders);
+      return preflight({ req, hop, identity, snapshot, client, route }, res, route.cors, startedAt);
     }
     const gate = route.gate;
     if (gate === undefined) return serve(req, res, route, hop, identity, startedAt);
@@ -181,7 +183,7 @@ function createCompletionHandler(
       if (!res.headersSent && !isHttp2Stream(res.req)) res.setHeader('connection', 'close');
       const page = errorPage(store.current().sitePages, route.site, statusOf(end.refusal));
       ownBody = res.headersSent ? 0 : errorBodyLength(end.refusal, page);
-      sendError(res, end.refusal, identity.id, undefined, page);
+      sendError(res, end.refusal, identity.id, ownResponseCors(route.cors, res.req), page);
     }
     if (error !== undefined) {
       logUpstreamFailure(log, metrics, res.req, route, end.upstream, error, identity);
@@ -190,7 +192,7 @@ function createCompletionHandler(
       // not carry its snapshot, and a page is looked up only when an exchange failed.
       const page = errorPage(store.current().sitePages, route.site, statusOf(answer));
       ownBody = res.headersSent ? 0 : errorBodyLength(answer, page);
-      sendError(res, answer, identity.id, undefined, page);
+      sendError(res, answer, identity.id, ownResponseCors(route.cors, res.req), page);
     }
     metrics.recordRequest(route, res.statusCode, seconds);
     if (!access.enabled) return;
@@ -208,155 +210,4 @@ function createCompletionHandler(
       reason: end.refusal ?? (error === undefined ? undefined : routeReason(error.failure)),
     });
   };
-}
-
-/** The details of a failure go to the log only; the client's answer names no address. */
-function logUpstreamFailure(
-  log: Logger,
-  metrics: ProxyMetrics,
-  req: ClientRequest,
-  route: Route,
-  upstream: string,
-  err: UpstreamError,
-  identity?: RequestIdentity,
-): void {
-  const reason = routeReason(err.failure);
-  metrics.upstreamErrors.inc({ site: route.site, route: route.path, reason });
-  log.warn(
-    {
-      site: route.site,
-      route: route.path,
-      upstream,
-      reason,
-      code: err.code,
-      err: err.message,
-      method: req.method,
-      url: req.url,
-      request_id: identity?.id,
-      trace_id: identity?.traceId,
-    },
-    'upstream request failed',
-  );
-}
-
-/**
- * WebSocket handshakes (the only upgrades the listeners accept, see listeners.ts) pass the same
- * guard and routing, then go through the same engine with the raw socket.
- */
-export function createUpgradeHandler(deps: HandlerDeps) {
-  const { store, engine, trust, metrics, access } = deps;
-  const refuse = createUpgradeRefusal(deps);
-  return function handleUpgrade(req: ClientRequest, socket: Socket, head: Buffer): void {
-    const startedAt = performance.now();
-    const hop = trust.hop(socket, protoOf(socket));
-    const identity = identify(req.rawHeaders, hop.trusted);
-    const snapshot = store.current();
-    const route = findRoute(snapshot, req);
-    if (typeof route === 'string') {
-      metrics.countUnmatched(statusOf(route));
-      sendErrorOnSocket(socket, route);
-      access.write(req, hop, identity, {
-        status: statusOf(route),
-        startedAt,
-        bytesSent: errorBodyLength(route),
-        bytesReceived: 0,
-        reason: route,
-      });
-      return;
-    }
-    // The route's gate holds for handshakes too: an Upgrade header must not be a way around
-    // the address lists, the limits or authentication.
-    const gate = route.gate;
-    if (gate === undefined) return serveUpgrade(req, socket, head, route, hop, identity);
-    const client = trust.clientAddress(hop, req.rawHeaders);
-    const request = { req, hop, identity, snapshot, client, route };
-    // The tunnel's pipe resumes the socket.
-    passGate(
-      deps,
-      gate,
-      request,
-      () => socket.pause(),
-      (verdict) => {
-        if (socket.destroyed) return;
-        if (verdict.pass) serveUpgrade(req, socket, head, route, hop, identity, verdict.patch);
-        else refuse(request, socket, startedAt, verdict);
-      },
-    );
-  };
-
-  /** As serve() above, on the raw socket of a handshake. */
-  function serveUpgrade(
-    req: ClientRequest,
-    socket: Socket,
-    head: Buffer,
-    route: Route,
-    hop: ClientHop,
-    identity: RequestIdentity,
-    patch?: HeaderPatch,
-  ): void {
-    const own = ownAnswer(route, req, hop.proto);
-    if (own === undefined) return engine.upgrade(req, socket, head, route, hop, identity, patch);
-    const status = typeof own === 'string' ? statusOf(own) : own.status;
-    if (typeof own === 'string') sendErrorOnSocket(socket, own, { 'x-request-id': identity.id });
-    else redirectOnSocket(socket, own.status, own.location, identity.id);
-    metrics.recordRequest(route, status, undefined);
-    access.write(req, hop, identity, {
-      status,
-      startedAt: performance.now(),
-      site: route.site,
-      route: route.path,
-      bytesSent: typeof own === 'string' ? errorBodyLength(own) : 0,
-      bytesReceived: 0,
-      reason: typeof own === 'string' ? own : 'redirect',
-    });
-  }
-}
-
-/** A WebSocket handshake that failed for good: logged, counted, answered on the raw socket. */
-export function createUpgradeFailureHandler(
-  metrics: ProxyMetrics,
-  log: Logger,
-  access: AccessLog,
-  trust: TrustBoundary,
-) {
-  return (
-    req: ClientRequest,
-    socket: Socket,
-    route: Route,
-    upstream: string,
-    err: UpstreamError,
-    identity: RequestIdentity,
-  ) => {
-    logUpstreamFailure(log, metrics, req, route, upstream, err, identity);
-    const answer = errorForFailure(err.failure);
-    sendErrorOnSocket(socket, answer);
-    access.write(req, trust.hop(socket, protoOf(socket)), identity, {
-      status: statusOf(answer),
-      startedAt: performance.now(),
-      site: route.site,
-      route: route.path,
-      upstream,
-      attempts: 1,
-      bytesSent: errorBodyLength(answer),
-      bytesReceived: 0,
-      reason: routeReason(err.failure),
-    });
-  };
-}
-
-/** The scheme the client used: a TLS listener's sockets are TLSSockets. */
-function protoOf(socket: Socket): 'http' | 'https' {
-  return (socket as TLSSocket).encrypted === true ? 'https' : 'http';
-}
-
-/** The site a request's Host selects, whose routes all missed its path. */
-function siteOf(snapshot: Snapshot, req: ClientRequest): string | undefined {
-  const host = requestHost(req.rawHeaders);
-  return host === undefined ? undefined : matchSiteName(snapshot.table, host);
-}
-
-function findRoute(snapshot: Snapshot, req: ClientRequest): Route | ClientError {
-  const guarded = guardRequest(req);
-  if (typeof guarded === 'string') return guarded;
-  return matchRoute(snapshot.table, guarded.host, guarded.path, req) ?? 'no_route';
 }

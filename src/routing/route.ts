@@ -14,6 +14,8 @@ import type { PathMatch, PathReplacement } from './path-replacement.ts';
 import { compileRedirect } from './redirect.ts';
 import type { Redirect } from './redirect.ts';
 import { routeKey } from './route-key.ts';
+import { compileCors } from './cors-policy.ts';
+import type { CorsPolicy } from './cors-policy.ts';
 
 /** One upstream of a route, as the data path needs it. */
 export interface UpstreamTarget {
@@ -71,6 +73,8 @@ export interface Route {
   readonly gate: RouteGate | undefined;
   /** Cookie stickiness (undefined: none, or a single upstream). */
   readonly affinity: Affinity | undefined;
+  /** `cors`: preflights answered here, CORS headers on responses (undefined: none). */
+  readonly cors: CorsPolicy | undefined;
 }
 
 export function compileRoute(
@@ -86,6 +90,7 @@ export function compileRoute(
   const replace = (template: string | undefined) =>
     template === undefined ? undefined : compileReplacement(r.path_match, r.path, template, regex);
   const rewrite = replace(r.rewrite?.path ?? (r.strip_prefix && r.path !== '/' ? '/' : undefined));
+  const gate = compileGate(site, key, siteLimits, r);
   return Object.freeze({
     site,
     path: key,
@@ -114,12 +119,13 @@ export function compileRoute(
     requestRules: compileHeaderRules(r.request_headers),
     responseRules: compileHeaderRules(r.response_headers),
     httpsRedirect,
-    gate: compileGate(site, key, siteLimits, r),
+    gate,
     affinity: compileAffinity(
       site,
       r.affinity,
       entries.map((e) => e.url),
     ),
+    cors: compileCors(r.cors, gate),
   });
 }
 

@@ -7,7 +7,10 @@ import { checkConfigBytes } from '../../src/config/check.ts';
 import { tmpDir } from '../helpers.ts';
 import { findKind, render } from './manifests.ts';
 
-/** Issue 20: the chart's `config` value takes the access and limit keys on sites and routes. */
+/**
+ * Issues 20 and 21: the chart's `config` value takes the access and limit keys on sites and
+ * routes, and `cors` on routes.
+ */
 describe('helm chart: access control and limits', () => {
   it('renders access, rate_limit and max_body_bytes as given, and the proxy accepts them', async () => {
     const { dir, cleanup } = await tmpDir('rp-chart-access-');
@@ -50,6 +53,44 @@ describe('helm chart: access control and limits', () => {
         }),
       );
       assert.throws(() => render(['-f', bad]), /rate_limit/);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("renders a route's cors as given, the proxy accepts it, and the schema refuses a bad one", async () => {
+    const { dir, cleanup } = await tmpDir('rp-chart-cors-');
+    try {
+      const cors = {
+        allow_origins: ['https://app.example.com'],
+        allow_methods: ['GET', 'POST'],
+        allow_headers: ['Authorization'],
+        expose_headers: ['X-Total'],
+        allow_credentials: true,
+        max_age_s: 600,
+      };
+      const site = {
+        name: 'app',
+        hosts: ['api.example.com'],
+        routes: [{ path: '/app/', upstream: 'http://app.default.svc:8080', cors }],
+      };
+      const file = join(dir, 'values.json');
+      writeFileSync(file, JSON.stringify({ config: { sites: [site] } }));
+      const [configMap] = findKind(render(['-f', file]), 'ConfigMap');
+      const text = String(configMap?.data['proxy.yaml']);
+      assert.deepEqual((parse(text) as { sites: unknown[] }).sites, [site]);
+      const checked = checkConfigBytes(Buffer.from(text), 'cm', { allowWildcardBind: true });
+      assert.deepEqual(checked.sites[0]?.routes[0]?.cors, cors);
+      for (const bad of [
+        { ...cors, allow_origins: ['https://app.example.com/path'] },
+        { ...cors, max_age_s: 86401 },
+        { ...cors, allow_origin: ['https://app.example.com'] },
+      ]) {
+        const path = join(dir, 'bad.json');
+        const route = { ...site.routes[0], cors: bad };
+        writeFileSync(path, JSON.stringify({ config: { sites: [{ ...site, routes: [route] }] } }));
+        assert.throws(() => render(['-f', path]), /cors/);
+      }
     } finally {
       await cleanup();
     }

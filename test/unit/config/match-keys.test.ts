@@ -152,6 +152,11 @@ describe('matching and rewriting keys: validate names what is wrong', () => {
       /routes\[0\]: has both strip_prefix and rewrite/,
     ],
     [
+      'cors on a route whose methods leave out OPTIONS',
+      `- path: /u/\n  methods: [GET]\n  cors: { allow_origins: ['https://a.example'] }\n${up}`,
+      /routes\[0\]: has cors and methods without OPTIONS: browsers' preflights \(OPTIONS\) would not reach this route/,
+    ],
+    [
       'the same route twice',
       `- path: /u/\n  methods: [GET, HEAD]\n${up}\n- path: /u/\n  methods: [HEAD, GET]\n${up}`,
       /^sites\[0\]\.routes\[1\]\.path: "\/u\/ \[GET,HEAD\]" is already routed by routes\[0\]/,
