@@ -376,6 +376,7 @@ export function chartBars(results: BenchResults): Bar[] {
     { label: '2 KB GET, 3 upstreams RR', ratio: rps('rr3'), target: 0.45 },
     { label: '2 KB GET, header rules', ratio: rps('rules'), target: 0.45 },
     { label: '64 KB GET, 64 conns', ratio: rps('get64k'), target: 0.6 },
+    { label: '64 KB HTML, gzip level 5', ratio: rps('gzip64k') },
     { label: '1 MB POST streamed', ratio: rps('post1m'), target: 0.6 },
     { label: '2 KB GET, 256 conns', ratio: rps('c256') },
     { label: 'TLS 2 KB GET, keep-alive', ratio: rps('tls2k'), target: 0.45 },
