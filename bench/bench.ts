@@ -300,8 +300,7 @@ async function runAll(
   // TLS and HTTP/2 have their own code paths to warm (handshakes, the h2 session), and so do
   // the routes over three upstreams and with header rules.
   const ownPaths = (sc: Scenario) =>
-    sc.transport !== undefined ||
-    ['rr3', 'rules', 'guarded', 'matched', 'gzip64k'].includes(sc.id);
+    sc.transport !== undefined || ['rr3', 'rules', 'guarded', 'matched', 'gzip64k'].includes(sc.id);
   for (const scenario of scenarios.filter(ownPaths)) {
     for (const id of scenario.systems) await loadScenario(systems[id], scenario, 1);
   }

@@ -40,6 +40,16 @@ describe('compress', () => {
     assert.equal(off === undefined ? undefined : compileRoute('api', false, off).compress, false);
   });
 
+  it('refuses compress on a redirect route: the proxy answers it, nothing to compress', () => {
+    const yaml = withCompress('true').replace(
+      'upstream: http://127.0.0.1:9001',
+      'redirect: { status: 308, host: www.example.com }',
+    );
+    assert.deepEqual(issuesOf(yaml), [
+      'sites[0].routes[1]: has "redirect" and "compress": a redirect route has no upstream',
+    ]);
+  });
+
   for (const bad of ['"yes"', '1', '{ level: 9 }', '[gzip]']) {
     it(`refuses compress: ${bad}, naming the route`, () => {
       const issues = issuesOf(withCompress(bad));
