@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
+import net from 'node:net';
 import http2 from 'node:http2';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { brotliDecompressSync, createGunzip, gunzipSync, gzipSync } from 'node:zlib';
 import { makeCertificate } from '../certs.ts';
@@ -22,6 +24,8 @@ function page(bytes: number): Buffer {
 const HTML = page(20_000);
 const BIG = page(4 * 1024 * 1024);
 const PNG = Buffer.alloc(20_000, 7);
+/** Text that barely compresses: what a stalled reader cannot absorb in socket buffers. */
+const NOISE = Buffer.from(randomBytes(6 * 1024 * 1024).toString('base64'));
 
 interface Got {
   readonly status: number;
@@ -49,6 +53,7 @@ describe('compress: true', () => {
   /** Released by the streaming test once the client has decoded the first piece. */
   let releaseStream: (() => void) | undefined;
   let bigClosed: Promise<unknown> | undefined;
+  let stalledUpstream: Promise<unknown> | undefined;
 
   before(async () => {
     ({ dir, cleanup } = await tmpDir());
@@ -105,6 +110,11 @@ describe('compress: true', () => {
       } else if (url === '/events') {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.end(`data: ${'x'.repeat(5000)}\n\n`);
+      } else if (url === '/noise') {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': NOISE.length });
+        const socket = req.socket;
+        stalledUpstream = new Promise((resolve) => socket.once('close', resolve));
+        res.end(NOISE);
       } else if (url === '/big') {
         res.writeHead(200, { 'content-type': 'text/plain' });
         // The upstream connection closes only when the proxy aborts it (else it is pooled).
@@ -140,6 +150,11 @@ sites:
     routes:
       - { path: /, upstream: "${up.url}", compress: true }
       - { path: /plain/, upstream: "${up.url}", strip_prefix: true }
+      - path: /stall/
+        upstream: "${up.url}"
+        strip_prefix: true
+        compress: true
+        timeouts: { idle_ms: 300 }
 `,
     );
     proxy = await startProxy(path);
@@ -330,6 +345,22 @@ sites:
       req.end();
     });
     assert.ok(gunzipSync(got).equals(BIG));
+  });
+
+  it('a client that stops reading holds the exchange only until idle_ms cuts it', async () => {
+    const client = net.connect(proxy.port, '127.0.0.1');
+    client.write('GET /stall/noise HTTP/1.1\r\nHost: a.test\r\nAccept-Encoding: gzip\r\n\r\n');
+    client.once('data', () => client.pause()); // the head and a little body, then nothing
+    try {
+      await once(client, 'data');
+      // The upstream is paused by backpressure, goes silent, and the route's idle_ms ends the
+      // exchange: its connection closes (with it the compressor and the client connection).
+      await stalledUpstream;
+      const got = await get('/html', 'gzip');
+      assert.ok(decoded(got).equals(HTML));
+    } finally {
+      client.destroy();
+    }
   });
 
   it('compresses over HTTP/2 too: no content-length, the same bytes', async () => {
