@@ -47,10 +47,12 @@ export function compressedBody(
 export class CompressedBody {
   /** Compressed bytes handed to the client: the response's bytes_sent. */
   bytesOut = 0;
+  readonly coding: Coding;
   readonly #zlib: Gzip | BrotliCompress;
   #waiting = false;
 
   constructor(coding: Coding, res: ClientResponse) {
+    this.coding = coding;
     const zlib =
       coding === 'gzip'
         ? createGzip({ level: GZIP_LEVEL, flush: constants.Z_SYNC_FLUSH })
@@ -93,6 +95,11 @@ export class CompressedBody {
   end(done: () => void): void {
     this.#zlib.once('close', done);
     this.#zlib.end();
+  }
+
+  /** For the metrics: `bytesIn` is what the upstream sent into the compressor. */
+  figures(bytesIn: number): { coding: Coding; bytesIn: number; bytesOut: number } {
+    return { coding: this.coding, bytesIn, bytesOut: this.bytesOut };
   }
 
   destroy(): void {

@@ -40,6 +40,8 @@ export interface ExchangeEnd {
   /** Response body bytes relayed to the client, and request body bytes read from it. */
   readonly bytesSent: number;
   readonly bytesReceived: number;
+  /** Set when the body was compressed (`compress: true`): its coding, bytes before and after. */
+  readonly compression?: { coding: string; bytesIn: number; bytesOut: number } | undefined;
 }
 
 export type ExchangeListener = (end: ExchangeEnd) => void;
@@ -349,6 +351,7 @@ export class Exchange implements ResponseHandler, Waiter {
         this.#sentAt === undefined ? undefined : (performance.now() - this.#sentAt) / 1000,
       bytesSent: this.#compressed?.bytesOut ?? this.#bytesSent,
       bytesReceived: this.#bytesReceived,
+      compression: this.#compressed?.figures(this.#bytesSent),
       refusal,
     });
   }

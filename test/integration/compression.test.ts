@@ -262,7 +262,7 @@ sites:
     assert.equal(got.body.length, 0);
   });
 
-  it('compresses a chunked body of unknown length, and logs the bytes that went out', async () => {
+  it('compresses a chunked body of unknown length; logs and counts the bytes that went out', async () => {
     const got = await get('/chunked', 'br');
     assert.equal(got.headers['content-encoding'], 'br');
     assert.ok(decoded(got).equals(HTML));
@@ -272,6 +272,15 @@ sites:
       timeoutMs: 5_000,
     });
     assert.equal(line.bytes_sent, got.body.length, 'bytes_sent is what the client received');
+    const metrics = await (await fetch(`${proxy.healthUrl}/metrics`)).text();
+    const value = (series: string) =>
+      Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\d+)`, 'm').exec(metrics)?.[1]);
+    assert.ok(
+      value('reverse_proxy_compressed_responses_total{site="a",route="/",encoding="br"}') >= 1,
+    );
+    const bytesIn = value('reverse_proxy_compression_bytes_total{site="a",route="/",stage="in"}');
+    const bytesOut = value('reverse_proxy_compression_bytes_total{site="a",route="/",stage="out"}');
+    assert.ok(bytesIn > 2 * bytesOut && bytesOut > 0, `${bytesIn} in, ${bytesOut} out`);
   });
 
   it('does not compress a route without the key', async () => {
