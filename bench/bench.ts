@@ -1,16 +1,18 @@
 /**
- * `npm run bench [-- --quick | --smoke] [--src] [--idle-conns N] [--hostile]`: this proxy
+ * `npm run bench [-- --quick | --smoke] [--src] [--idle-conns N] [--only ID,...] [--hostile]`: this proxy
  * (compiled; from src with `--src`) against nginx (1 worker) on 127.0.0.1, pinned with taskset
  * (wrk and the upstream on CPU 0, the proxy under test on CPU 1), in interleaved rounds, with
  * the Node floor and two ceilings alongside; then memory (a fresh proxy under 256 connections,
  * N idle keep-alive connections on the proxy and on nginx), reloads and a soak. Writes a
  * markdown table, a JSON file and an SVG chart under bench/results/. Everything it starts it
- * stops, by PID.
+ * stops, by PID. `--only gzip64k,get2k` runs just those scenarios' rounds (ids in
+ * bench/scenarios.ts) and prints their table: no memory, reload or soak runs, no files.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { once } from 'node:events';
+import http from 'node:http';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,7 +35,7 @@ import { idleCost } from './idle-conns.ts';
 import { referenceConfig, startNginx, upstreamConfig, withRoom } from './nginx.ts';
 import { BENCH_HOST, buildProxy, proxyConfig, SOURCE_CLI, startProxyUnderTest } from './proxy.ts';
 import type { ProxyUnderTest } from './proxy.ts';
-import { chartBars, checkTargets, markdownReport } from './report.ts';
+import { chartBars, checkTargets, markdownReport, scenarioReport } from './report.ts';
 import type {
   BenchResults,
   IdleResult,
@@ -94,11 +96,16 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'rp-bench-'));
   installTraps(() => rmSync(dir, { recursive: true, force: true }));
   const tools = ensureTools();
+  const scenarios = selectScenarios(values.only);
   try {
     // BENCH_PROXY_CLI points at another build (another commit's, to compare engines).
     const cli = process.env.BENCH_PROXY_CLI ?? (values.src ? SOURCE_CLI : buildProxy());
     say(`proxy under test: node ${cli}`);
-    const results = await runAll(mode, settings, tools, dir, cli);
+    const results = await runAll(mode, settings, tools, dir, cli, scenarios);
+    if (Array.isArray(results)) {
+      process.stdout.write(scenarioReport(results, scenarios));
+      return;
+    }
     const outDir = values.out ?? fileURLToPath(new URL('results/', import.meta.url));
     await mkdir(outDir, { recursive: true });
     const stamp = results.startedAt.replace(/[:.]/g, '-');
@@ -128,13 +135,39 @@ async function main(): Promise<void> {
   }
 }
 
+async function expectGzip(port: number, path: string): Promise<void> {
+  const req = http.get(`http://127.0.0.1:${port}${path}`, {
+    headers: { host: BENCH_HOST, 'accept-encoding': 'gzip' },
+    agent: false,
+  });
+  const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+  res.resume();
+  await once(res, 'end');
+  if (res.headers['content-encoding'] !== 'gzip') {
+    throw new Error(
+      `port ${port}${path}: not gzip (${res.statusCode} ${res.headers['content-type']})`,
+    );
+  }
+}
+
+/** The scenarios `--only` names (all without it); an unknown id is an error, not a skip. */
+function selectScenarios(only: string | undefined): readonly Scenario[] {
+  if (only === undefined) return SCENARIOS;
+  const ids = only.split(',').filter((id) => id !== '');
+  const unknown = ids.filter((id) => !SCENARIOS.some((sc) => sc.id === id));
+  if (unknown.length > 0) throw new Error(`--only: no scenario ${unknown.join(', ')}`);
+  return SCENARIOS.filter((sc) => ids.includes(sc.id));
+}
+
+/** Everything, or (`--only`) just the rounds of some scenarios, returned as their runs. */
 async function runAll(
   mode: string,
   settings: ModeSettings,
   tools: Tools,
   dir: string,
   cli: string,
-): Promise<BenchResults> {
+  scenarios: readonly Scenario[],
+): Promise<BenchResults | Run[]> {
   const startedAt = new Date().toISOString();
   await writeWrkScripts(dir);
   const tls = makeCertificate(tools.openssl, dir);
@@ -261,19 +294,24 @@ async function runAll(
   };
 
   say(`${mode}: warming up`);
-  for (const system of Object.values(systems))
+  const used = new Set(scenarios.flatMap((sc) => sc.systems));
+  for (const system of Object.values(systems).filter((sys) => used.has(sys.id)))
     await load(system, '/2k', 64, settings.warmupSeconds);
   // TLS and HTTP/2 have their own code paths to warm (handshakes, the h2 session), and so do
   // the routes over three upstreams and with header rules.
   const ownPaths = (sc: Scenario) =>
-    sc.transport !== undefined || ['rr3', 'rules', 'guarded', 'matched'].includes(sc.id);
-  for (const scenario of SCENARIOS.filter(ownPaths)) {
+    sc.transport !== undefined || ['rr3', 'rules', 'guarded', 'matched', 'gzip64k'].includes(sc.id);
+  for (const scenario of scenarios.filter(ownPaths)) {
     for (const id of scenario.systems) await loadScenario(systems[id], scenario, 1);
+  }
+  // wrk counts responses, not encodings: make sure both sides really compress.
+  for (const scenario of scenarios.filter((sc) => sc.id === 'gzip64k')) {
+    for (const id of scenario.systems) await expectGzip(systems[id].port, scenario.path);
   }
 
   const runs: Run[] = [];
   for (let round = 0; round < settings.rounds; round++) {
-    for (const scenario of SCENARIOS) {
+    for (const scenario of scenarios) {
       for (const id of scenario.systems) {
         const system = systems[id];
         const before = readListenCounters();
@@ -304,6 +342,7 @@ async function runAll(
     }
   }
 
+  if (scenarios.length !== SCENARIOS.length) return runs;
   const primaryPid = twoWorkers.proxy.child.pid;
   const workers = {
     primaryBytes: rssOf(primaryPid),

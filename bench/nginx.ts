@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawnPinned } from './children.ts';
 import { matchingNginxServer } from './matching-site.ts';
+import { htmlBody } from './html-body.ts';
 import { waitForPort } from './wait-for-port.ts';
 
 /** Paths every nginx needs writable, kept inside the benchmark's temp directory. */
@@ -33,13 +34,17 @@ function tempPaths(dir: string): string {
  * same server (same root, same worker) listens on each, so there are three real upstreams. Its file is `/rr/2k`, answered with an
  * `X-Upstream-Port` header that says which of them served it. The header-rules scenario's
  * file is `/rules/2k`, answered with an `X-Powered-By` header for the proxies to remove.
+ * The compression scenario's is `/gzip/page.html`, 64 KB of text/html, sent as it is.
  */
 export async function upstreamConfig(
   dir: string,
   port: number,
   poolPorts: readonly number[] = [],
 ): Promise<string> {
-  for (const sub of ['', 'rr', 'rules']) await mkdir(join(dir, 'www', sub), { recursive: true });
+  for (const sub of ['', 'rr', 'rules', 'gzip']) {
+    await mkdir(join(dir, 'www', sub), { recursive: true });
+  }
+  await writeFile(join(dir, 'www', 'gzip', 'page.html'), htmlBody());
   await writeFile(join(dir, 'www', '2k'), 'a'.repeat(2048));
   await writeFile(join(dir, 'www', 'rr', '2k'), 'a'.repeat(2048));
   await writeFile(join(dir, 'www', 'rules', '2k'), 'a'.repeat(2048));
@@ -58,6 +63,7 @@ http {
     root ${dir}/www;
     location /rr/ { add_header X-Upstream-Port $server_port; }
     location /rules/ { add_header X-Powered-By bench-upstream; }
+    location /gzip/ { default_type text/html; }
     client_max_body_size 4m;
     client_body_buffer_size 2m;
     location = /ok { return 200 "ok\\n"; }
@@ -115,6 +121,17 @@ export function referenceConfig(
     'add_header Strict-Transport-Security "max-age=63072000" always;',
   ]);
   const pool = poolPorts.length === 0 ? '' : `\n    ${location('/rr/', 'backend3')}`;
+  // Issue 21: the proxy's `compress: true` as nginx says it: text/html (gzip_types' default),
+  // the proxy's gzip level and minimum length, Vary added.
+  const gzip =
+    poolPorts.length === 0
+      ? ''
+      : `\n    ${location('/gzip/', 'backend', [
+          'gzip on;',
+          'gzip_comp_level 5;',
+          'gzip_min_length 1024;',
+          'gzip_vary on;',
+        ])}`;
   // Issue 20: an allow list and a rate limit that never triggers, as bench/proxy.ts's /guarded/
   // (the trailing slash of proxy_pass strips the prefix, as the proxy's strip_prefix does).
   const guarded =
@@ -166,7 +183,7 @@ http {
     server_name bench.local;
     client_max_body_size 4m;
     ${root}
-    ${rules}${pool}${guarded}
+    ${rules}${pool}${guarded}${gzip}
   }${poolPorts.length === 0 ? '' : matchingNginxServer(port)}${https}
 }
 `;

@@ -85,6 +85,10 @@ export function proxyConfig(
           '        strip_prefix: true',
           '        access: { allow: [127.0.0.0/8] }',
           '        rate_limit: { requests_per_second: 1000000, burst: 10000000, by: client_ip }',
+          // Issue 21: compression of the upstream's 64 KB HTML page.
+          '      - path: /gzip/',
+          `        upstream: "${upstreamUrl}"`,
+          '        compress: true',
           '      - path: /rr/',
           '        upstreams:',
           ...pool.map((url) => `          - { url: "${url}" }`),

@@ -1,7 +1,7 @@
 import type { Bar } from './chart.ts';
 import type { BenchResults, IdleResult, Run } from './results.ts';
 import { SCENARIOS } from './scenarios.ts';
-import type { SystemId } from './scenarios.ts';
+import type { Scenario, SystemId } from './scenarios.ts';
 import { median } from './stats.ts';
 
 const MB = 1024 * 1024;
@@ -273,6 +273,7 @@ export function markdownReport(results: BenchResults): string {
   const idle = results.idle;
   lines.push(
     '',
+    ...compressionLine(results.runs),
     'Ceilings are prototypes, not targets and not products: `ceiling: bytes piped` ' +
       '(bench/ceiling-pipe.ts) opens one upstream connection per client connection and copies ' +
       'bytes both ways with no HTTP at all; `ceiling: llhttp both sides` (bench/ceiling-llhttp.ts) ' +
@@ -307,6 +308,45 @@ export function markdownReport(results: BenchResults): string {
   return lines.join('\n');
 }
 
+/**
+ * Issue 21: what compression costs, the proxy's `compress: true` beside nginx's `gzip on` at
+ * the same level on the same 64 KB page: throughput, CPU, and requests per CPU-second (the
+ * fair figure when one side does not use its whole core).
+ */
+function compressionLine(runs: readonly Run[]): string[] {
+  const proxy = summarize(runs, 'gzip64k', 'proxy');
+  const nginx = summarize(runs, 'gzip64k', 'nginx');
+  if (Number.isNaN(proxy.rps) || Number.isNaN(nginx.rps)) return [];
+  const each = (name: string, m: Summary) =>
+    `${name} ${Math.round(m.rps).toLocaleString('en-US')} req/s at ${(100 * m.cpuShare).toFixed(0)}% CPU ` +
+    `(${Math.round(m.rpsPerCpu).toLocaleString('en-US')} req per CPU-second)`;
+  return [
+    `Compression, 64 KB HTML, gzip level 5: ${each('proxy', proxy)}, ${each('nginx', nginx)}: ` +
+      `${(proxy.rps / nginx.rps).toFixed(2)}x the throughput, ` +
+      `${(proxy.rpsPerCpu / nginx.rpsPerCpu).toFixed(2)}x the requests per CPU-second.`,
+    '',
+  ];
+}
+
+/** `--only`: the table of the scenarios that ran, and the compression line if it is one. */
+export function scenarioReport(runs: readonly Run[], scenarios: readonly Scenario[]): string {
+  const lines = [
+    '| scenario | system | req/s | x reference | p50 ms | p99 ms | CPU % | req per CPU-s | errors |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|',
+  ];
+  for (const scenario of scenarios) {
+    const reference = summarize(runs, scenario.id, scenario.reference ?? 'nginx');
+    for (const system of scenario.systems) {
+      const m = summarize(runs, scenario.id, system);
+      lines.push(
+        `| ${scenario.title} | ${system} | ${Math.round(m.rps).toLocaleString('en-US')} | ${(m.rps / reference.rps).toFixed(2)} | ${m.p50Ms.toFixed(3)} | ${m.p99Ms.toFixed(1)} | ${(100 * m.cpuShare).toFixed(0)} | ${Math.round(m.rpsPerCpu).toLocaleString('en-US')} | ${m.errors} |`,
+      );
+    }
+  }
+  lines.push('', ...compressionLine(runs));
+  return `${lines.join('\n')}\n`;
+}
+
 /** Issue 18: the two-worker ratio and what each process of that proxy holds after its rounds. */
 function workersLine(results: BenchResults): string[] {
   const w = results.workers;
@@ -336,6 +376,7 @@ export function chartBars(results: BenchResults): Bar[] {
     { label: '2 KB GET, 3 upstreams RR', ratio: rps('rr3'), target: 0.45 },
     { label: '2 KB GET, header rules', ratio: rps('rules'), target: 0.45 },
     { label: '64 KB GET, 64 conns', ratio: rps('get64k'), target: 0.6 },
+    { label: '64 KB HTML, gzip level 5', ratio: rps('gzip64k') },
     { label: '1 MB POST streamed', ratio: rps('post1m'), target: 0.6 },
     { label: '2 KB GET, 256 conns', ratio: rps('c256') },
     { label: 'TLS 2 KB GET, keep-alive', ratio: rps('tls2k'), target: 0.45 },

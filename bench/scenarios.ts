@@ -94,6 +94,17 @@ export const SCENARIOS: readonly Scenario[] = [
     systems: ['nginx', 'proxy', ...CEILINGS],
   },
   {
+    // Issue 21: a 64 KB HTML page (bench/html-body.ts) compressed on the way, the clients
+    // asking for gzip: the proxy's `compress: true` (gzip level 5) against nginx's `gzip on`
+    // with gzip_comp_level 5, the same upstream, in the same rounds.
+    id: 'gzip64k',
+    title: '64 KB HTML, gzip level 5 (Accept-Encoding: gzip), 64 conns',
+    path: '/gzip/page.html',
+    connections: 64,
+    headers: ['Accept-Encoding: gzip'],
+    systems: ['nginx', 'proxy'],
+  },
+  {
     id: 'post1m',
     title: '1 MB POST streamed, 16 conns',
     path: '/sink',

@@ -106,6 +106,27 @@ export class ProxyMetrics {
     this.#requests.record(UNMATCHED, status, undefined);
   }
 
+  /** `compress: true` (issue 21): responses compressed, and their bytes before and after. */
+  readonly compressedResponses = new Counter({
+    name: 'reverse_proxy_compressed_responses_total',
+    help: 'Responses compressed by a route with compress: true, by site, route and encoding (br, gzip)',
+    labelNames: ['site', 'route', 'encoding'] as const,
+    registers: [this.registry],
+  });
+
+  readonly compressionBytes = new Counter({
+    name: 'reverse_proxy_compression_bytes_total',
+    help: 'Body bytes of compressed responses as the upstream sent them (stage="in") and as the client got them (stage="out"), by site and route',
+    labelNames: ['site', 'route', 'stage'] as const,
+    registers: [this.registry],
+  });
+
+  recordCompression(route: SeriesKey, c: { coding: string; bytesIn: number; bytesOut: number }) {
+    this.compressedResponses.inc({ site: route.site, route: route.path, encoding: c.coding });
+    this.compressionBytes.inc({ site: route.site, route: route.path, stage: 'in' }, c.bytesIn);
+    this.compressionBytes.inc({ site: route.site, route: route.path, stage: 'out' }, c.bytesOut);
+  }
+
   readonly refusals = new Counter({
     name: 'reverse_proxy_refusals_total',
     help: 'Requests refused by a route gate, by site, route and reason (forbidden, rate_limited, body_too_large, unauthorized, auth_denied, auth_unavailable, auth_timeout)',

@@ -121,6 +121,7 @@ const UPSTREAM_ONLY = [
   'timeout_ms',
   'passive_health',
   'affinity',
+  'compress',
 ] as const;
 
 interface MatchKeys {

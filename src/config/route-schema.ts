@@ -193,6 +193,7 @@ export const routeSchema = Joi.object({
     budget_percent: Joi.number().min(0).max(100).default(20),
   }).default(),
   strip_prefix: Joi.boolean().default(false),
+  compress: Joi.boolean(),
   request_headers: headerRules('request'),
   response_headers: headerRules('response'),
   affinity: affinitySchema,

@@ -106,6 +106,8 @@ export interface RouteConfig extends LimitsConfig {
   readonly passive_health: { readonly consecutive_failures: number; readonly ejection_ms: number };
   readonly retries: { readonly attempts: number; readonly budget_percent: number };
   readonly strip_prefix: boolean;
+  /** gzip or br for compressible responses the client accepts (proxy/response-compression.ts). */
+  readonly compress?: boolean | undefined;
   readonly request_headers?: HeaderRulesConfig | undefined;
   readonly response_headers?: HeaderRulesConfig | undefined;
   readonly affinity?: AffinityConfig | undefined;

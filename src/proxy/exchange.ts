@@ -18,6 +18,8 @@ import { responseHeadersFromFlat } from './headers.ts';
 import { applyCors } from './cors.ts';
 import { hasHost, requestHead } from './upstream-request.ts';
 import { Sticky } from './sticky.ts';
+import { compressedBody } from './compressed-body.ts';
+import type { CompressedBody } from './compressed-body.ts';
 
 /** Told when a request's exchange is over: how it ended, for metrics and the access log. */
 export interface ExchangeEnd {
@@ -38,6 +40,8 @@ export interface ExchangeEnd {
   /** Response body bytes relayed to the client, and request body bytes read from it. */
   readonly bytesSent: number;
   readonly bytesReceived: number;
+  /** Set when the body was compressed (`compress: true`): its coding, bytes before and after. */
+  readonly compression?: { coding: string; bytesIn: number; bytesOut: number } | undefined;
 }
 
 export type ExchangeListener = (end: ExchangeEnd) => void;
@@ -84,6 +88,8 @@ export class Exchange implements ResponseHandler, Waiter {
   #sentAt: number | undefined;
   #bytesSent = 0;
   #bytesReceived = 0;
+  /** `compress: true` and this response is compressed: the body goes through it. */
+  #compressed: CompressedBody | undefined;
 
   constructor(
     req: ClientRequest,
@@ -219,15 +225,17 @@ export class Exchange implements ResponseHandler, Waiter {
       route.responseRules === undefined ? out : applyToHeaderObject(route.responseRules, out);
     // After the rules: a rule removing the upstream's Set-Cookie must not remove the pin.
     this.#sticky?.stamp(sent, this.runtime, this.#state as TargetState);
+    if (route.compress) this.#compressed = compressedBody(this.req, status, sent, res);
     res.writeHead(status, sent);
   }
 
   onData(chunk: Buffer): void {
     this.#bytesSent += chunk.length;
-    if (!this.res.write(chunk)) {
+    const sink = this.#compressed ?? this.res;
+    if (!sink.write(chunk)) {
       const connection = this.#connection as ClientConnection;
       connection.pause();
-      this.res.once('drain', () => {
+      sink.once('drain', () => {
         if (this.#connection === connection) connection.resume();
       });
     }
@@ -238,6 +246,8 @@ export class Exchange implements ResponseHandler, Waiter {
     this.#done = true;
     this.#endAttempt(this.#failure);
     this.#connection = undefined;
+    // A compressed body is over when the compressor has flushed its last bytes to the client.
+    if (this.#compressed !== undefined) return this.#compressed.end(() => this.#report(undefined));
     this.res.end();
     this.#report(undefined);
   }
@@ -271,6 +281,7 @@ export class Exchange implements ResponseHandler, Waiter {
   #attemptFailed(err: UpstreamError): void {
     if (err.failure !== 'busy' && this.#retry(err.failure)) return;
     this.#done = true;
+    this.#compressed?.destroy();
     this.#endAttempt(err.failure === 'busy' ? null : err.failure);
     this.#report(err);
   }
@@ -320,6 +331,7 @@ export class Exchange implements ResponseHandler, Waiter {
     this.#waitingIn = undefined;
     this.#connection?.abort();
     this.#connection = undefined;
+    this.#compressed?.destroy();
     // The client left: that says nothing about the upstream.
     this.#endAttempt(null);
   }
@@ -337,8 +349,9 @@ export class Exchange implements ResponseHandler, Waiter {
       attempts: this.#tried.length,
       upstreamSeconds:
         this.#sentAt === undefined ? undefined : (performance.now() - this.#sentAt) / 1000,
-      bytesSent: this.#bytesSent,
+      bytesSent: this.#compressed?.bytesOut ?? this.#bytesSent,
       bytesReceived: this.#bytesReceived,
+      compression: this.#compressed?.figures(this.#bytesSent),
       refusal,
     });
   }

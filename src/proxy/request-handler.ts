@@ -195,6 +195,7 @@ function createCompletionHandler(
       sendError(res, answer, identity.id, ownResponseCors(route.cors, res.req), page);
     }
     metrics.recordRequest(route, res.statusCode, seconds);
+    if (end.compression !== undefined) metrics.recordCompression(route, end.compression);
     if (!access.enabled) return;
     const req = res.req;
     access.write(req, trust.hop(req.socket, protoOf(req.socket)), identity, {

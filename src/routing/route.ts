@@ -75,6 +75,8 @@ export interface Route {
   readonly affinity: Affinity | undefined;
   /** `cors`: preflights answered here, CORS headers on responses (undefined: none). */
   readonly cors: CorsPolicy | undefined;
+  /** `compress: true`: gzip or br for the responses proxy/response-compression.ts picks. */
+  readonly compress: boolean;
 }
 
 export function compileRoute(
@@ -126,6 +128,7 @@ export function compileRoute(
       entries.map((e) => e.url),
     ),
     cors: compileCors(r.cors, gate),
+    compress: r.compress === true,
   });
 }
 
