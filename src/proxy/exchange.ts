@@ -2,9 +2,7 @@ import type { Socket } from 'node:net';
 import type { ClientConnection, RequestPlan, ResponseHandler } from '../http1/client-connection.ts';
 import type { UpstreamError } from '../http1/upstream-error.ts';
 import type { Failure } from '../http1/upstream-error.ts';
-import { applyToHeaderObject } from '../routing/header-rules.ts';
 import { upstreamPath } from '../routing/route.ts';
-import type { Route } from '../routing/route.ts';
 import { poolFull } from '../upstream/origin-pool.ts';
 import type { Waiter } from '../upstream/origin-pool.ts';
 import { replayable } from '../upstream/retry-policy.ts';
@@ -14,37 +12,15 @@ import type { RequestIdentity } from './request-identity.ts';
 import type { AttemptDeps } from './attempt-deps.ts';
 import type { ClientRequest, ClientResponse } from './client-side.ts';
 import { bodyFraming } from './request-body.ts';
-import { responseHeadersFromFlat } from './headers.ts';
-import { applyCors } from './cors.ts';
+import { clientResponseHeaders, relayEarlyHints } from './response-head.ts';
 import { hasHost, requestHead } from './upstream-request.ts';
 import { Sticky } from './sticky.ts';
 import { compressedBody } from './compressed-body.ts';
 import type { CompressedBody } from './compressed-body.ts';
 
-/** Told when a request's exchange is over: how it ended, for metrics and the access log. */
-export interface ExchangeEnd {
-  readonly res: ClientResponse;
-  readonly identity: RequestIdentity;
-  /** performance.now() when the exchange began (the request's head was complete). */
-  readonly startedAt: number;
-  readonly route: Route;
-  readonly seconds: number;
-  /** Set when the exchange failed for good (the response is then the proxy's own, or a cut). */
-  readonly error: UpstreamError | undefined;
-  /** Set when the proxy refused the request mid-way (a body past `max_body_bytes`). */
-  readonly refusal?: 'body_too_large' | undefined;
-  readonly upstream: string;
-  readonly attempts: number;
-  /** From the last attempt's request head to the end of its response (undefined: none sent). */
-  readonly upstreamSeconds: number | undefined;
-  /** Response body bytes relayed to the client, and request body bytes read from it. */
-  readonly bytesSent: number;
-  readonly bytesReceived: number;
-  /** Set when the body was compressed (`compress: true`): its coding, bytes before and after. */
-  readonly compression?: { coding: string; bytesIn: number; bytesOut: number } | undefined;
-}
+import type { ExchangeListener } from './exchange-end.ts';
 
-export type ExchangeListener = (end: ExchangeEnd) => void;
+export type { ExchangeEnd, ExchangeListener } from './exchange-end.ts';
 
 /**
  * One request's trip upstream, in the shape of Caddy's proxy loop: pick an upstream, take a
@@ -197,17 +173,7 @@ export class Exchange implements ResponseHandler, Waiter {
   }
 
   onInterim(status: number, headers: string[]): void {
-    if (status !== 103 || this.req.httpVersionMajor !== 1 || this.req.httpVersionMinor < 1) return;
-    const links: string[] = [];
-    for (let i = 0; i < headers.length; i += 2) {
-      if ((headers[i] as string).toLowerCase() === 'link') links.push(headers[i + 1] as string);
-    }
-    if (links.length === 0 || this.res.headersSent) return;
-    try {
-      this.res.writeEarlyHints({ link: links.length === 1 ? (links[0] as string) : links });
-    } catch {
-      // A Link value Node will not write is dropped with the hint; the final response follows.
-    }
+    relayEarlyHints(this.req, this.res, status, headers);
   }
 
   onHead(status: number, headers: string[]): void {
@@ -216,13 +182,9 @@ export class Exchange implements ResponseHandler, Waiter {
       if (status !== 504 && this.#retry('bad_status')) return;
     }
     const route = this.runtime.route;
-    const out = responseHeadersFromFlat(headers);
-    out['x-request-id'] = this.#identity.id;
-    if (route.cors !== undefined) applyCors(route.cors, this.req, out);
     const res = this.res;
     if (res.req.httpVersionMajor === 1) res.statusMessage = '';
-    const sent =
-      route.responseRules === undefined ? out : applyToHeaderObject(route.responseRules, out);
+    const sent = clientResponseHeaders(route, this.req, headers, this.#identity.id);
     // After the rules: a rule removing the upstream's Set-Cookie must not remove the pin.
     this.#sticky?.stamp(sent, this.runtime, this.#state as TargetState);
     if (route.compress) this.#compressed = compressedBody(this.req, status, sent, res);

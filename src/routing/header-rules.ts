@@ -53,7 +53,7 @@ export function applyToFlatHeaders(rules: HeaderRules, flat: string[]): string[]
   return out;
 }
 
-type HeaderObject = Record<string, string | string[] | undefined>;
+export type HeaderObject = Record<string, string | string[] | undefined>;
 
 /** Response side: the header object writeHead takes; `add` turns a single value into a list. */
 export function applyToHeaderObject(rules: HeaderRules, headers: HeaderObject): HeaderObject {
