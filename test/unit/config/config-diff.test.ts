@@ -63,6 +63,30 @@ describe('diffConfigs', () => {
     assert.ok(isEmptyDiff(diffConfigs(withSites(API), withSites(v1))));
   });
 
+  it('names routes by their key: a canary pair on one path, a regex route, a redirect', () => {
+    const before = `  - name: api
+    hosts: [api.example.com]
+    routes:
+      - { path: /v1/, upstream: "http://a:1" }
+      - { path: /v1/, headers: { X-Canary: "1" }, upstream: "http://b:1" }
+      - { path: '^/u/([0-9]+)$', path_match: regex, rewrite: { path: /u/$1 }, upstream: "http://a:1" }
+`;
+    const after = `  - name: api
+    hosts: [api.example.com]
+    routes:
+      - { path: /v1/, upstream: "http://a:1" }
+      - { path: /v1/, headers: { X-Canary: "1" }, upstream: "http://c:1" }
+      - { path: '^/u/([0-9]+)$', path_match: regex, rewrite: { path: /users/$1 }, upstream: "http://a:1" }
+      - { path: /old/, redirect: { status: 301, path: /v1/ } }
+`;
+    assert.deepEqual(formatDiff(diffConfigs(withSites(before), withSites(after))), [
+      '~ site api',
+      '  ~ route /v1/ [x-canary: 1]: upstream http://b:1 -> http://c:1',
+      '  ~ route ~ ^/u/([0-9]+)$: rewrite.path /u/$1 -> /users/$1',
+      '  + route /old/ -> redirect 301 (path /v1/)',
+    ]);
+  });
+
   it('reports added, removed and changed routes, with the changed keys from and to', () => {
     const next = `  - name: api
     hosts: [api.example.com]
