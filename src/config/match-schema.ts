@@ -3,6 +3,7 @@ import type { CustomHelpers } from 'joi';
 import { LIMITS } from './limits.ts';
 import { compileLinearRegex } from '../routing/linear-regex.ts';
 import { parseTemplate } from '../routing/path-replacement.ts';
+import { normalizePath } from '../routing/request-path.ts';
 
 /**
  * The keys that choose a route and reshape its request (DESIGN.md "Version 3"): `path_match`,
@@ -165,10 +166,17 @@ export function checkMatchKeys(raw: Record<string, unknown>, route: MatchKeys): 
     ['redirect.path', route.redirect?.path],
   ] as const) {
     if (template === undefined) continue;
+    let pieces: ReturnType<typeof parseTemplate>;
     try {
-      parseTemplate(template, groups);
+      pieces = parseTemplate(template, groups);
     } catch (err) {
       return `${key} ${(err as Error).message}`;
+    }
+    const literal = pieces.every((piece) => typeof piece === 'string')
+      ? pieces.join('')
+      : undefined;
+    if (literal !== undefined && normalizePath(literal) === undefined) {
+      return `${key} "${literal}" is refused by the path normal form (a "." or ".." segment, or an encoded "/", "\\" or control byte): see "Paths"`;
     }
   }
   return undefined;

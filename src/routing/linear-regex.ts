@@ -30,6 +30,8 @@ export interface LinearRegex {
    * rejected by one startsWith, without running the automaton.
    */
   readonly prefix: string;
+  /** The same for the end of every matching path. */
+  readonly suffix: string;
 }
 
 /** Compiles a route pattern; throws an Error whose message says why the engine refuses it. */
@@ -49,7 +51,12 @@ export function compileLinearRegex(pattern: string): LinearRegex {
     throw new Error(engineMessage(pattern, (err as Error).message), { cause: err });
   }
   const groups = (empty.exec('') as RegExpExecArray).length - 1;
-  return Object.freeze({ regex, groups, prefix: literalPrefix(pattern) });
+  return Object.freeze({
+    regex,
+    groups,
+    prefix: literalPrefix(pattern),
+    suffix: literalSuffix(pattern),
+  });
 }
 
 function engineMessage(pattern: string, message: string): string {
@@ -88,4 +95,22 @@ export function literalPrefix(pattern: string): string {
     prefix += c;
   }
   return prefix;
+}
+
+/**
+ * The literal end of a pattern, conservatively: the characters after the last metacharacter,
+ * before a final `$` (the pattern is anchored at the end anyway). Any `|` means none, as for
+ * the prefix.
+ */
+export function literalSuffix(pattern: string): string {
+  if (pattern.includes('|')) return '';
+  let end = pattern.length;
+  if (pattern.endsWith('$') && pattern[end - 2] !== '\\') end--;
+  let start = end;
+  while (start > 0 && !META.has(pattern[start - 1] as string)) start--;
+  // Characters after a backslash may be an escape's argument (`\x41`, `\u0041`): the literal
+  // starts only well past the last backslash (the longest such escape is 6 characters).
+  const escape = pattern.lastIndexOf('\\', end - 1);
+  if (escape !== -1) start = Math.max(start, escape + 8);
+  return start >= end ? '' : pattern.slice(start, end);
 }

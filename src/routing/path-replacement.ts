@@ -67,6 +67,8 @@ export function compileReplacement(
 ): PathReplacement {
   if (match === 'regex') {
     const pieces = parseTemplate(template, regex?.groups ?? 0);
+    // No group in the template: the same path for every request, normalised once.
+    if (pieces.every((piece) => typeof piece === 'string')) return constant(pieces.join(''));
     const pattern = (regex as LinearRegex).regex;
     return {
       apply(path) {
@@ -80,7 +82,7 @@ export function compileReplacement(
   }
   parseTemplate(template, 0);
   const literal = template.replaceAll('$$', '$');
-  if (match === 'exact') return { apply: () => normalizePath(literal) };
+  if (match === 'exact') return constant(literal);
   const cut = routePath.endsWith('/') ? routePath.length - 1 : routePath.length;
   const base = literal.endsWith('/') ? literal.slice(0, -1) : literal;
   return {
@@ -90,4 +92,9 @@ export function compileReplacement(
       return normalizePath(rest.charCodeAt(0) === 47 /* / */ ? base + rest : `${base}/${rest}`);
     },
   };
+}
+
+function constant(path: string): PathReplacement {
+  const normal = normalizePath(path);
+  return { apply: () => normal };
 }

@@ -2,6 +2,7 @@ import type { LimitsConfig, RouteConfig } from '../config/types.ts';
 import { compileRoute } from './route.ts';
 import type { Route } from './route.ts';
 import type { MatchInput } from './route-conditions.ts';
+import type { LinearRegex } from './linear-regex.ts';
 
 /**
  * One site's routes indexed for matching, in the documented order (docs/config.md "Matching
@@ -13,10 +14,18 @@ export interface SiteRoutes {
   /** Every route, in file order. */
   readonly routes: readonly Route[];
   readonly exact: ReadonlyMap<string, readonly Route[]>;
-  readonly regex: readonly Route[];
+  /** Regex routes by pattern, in file order of each pattern's first route. */
+  readonly regex: readonly RegexGroup[];
   readonly byPrefix: ReadonlyMap<string, readonly Route[]>;
   /** Distinct prefix lengths, longest first. */
   readonly lengths: readonly number[];
+}
+
+/** The routes of one pattern: the automaton runs once for all of them. */
+interface RegexGroup {
+  readonly regex: LinearRegex;
+  /** More conditions first, then file order. */
+  readonly routes: readonly Route[];
 }
 
 /** What compileSiteRoutes needs of a site: plain data, already validated. */
@@ -61,11 +70,16 @@ function byConditions(a: Route, b: Route): number {
   return (b.conditions?.count ?? 0) - (a.conditions?.count ?? 0);
 }
 
-/** File order, except that routes with the same pattern go together, more conditions first. */
-function orderRegexes(routes: readonly Route[]): Route[] {
+/** File order of each pattern's first route; routes with the same pattern go together. */
+function orderRegexes(routes: readonly Route[]): RegexGroup[] {
   const groups = new Map<string, Route[]>();
   for (const route of routes) addTo(groups, route.matchPath, route);
-  return [...groups.values()].flatMap((group) => group.sort(byConditions));
+  return [...groups.values()].map((group) =>
+    Object.freeze({
+      regex: group[0]?.regex as LinearRegex,
+      routes: Object.freeze(group.sort(byConditions)),
+    }),
+  );
 }
 
 /** The route for a normalised path (no query string) and the request's other conditions. */
@@ -74,11 +88,14 @@ export function matchInSite(site: SiteRoutes, path: string, input: MatchInput): 
     const found = firstHolding(site.exact.get(path), input);
     if (found !== undefined) return found;
   }
-  for (const route of site.regex) {
-    const regex = route.regex as NonNullable<Route['regex']>;
-    if (regex.prefix !== '' && !path.startsWith(regex.prefix)) continue;
-    if (!regex.regex.test(path)) continue;
-    if (route.conditions === undefined || route.conditions.holds(input)) return route;
+  for (const group of site.regex) {
+    const { regex, prefix, suffix } = group.regex;
+    // The literals every match starts and ends with: most paths are turned away here.
+    if (prefix !== '' && !path.startsWith(prefix)) continue;
+    if (suffix !== '' && !path.endsWith(suffix)) continue;
+    if (!regex.test(path)) continue;
+    const found = firstHolding(group.routes, input);
+    if (found !== undefined) return found;
   }
   for (const length of site.lengths) {
     if (length > path.length) continue;

@@ -71,6 +71,11 @@ describe('matching and rewriting keys: validate names what is wrong', () => {
       /routes\[0\]: rewrite\.path has a "\$" that is not "\$0"\.\."\$9" or "\$\$"/,
     ],
     [
+      'a rewrite the normal form refuses',
+      `- path: /u/\n  rewrite: { path: '/x/../y' }\n${up}`,
+      /routes\[0\]: rewrite\.path "\/x\/\.\.\/y" is refused by the path normal form/,
+    ],
+    [
       'a query string in a rewrite',
       `- path: /u/\n  rewrite: { path: '/x?y=1' }\n${up}`,
       /routes\[0\]\.rewrite\.path: is a path only: the query string is always kept/,

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compileLinearRegex, literalPrefix } from '../../../src/routing/linear-regex.ts';
+import {
+  compileLinearRegex,
+  literalPrefix,
+  literalSuffix,
+} from '../../../src/routing/linear-regex.ts';
 
 describe('linear-time route regexes', () => {
   it('anchors the pattern at both ends and counts its groups', () => {
@@ -31,12 +35,36 @@ describe('linear-time route regexes', () => {
     assert.equal(literalPrefix('/a.b'), '/a');
   });
 
-  it('a path without the literal prefix is never a match', () => {
-    for (const pattern of ['/users?/[0-9]+', '^/api/v[12]/x$', '/files/.*']) {
-      const { regex, prefix } = compileLinearRegex(pattern);
-      for (const path of ['/user/1', '/users/22', '/api/v1/x', '/files/', '/u', '/']) {
-        if (regex.test(path)) assert.ok(path.startsWith(prefix), `${pattern} ${path}`);
+  it('finds the literal every match ends with, conservatively', () => {
+    assert.equal(literalSuffix('^/users/([0-9]+)/posts$'), '/posts');
+    assert.equal(literalSuffix('^/users/([0-9]+)/posts'), '/posts');
+    assert.equal(literalSuffix('/report.pdf'), 'pdf');
+    assert.equal(literalSuffix('/a/b?'), '');
+    assert.equal(literalSuffix('/a/b{2}'), '');
+    assert.equal(literalSuffix('/a\\$'), '');
+    assert.equal(literalSuffix('/a/\\x41'), '', "an escape's argument is not a literal");
+    assert.equal(literalSuffix('/a/\\u0041bc'), '');
+    assert.equal(literalSuffix('/[a-z]+/\\d{2}/index.html$'), 'html');
+    assert.equal(literalSuffix('/a|/b'), '');
+  });
+
+  it('a path without the literal prefix or suffix is never a match', () => {
+    const patterns = [
+      '/users?/[0-9]+',
+      '^/api/v[12]/x$',
+      '/files/.*',
+      '/a/\\x41',
+      '/(a|b)c/d\\.txt$',
+    ];
+    const paths = ['/user/1', '/users/22', '/api/v1/x', '/files/', '/u', '/', '/a/A', '/ac/d.txt'];
+    for (const pattern of patterns) {
+      const { regex, prefix, suffix } = compileLinearRegex(pattern);
+      for (const path of paths) {
+        if (!regex.test(path)) continue;
+        assert.ok(path.startsWith(prefix), `${pattern} ${path} prefix ${prefix}`);
+        assert.ok(path.endsWith(suffix), `${pattern} ${path} suffix ${suffix}`);
       }
     }
+    assert.ok(compileLinearRegex('/a/\\x41').regex.test('/a/A'), 'the check above meets a match');
   });
 });
