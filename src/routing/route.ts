@@ -1,4 +1,10 @@
-import type { BalanceMode, HealthCheckConfig, LimitsConfig, RouteConfig } from '../config/types.ts';
+import type {
+  BalanceMode,
+  HealthCheckConfig,
+  LimitsConfig,
+  RouteConfig,
+  UrlUpstreamConfig,
+} from '../config/types.ts';
 import { compileGate } from '../access/route-gate.ts';
 import type { RouteGate } from '../access/route-gate.ts';
 import { compileAffinity } from './affinity.ts';
@@ -16,6 +22,9 @@ import type { Redirect } from './redirect.ts';
 import { routeKey } from './route-key.ts';
 import { compileCors } from './cors-policy.ts';
 import type { CorsPolicy } from './cors-policy.ts';
+import { compileServiceRefs } from './service-refs.ts';
+import type { ServiceRef } from './service-refs.ts';
+import { isServiceEntry } from '../config/service-entry.ts';
 
 /** One upstream of a route, as the data path needs it. */
 export interface UpstreamTarget {
@@ -51,8 +60,13 @@ export interface Route {
   readonly rewrite: PathReplacement | undefined;
   /** Set: the route answers with this redirect, and has no upstreams. */
   readonly redirect: Redirect | undefined;
-  /** At least one unless the route redirects; `upstream: URL` compiles to a list of one. */
+  /**
+   * The URL entries: at least one unless the route redirects or has service entries;
+   * `upstream: URL` compiles to a list of one.
+   */
   readonly upstreams: readonly UpstreamTarget[];
+  /** `{service, port}` entries, whose targets follow the endpoint table (undefined: none). */
+  readonly services: readonly ServiceRef[] | undefined;
   readonly balance: BalanceMode;
   readonly connectMs: number;
   /** From the request sent to the response's headers (504 when it fires). */
@@ -85,7 +99,8 @@ export function compileRoute(
   r: RouteConfig,
   siteLimits: LimitsConfig = {},
 ): Route {
-  const entries = r.upstreams ?? (r.upstream === undefined ? [] : [{ url: r.upstream, weight: 1 }]);
+  const all = r.upstreams ?? (r.upstream === undefined ? [] : [{ url: r.upstream, weight: 1 }]);
+  const entries = all.filter((e) => !isServiceEntry(e)) as readonly UrlUpstreamConfig[];
   const passive = r.passive_health;
   const key = routeKey(r);
   const regex = r.path_match === 'regex' ? compileLinearRegex(r.path) : undefined;
@@ -104,6 +119,7 @@ export function compileRoute(
     redirect:
       r.redirect === undefined ? undefined : compileRedirect(r.redirect, replace(r.redirect.path)),
     upstreams: Object.freeze(entries.map((e) => compileTarget(e.url, e.weight))),
+    services: compileServiceRefs(all),
     balance: r.balance,
     connectMs: r.timeouts.connect_ms,
     responseMs: r.timeouts.response_ms,
@@ -132,7 +148,7 @@ export function compileRoute(
   });
 }
 
-function compileTarget(url: string, weight: number): UpstreamTarget {
+export function compileTarget(url: string, weight: number): UpstreamTarget {
   const target = new URL(url);
   const { pathname } = target;
   return Object.freeze({
