@@ -81,7 +81,8 @@ export async function startDataPath(
   });
   const upstreams = new UpstreamRegistry(log, client);
   // Before the first reconcile: service routes start on these endpoints.
-  if (options.endpoints !== undefined) upstreams.applyEndpoints(new EndpointTable(options.endpoints));
+  if (options.endpoints !== undefined)
+    upstreams.applyEndpoints(new EndpointTable(options.endpoints));
   upstreams.reconcile(initial.table);
   const trust = new TrustBoundary(config.trusted_proxies);
   const access = new AccessLog(log, trust, config.log.access_log);

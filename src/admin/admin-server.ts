@@ -40,7 +40,6 @@ export interface AdminServer {
 // connection slot meanwhile.
 const REPLY_DEADLINE_MS = 1_000;
 
-
 /** Commands whose name the audit record may carry (anything else is never echoed: C3). */
 const KNOWN_COMMANDS = new Set(['status', 'reload', 'endpoints']);
 /**

@@ -139,10 +139,13 @@ const urlEntry = Joi.object({
 });
 
 /** `{url, weight}`, or `{service, port, weight}` (service-entry.ts): chosen by the key present. */
-const upstreamEntry = Joi.alternatives().conditional(Joi.object({ service: Joi.exist() }).unknown(), {
-  then: serviceEntrySchema,
-  otherwise: urlEntry,
-});
+const upstreamEntry = Joi.alternatives().conditional(
+  Joi.object({ service: Joi.exist() }).unknown(),
+  {
+    then: serviceEntrySchema,
+    otherwise: urlEntry,
+  },
+);
 
 export const routeSchema = Joi.object({
   access: accessSchema,

@@ -23,17 +23,16 @@ function isPortValue(value: unknown): value is string | number {
 }
 
 export const serviceEntrySchema = Joi.object({
-  service: Joi.string()
-    .pattern(DNS_1035)
-    .required()
-    .messages({
-      'string.pattern.base':
-        'must be a Service name of the pod\'s namespace (a DNS-1035 label: a-z, 0-9, "-", at most 63, starting with a letter)',
-      'string.base': 'must be a Service name',
-    }),
+  service: Joi.string().pattern(DNS_1035).required().messages({
+    'string.pattern.base':
+      'must be a Service name of the pod\'s namespace (a DNS-1035 label: a-z, 0-9, "-", at most 63, starting with a letter)',
+    'string.base': 'must be a Service name',
+  }),
   port: Joi.any()
     .required()
-    .custom((value: unknown, helpers) => (isPortValue(value) ? value : helpers.message({ custom: PORT_MESSAGE }))),
+    .custom((value: unknown, helpers) =>
+      isPortValue(value) ? value : helpers.message({ custom: PORT_MESSAGE }),
+    ),
   weight: Joi.number().integer().min(1).max(1_000).default(1),
 });
 

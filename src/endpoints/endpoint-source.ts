@@ -45,7 +45,10 @@ export class EndpointSource {
     try {
       const data = await readEndpointsFile(this.path);
       if (data === undefined) {
-        this.#log.info({ endpoints_file: this.path }, 'endpoints file absent: service routes have no endpoints until the first update');
+        this.#log.info(
+          { endpoints_file: this.path },
+          'endpoints file absent: service routes have no endpoints until the first update',
+        );
         return undefined;
       }
       this.#accepted(data, 'start');

@@ -116,7 +116,8 @@ export class UpstreamRegistry {
       const kept = new Set(runtime.states);
       for (const state of before) if (!kept.has(state)) dropped.push(state);
       if (route.healthCheck !== undefined) {
-        for (const state of runtime.states) this.#ensureProber(stateKey(route, state.target), route, state.target);
+        for (const state of runtime.states)
+          this.#ensureProber(stateKey(route, state.target), route, state.target);
       }
     }
     this.#dropStates(dropped);

@@ -71,7 +71,10 @@ function suite(workers: number): void {
     let slow: CountingUpstream;
     let badPort: number;
     /** What the file lists, by `service\0port`; each test sets its own services. */
-    const services = new Map<string, { service: string; port: string | number; endpoints: Endpoint[] }>();
+    const services = new Map<
+      string,
+      { service: string; port: string | number; endpoints: Endpoint[] }
+    >();
     const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
 
     const up = (i: number) => ups[i] as CountingUpstream;
@@ -114,7 +117,8 @@ function suite(workers: number): void {
       const counts = new Map<string, number>();
       for (let i = 0; i < n; i++) {
         const reply = await get(path, fresh);
-        const name = reply.status === 200 ? (reply.body.split(' ')[0] as string) : `${reply.status}`;
+        const name =
+          reply.status === 200 ? (reply.body.split(' ')[0] as string) : `${reply.status}`;
         counts.set(name, (counts.get(name) ?? 0) + 1);
       }
       return counts;
@@ -213,7 +217,10 @@ function suite(workers: number): void {
       assert.equal(ok.status, 200);
       assert.match(ok.body, /^e3 /);
       const metrics = (await request(`${proxy.healthUrl}/metrics`)).body;
-      assert.match(metrics, /reverse_proxy_service_endpoints\{service="none",port="http",condition="ready"\} 1/);
+      assert.match(
+        metrics,
+        /reverse_proxy_service_endpoints\{service="none",port="http",condition="ready"\} 1/,
+      );
       assert.match(metrics, /reverse_proxy_endpoint_updates_total\{outcome="applied"\} [1-9]/);
       assert.match(metrics, /reverse_proxy_endpoints_last_update_timestamp_seconds [1-9]/);
     });
@@ -239,7 +246,10 @@ function suite(workers: number): void {
       const ejections = (text: string) =>
         text
           .split('\n')
-          .filter((l) => l.startsWith('reverse_proxy_upstream_ejections_total{') && l.includes(`:${badPort}"`))
+          .filter(
+            (l) =>
+              l.startsWith('reverse_proxy_upstream_ejections_total{') && l.includes(`:${badPort}"`),
+          )
           .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
       const ejected = ejections(metricsBefore);
       assert.ok(ejected >= 1);
@@ -271,7 +281,13 @@ function suite(workers: number): void {
       let stop = false;
       const statuses: number[] = [];
       const client = async () => {
-        while (!stop) statuses.push(await get('/').then((r) => r.status, () => 0));
+        while (!stop)
+          statuses.push(
+            await get('/').then(
+              (r) => r.status,
+              () => 0,
+            ),
+          );
       };
       const clients = Array.from({ length: 4 }, client);
       const steps = [
@@ -286,7 +302,11 @@ function suite(workers: number): void {
       ];
       for (const step of steps) {
         await new Promise((resolve) => setTimeout(resolve, 150));
-        set('users', 'http', step.map((i) => ep(up(i).port)));
+        set(
+          'users',
+          'http',
+          step.map((i) => ep(up(i).port)),
+        );
         await update();
       }
       await new Promise((resolve) => setTimeout(resolve, 150));
@@ -325,14 +345,18 @@ function suite(workers: number): void {
               port: 'http',
               resolved_port: 1,
               problem: null,
-              endpoints: [{ address: '10.0.0.300', port: 1, ready: true, serving: true, terminating: false }],
+              endpoints: [
+                { address: '10.0.0.300', port: 1, ready: true, serving: true, terminating: false },
+              ],
             },
           ],
         }),
       );
       assert.equal((await admin('endpoints')).status, 'error');
       assert.ok(
-        proxy.logs.some((l) => JSON.stringify(l.errors ?? '').includes('services[0].endpoints[0].address')),
+        proxy.logs.some((l) =>
+          JSON.stringify(l.errors ?? '').includes('services[0].endpoints[0].address'),
+        ),
       );
       const counts = await spread('/', 5);
       assert.deepEqual([...counts], [['e0', 5]]);
@@ -345,7 +369,11 @@ function suite(workers: number): void {
       await update();
       await writeConfig(
         configPath,
-        config(socketPath, workers, `\n      - path: /new/\n        upstreams: [{ service: users, port: http }]`),
+        config(
+          socketPath,
+          workers,
+          `\n      - path: /new/\n        upstreams: [{ service: users, port: http }]`,
+        ),
       );
       const reply = await admin('reload');
       assert.equal(reply.status, 'ok', JSON.stringify(reply));
@@ -387,7 +415,10 @@ describe('validate: service upstreams', () => {
       stderr,
       /sites\[0\]\.routes\[1\]\.upstreams\[0\]\.service: needs an endpoint source: run with the sidecar \(the chart passes --endpoints-file\) or pass --endpoints-file/,
     );
-    const ok = await validate(routes('{ service: users, port: http }'), ['--endpoints-file', '/nonexistent/e.json']);
+    const ok = await validate(routes('{ service: users, port: http }'), [
+      '--endpoints-file',
+      '/nonexistent/e.json',
+    ]);
     assert.equal(ok.code, 0, ok.stderr);
   });
 
@@ -395,7 +426,10 @@ describe('validate: service upstreams', () => {
     const flag = ['--endpoints-file', '/x/e.json'];
     const name = await validate(routes('{ service: Users_1, port: http }'), flag);
     assert.equal(name.code, 1);
-    assert.match(name.stderr, /sites\[0\]\.routes\[1\]\.upstreams\[0\]\.service: must be a Service name/);
+    assert.match(
+      name.stderr,
+      /sites\[0\]\.routes\[1\]\.upstreams\[0\]\.service: must be a Service name/,
+    );
     const port = await validate(routes('{ service: users, port: 70000 }'), flag);
     assert.equal(port.code, 1);
     assert.match(port.stderr, /sites\[0\]\.routes\[1\]\.upstreams\[0\]\.port: must be a port name/);
@@ -415,6 +449,9 @@ describe('validate: service upstreams', () => {
     );
     const { code, stderr } = await validate(yaml, ['--endpoints-file', '/x/e.json']);
     assert.equal(code, 1);
-    assert.match(stderr, /sites\[0\]\.routes\[0\]\.affinity: cannot be used with service upstreams/);
+    assert.match(
+      stderr,
+      /sites\[0\]\.routes\[0\]\.affinity: cannot be used with service upstreams/,
+    );
   });
 });

@@ -8,6 +8,7 @@ import { buildRouteTable, matchRoute } from '../../../src/routing/route-table.ts
 import type { Route } from '../../../src/routing/route-table.ts';
 import { UpstreamClient } from '../../../src/upstream/upstream-client.ts';
 import { UpstreamRegistry } from '../../../src/upstream/upstream-registry.ts';
+import type { TargetState } from '../../../src/upstream/target-state.ts';
 import { routeConfig } from '../../route-config.ts';
 
 const ep = (address: string, conditions: Record<string, boolean> = {}) => ({
@@ -39,13 +40,23 @@ describe('endpoints file', () => {
   const refused = (text: string, why: RegExp) =>
     assert.throws(
       () => parseEndpoints('/run/e.json', text),
-      (err: Error & { code?: string }) => err.code === 'ERR_ENDPOINTS_INVALID' && why.test(err.message),
+      (err: Error & { code?: string }) =>
+        err.code === 'ERR_ENDPOINTS_INVALID' && why.test(err.message),
     );
 
   it('keeps the known fields only', () => {
     const parsed = parseEndpoints(
       'e.json',
-      file([{ service: 'u', port: 'http', resolved_port: 8080, problem: null, endpoints: [{ ...ep('fd00::5'), zone: 'a' }], x: 1 }]),
+      file([
+        {
+          service: 'u',
+          port: 'http',
+          resolved_port: 8080,
+          problem: null,
+          endpoints: [{ ...ep('fd00::5'), zone: 'a' }],
+          x: 1,
+        },
+      ]),
     );
     assert.deepEqual(parsed.services[0]?.endpoints, [ep('fd00::5')]);
     assert.equal(Object.hasOwn(parsed.services[0] as object, 'x'), false);
@@ -55,11 +66,61 @@ describe('endpoints file', () => {
     refused('{', /is not JSON/);
     refused(file([], { kind: 'Other' }), /kind: must be "ReverseProxyEndpoints"/);
     refused(file([], { version: 2 }), /version: must be 1/);
-    refused(file([{ service: 'u', port: 'http', resolved_port: null, problem: null, endpoints: [ep('10.0.0.256')] }]), /services\[0\]\.endpoints\[0\]\.address/);
-    refused(file([{ service: 'u', port: 'http', resolved_port: null, problem: null, endpoints: [ep('fe80::1%eth0')] }]), /address/);
-    refused(file([{ service: 'u', port: 'http', resolved_port: null, problem: null, endpoints: [{ ...ep('10.0.0.1'), port: 0 }] }]), /endpoints\[0\]\.port/);
-    refused(file([{ service: 'u', port: 'http', resolved_port: null, problem: null, endpoints: [{ ...ep('10.0.0.1'), ready: 'yes' }] }]), /endpoints\[0\]\.ready/);
-    refused(file([{ service: 'u', port: 'http', resolved_port: null, problem: null, endpoints: [] }, { service: 'u', port: 'http', resolved_port: null, problem: null, endpoints: [] }]), /listed twice/);
+    refused(
+      file([
+        {
+          service: 'u',
+          port: 'http',
+          resolved_port: null,
+          problem: null,
+          endpoints: [ep('10.0.0.256')],
+        },
+      ]),
+      /services\[0\]\.endpoints\[0\]\.address/,
+    );
+    refused(
+      file([
+        {
+          service: 'u',
+          port: 'http',
+          resolved_port: null,
+          problem: null,
+          endpoints: [ep('fe80::1%eth0')],
+        },
+      ]),
+      /address/,
+    );
+    refused(
+      file([
+        {
+          service: 'u',
+          port: 'http',
+          resolved_port: null,
+          problem: null,
+          endpoints: [{ ...ep('10.0.0.1'), port: 0 }],
+        },
+      ]),
+      /endpoints\[0\]\.port/,
+    );
+    refused(
+      file([
+        {
+          service: 'u',
+          port: 'http',
+          resolved_port: null,
+          problem: null,
+          endpoints: [{ ...ep('10.0.0.1'), ready: 'yes' }],
+        },
+      ]),
+      /endpoints\[0\]\.ready/,
+    );
+    refused(
+      file([
+        { service: 'u', port: 'http', resolved_port: null, problem: null, endpoints: [] },
+        { service: 'u', port: 'http', resolved_port: null, problem: null, endpoints: [] },
+      ]),
+      /listed twice/,
+    );
   });
 });
 
@@ -67,12 +128,25 @@ describe('EndpointTable', () => {
   it('takes ready endpoints, else serving + terminating ones', () => {
     const table = new EndpointTable(
       data({
-        'a:http': [ep('10.0.0.1'), ep('10.0.0.2', { ready: false, terminating: true }), ep('10.0.0.3', { ready: false })],
-        'b:http': [ep('10.0.1.1', { ready: false, terminating: true }), ep('10.0.1.2', { ready: false, serving: false, terminating: true })],
+        'a:http': [
+          ep('10.0.0.1'),
+          ep('10.0.0.2', { ready: false, terminating: true }),
+          ep('10.0.0.3', { ready: false }),
+        ],
+        'b:http': [
+          ep('10.0.1.1', { ready: false, terminating: true }),
+          ep('10.0.1.2', { ready: false, serving: false, terminating: true }),
+        ],
       }),
     );
-    assert.deepEqual(table.get('a\0http')?.targets.map((t) => t.url), ['http://10.0.0.1:8080']);
-    assert.deepEqual(table.get('b\0http')?.targets.map((t) => t.url), ['http://10.0.1.1:8080']);
+    assert.deepEqual(
+      table.get('a\0http')?.targets.map((t) => t.url),
+      ['http://10.0.0.1:8080'],
+    );
+    assert.deepEqual(
+      table.get('b\0http')?.targets.map((t) => t.url),
+      ['http://10.0.1.1:8080'],
+    );
     assert.equal(table.endpointCount, 5);
   });
 });
@@ -99,7 +173,11 @@ describe('UpstreamRegistry with service routes', () => {
     const client = new UpstreamClient({ maxConnections: 4, maxQueued: 4, idleTimeoutMs: 1_000 });
     const registry = new UpstreamRegistry(createLogger('silent'), client);
     try {
-      registry.applyEndpoints(new EndpointTable(data({ 'a:http': [ep('10.0.0.1'), ep('10.0.0.2')], 'b:http': [ep('10.0.1.1')] })));
+      registry.applyEndpoints(
+        new EndpointTable(
+          data({ 'a:http': [ep('10.0.0.1'), ep('10.0.0.2')], 'b:http': [ep('10.0.1.1')] }),
+        ),
+      );
       registry.reconcile(table);
       const runtime = registry.runtime(route);
       assert.deepEqual(
@@ -110,14 +188,21 @@ describe('UpstreamRegistry with service routes', () => {
           ['http://10.0.1.1:8080', 1],
         ],
       );
-      const kept = runtime.states[1];
-      kept!.ejectedUntil = Date.now() + 60_000;
-      registry.applyEndpoints(new EndpointTable(data({ 'a:http': [ep('10.0.0.2'), ep('10.0.0.3'), ep('10.0.0.4')], 'b:http': [ep('10.0.1.1')] })));
+      const kept = runtime.states[1] as TargetState;
+      kept.ejectedUntil = Date.now() + 60_000;
+      registry.applyEndpoints(
+        new EndpointTable(
+          data({
+            'a:http': [ep('10.0.0.2'), ep('10.0.0.3'), ep('10.0.0.4')],
+            'b:http': [ep('10.0.1.1')],
+          }),
+        ),
+      );
       assert.equal(registry.runtime(route), runtime);
       assert.equal(runtime.states.length, 4);
       assert.equal(runtime.states[0], kept);
-      assert.equal(kept!.target.weight, 1);
-      assert.ok(kept!.ejectedUntil > Date.now());
+      assert.equal(kept.target.weight, 1);
+      assert.ok(kept.ejectedUntil > Date.now());
       assert.equal([...registry.states()].length, 4);
 
       registry.applyEndpoints(new EndpointTable(data({})));
