@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { rename, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -358,10 +358,15 @@ function suite(workers: number): void {
           JSON.stringify(l.errors ?? '').includes('services[0].endpoints[0].address'),
         ),
       );
+      await rm(endpointsPath);
+      assert.deepEqual(await admin('endpoints'), {
+        status: 'error',
+        message: "endpoints file unreadable or invalid (see the proxy's log)",
+      });
       const counts = await spread('/', 5);
       assert.deepEqual([...counts], [['e0', 5]]);
       const metrics = (await request(`${proxy.healthUrl}/metrics`)).body;
-      assert.match(metrics, /reverse_proxy_endpoint_updates_total\{outcome="failed"\} [1-9]/);
+      assert.match(metrics, /reverse_proxy_endpoint_updates_total\{outcome="failed"\} [3-9]/);
     });
 
     it('gives a route added by a reload the endpoints it names at once', async () => {
@@ -453,5 +458,43 @@ describe('validate: service upstreams', () => {
       stderr,
       /sites\[0\]\.routes\[0\]\.affinity: cannot be used with service upstreams/,
     );
+  });
+});
+
+describe('the endpoints command without an endpoint source', () => {
+  it('answers a fixed error and changes nothing', async () => {
+    const { dir, cleanup } = await tmpDir('rp-endpoints-none-');
+    const up = await startCounting('plain');
+    const socketPath = join(dir, 'run', 'admin.sock');
+    const path = join(dir, 'proxy.yaml');
+    await writeConfig(
+      path,
+      configYaml(
+        `  - name: p\n    hosts: [p.test]\n    routes:\n      - path: /\n        upstream: ${up.url}\n`,
+        '',
+        `  socket: ${socketPath}`,
+      ),
+    );
+    const proxy = await startProxy(path);
+    try {
+      const reply = await sendAdminCommand({
+        socketPath,
+        command: 'endpoints',
+        expectedUids: [process.geteuid?.() ?? 0],
+        timeoutMs: 10_000,
+      });
+      assert.deepEqual(reply, {
+        status: 'error',
+        message: 'no endpoint source: the proxy runs without --endpoints-file',
+      });
+      const audit = await proxy.waitForLog((l) => l.msg === 'admin request', { includePast: true });
+      assert.equal(audit.command, 'endpoints');
+      assert.equal(audit.outcome, 'error');
+      assert.equal((await request(`${proxy.url}/`, { host: 'p.test' })).status, 200);
+    } finally {
+      await proxy.stop();
+      await up.close();
+      await cleanup();
+    }
   });
 });
