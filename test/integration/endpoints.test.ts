@@ -10,6 +10,7 @@ import type { AdminReply } from '../../src/admin/admin-protocol.ts';
 import { CLI, configYaml, request, startProxy, tmpDir, writeConfig } from '../helpers.ts';
 import type { ProxyProcess } from '../helpers.ts';
 import { closedPort, startCounting } from '../upstream-servers.ts';
+import { eventually } from '../sidecar-process.ts';
 import type { CountingUpstream } from '../upstream-servers.ts';
 
 /**
@@ -47,6 +48,9 @@ const ROUTES = `
         upstreams: [{ service: s, port: http }]
       - path: /none/
         upstreams: [{ service: none, port: http }]
+      - path: /hc/
+        upstreams: [{ service: hc, port: http }]
+        health_check: { path: /healthz, interval_ms: 100, timeout_ms: 500, healthy_threshold: 1, unhealthy_threshold: 1 }
       - path: /
         upstreams: [{ service: users, port: http }]`;
 
@@ -260,6 +264,31 @@ function suite(workers: number): void {
       assert.equal(second.get('502'), undefined, String([...second]));
       assert.ok((second.get('e1') ?? 0) >= 5, String([...second]));
       assert.equal(ejections((await request(`${proxy.healthUrl}/metrics`)).body), ejected);
+    });
+
+    it('probes endpoint targets with the route health_check', async () => {
+      up(5).setHealth(500);
+      try {
+        set('hc', 'http', [ep(up(4).port), ep(up(5).port)]);
+        await update();
+        await eventually('e5 out', async () => {
+          const counts = await spread('/hc/', 10, true);
+          return counts.get('e5') === undefined ? true : undefined;
+        });
+        const probes = up(5).probes();
+        assert.ok(probes >= 1);
+        // An update that keeps e5 keeps its verdict: no traffic until a probe passes.
+        set('hc', 'http', [ep(up(4).port), ep(up(5).port), ep(up(6).port)]);
+        await update();
+        const counts = await spread('/hc/', 20, true);
+        assert.equal(counts.get('e5'), undefined, String([...counts]));
+        up(5).setHealth(200);
+        await eventually('e5 back', async () =>
+          ((await spread('/hc/', 12, true)).get('e5') ?? 0) > 0 ? true : undefined,
+        );
+      } finally {
+        up(5).setHealth(200);
+      }
     });
 
     it('lets an in-flight request to a removed endpoint finish', async () => {
