@@ -168,7 +168,7 @@ export async function startDataPath(
       if (next.certificates !== previous.certificates) listeners.useCertificates(next.certificates);
     },
     applyEndpoints(data) {
-      upstreams.applyEndpoints(new EndpointTable(data));
+      upstreams.applyEndpoints(new EndpointTable(data, upstreams.endpoints));
     },
     startDraining() {
       draining = true;

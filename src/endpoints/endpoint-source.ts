@@ -24,6 +24,7 @@ export class EndpointSource {
   #apply: ((data: EndpointsFileData) => Promise<void>) | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #current: EndpointsFileData | undefined;
+  #problems = new Set<string>();
 
   constructor(path: string, log: Logger, metrics: EndpointMetrics) {
     this.path = path;
@@ -89,7 +90,13 @@ export class EndpointSource {
     this.#current = data;
     this.#metrics.applied(data);
     const endpoints = data.services.reduce((n, s) => n + s.endpoints.length, 0);
-    const problems = data.services.filter((s) => s.problem !== null);
+    // A problem is logged when it appears or changes, not with every update while it lasts.
+    const problems = data.services
+      .filter((s) => s.problem !== null)
+      .map((s) => `${s.service}:${String(s.port)}: ${s.problem}`);
+    const known = this.#problems;
+    this.#problems = new Set(problems);
+    const fresh = problems.filter((p) => !known.has(p));
     this.#log.info(
       {
         trigger,
@@ -97,9 +104,7 @@ export class EndpointSource {
         endpoints,
         generated_at: data.generated_at,
         ...(applyMs === undefined ? {} : { apply_ms: Math.round(applyMs * 10) / 10 }),
-        ...(problems.length === 0
-          ? {}
-          : { problems: problems.map((s) => `${s.service}:${String(s.port)}: ${s.problem}`) }),
+        ...(fresh.length === 0 ? {} : { problems: fresh }),
       },
       'endpoints applied',
     );
