@@ -65,10 +65,8 @@ export function duplicateService(list: readonly UpstreamEntryConfig[]): string |
 type Found = [readonly (string | number)[], string];
 
 /**
- * The rules a service entry adds across keys: an endpoint source must exist (`--endpoints-file`,
- * which the chart passes when the sidecar runs in API mode), and `affinity` is refused with
- * service entries: its cookie values are compiled per config from the upstream list, and a list
- * that changes with every endpoint update would need them recompiled per update (not built).
+ * The rule a service entry adds across keys: an endpoint source must exist (`--endpoints-file`,
+ * which the chart passes when the sidecar runs in API mode).
  */
 export function checkServiceEntries(config: ProxyConfig, endpointSource: boolean): Found[] {
   const found: Found[] = [];
@@ -85,12 +83,6 @@ export function checkServiceEntries(config: ProxyConfig, endpointSource: boolean
           ]);
         }
       });
-      if (route.affinity !== undefined && list.some(isServiceEntry)) {
-        found.push([
-          ['sites', s, 'routes', r, 'affinity'],
-          'cannot be used with service upstreams (their endpoints change without a config revision); list url upstreams or drop affinity',
-        ]);
-      }
     });
   });
   return found;

@@ -7,7 +7,7 @@ import type {
 } from '../config/types.ts';
 import { compileGate } from '../access/route-gate.ts';
 import type { RouteGate } from '../access/route-gate.ts';
-import { compileAffinity } from './affinity.ts';
+import { affinityCompiler, compileAffinity } from './affinity.ts';
 import type { Affinity } from './affinity.ts';
 import { compileHeaderRules } from './header-rules.ts';
 import type { HeaderRules } from './header-rules.ts';
@@ -87,6 +87,8 @@ export interface Route {
   readonly gate: RouteGate | undefined;
   /** Cookie stickiness (undefined: none, or a single upstream). */
   readonly affinity: Affinity | undefined;
+  /** A service route's `affinity`, compiled per target list (upstream-registry.ts). */
+  readonly affinityFor: ((urls: readonly string[]) => Affinity | undefined) | undefined;
   /** `cors`: preflights answered here, CORS headers on responses (undefined: none). */
   readonly cors: CorsPolicy | undefined;
   /** `compress: true`: gzip or br for the responses proxy/response-compression.ts picks. */
@@ -108,6 +110,7 @@ export function compileRoute(
     template === undefined ? undefined : compileReplacement(r.path_match, r.path, template, regex);
   const rewrite = replace(r.rewrite?.path ?? (r.strip_prefix && r.path !== '/' ? '/' : undefined));
   const gate = compileGate(site, key, siteLimits, r);
+  const services = compileServiceRefs(all);
   return Object.freeze({
     site,
     path: key,
@@ -119,7 +122,7 @@ export function compileRoute(
     redirect:
       r.redirect === undefined ? undefined : compileRedirect(r.redirect, replace(r.redirect.path)),
     upstreams: Object.freeze(entries.map((e) => compileTarget(e.url, e.weight))),
-    services: compileServiceRefs(all),
+    services,
     balance: r.balance,
     connectMs: r.timeouts.connect_ms,
     responseMs: r.timeouts.response_ms,
@@ -143,6 +146,10 @@ export function compileRoute(
       r.affinity,
       entries.map((e) => e.url),
     ),
+    affinityFor:
+      r.affinity === undefined || services === undefined
+        ? undefined
+        : affinityCompiler(site, r.affinity),
     cors: compileCors(r.cors, gate),
     compress: r.compress === true,
   });

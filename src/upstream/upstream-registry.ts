@@ -8,6 +8,7 @@ import { RetryBudget } from './retry-budget.ts';
 import { TargetState } from './target-state.ts';
 import type { UpstreamClient } from './upstream-client.ts';
 import type { Failure } from '../http1/upstream-error.ts';
+import type { Affinity } from '../routing/affinity.ts';
 import { EndpointTable } from '../endpoints/endpoint-table.ts';
 import { serviceTargets, servicesChanged } from './service-targets.ts';
 
@@ -37,6 +38,8 @@ export interface RouteRuntime {
    * a request reads it at each pick, so its retries see the update too.
    */
   states: readonly TargetState[];
+  /** The route's `affinity` over `states` (a service route's follows its endpoints). */
+  affinity: Affinity | undefined;
   readonly shared: RouteShared;
   /** Told by the balancer when no upstream was available (made once, not per request). */
   readonly panicked: (now: number) => void;
@@ -73,9 +76,11 @@ export class UpstreamRegistry {
   runtime(route: Route): RouteRuntime {
     let runtime = this.#runtimes.get(route);
     if (runtime === undefined) {
+      const states = this.#targets(route).map((t) => this.#state(route, t));
       const made: RouteRuntime = {
         route,
-        states: this.#targets(route).map((t) => this.#state(route, t)),
+        states,
+        affinity: affinityOf(route, states),
         shared: this.#shared(route),
         panicked: (now) => this.#panicked(made, now),
       };
@@ -111,7 +116,10 @@ export class UpstreamRegistry {
       const runtime = this.runtime(route);
       const before = runtime.states;
       if (existing !== undefined) {
-        runtime.states = this.#targets(route).map((t) => this.#state(route, t));
+        const states = this.#targets(route).map((t) => this.#state(route, t));
+        // Both in one synchronous step: no request sees the new states with the old affinity.
+        runtime.affinity = affinityOf(route, states);
+        runtime.states = states;
       }
       const kept = new Set(runtime.states);
       for (const state of before) if (!kept.has(state)) dropped.push(state);
@@ -316,6 +324,11 @@ export class UpstreamRegistry {
     this.#serviceRoutes.clear();
     this.#probers.clear();
   }
+}
+
+function affinityOf(route: Route, states: readonly TargetState[]): Affinity | undefined {
+  if (route.affinityFor === undefined) return route.affinity;
+  return route.affinityFor(states.map((s) => s.target.url));
 }
 
 /** A state's key: site, route and upstream URL (an endpoint's is `http://address:port`). */

@@ -48,6 +48,9 @@ const ROUTES = `
         upstreams: [{ service: s, port: http }]
       - path: /none/
         upstreams: [{ service: none, port: http }]
+      - path: /aff/
+        upstreams: [{ service: aff, port: http }]
+        affinity: { cookie: rp-aff }
       - path: /hc/
         upstreams: [{ service: hc, port: http }]
         health_check: { path: /healthz, interval_ms: 100, timeout_ms: 500, healthy_threshold: 1, unhealthy_threshold: 1 }
@@ -291,6 +294,52 @@ function suite(workers: number): void {
       }
     });
 
+    it('keeps affinity to an endpoint across updates, and re-pins when it leaves', async () => {
+      set('aff', 'http', [ep(up(0).port), ep(up(1).port), ep(up(2).port)]);
+      await update();
+      const first = await get('/aff/', true);
+      const cookie = String(first.headers['set-cookie']?.[0]).split(';')[0] as string;
+      assert.match(cookie, /^rp-aff=/);
+      const pinned = first.body.split(' ')[0] as string;
+      const withCookie = async (value: string) => {
+        const names = new Set<string>();
+        let cookies = 0;
+        for (let i = 0; i < 10; i++) {
+          const reply = await request(`${proxy.url}/aff/`, {
+            host: 'svc.test',
+            headers: { cookie: value },
+          });
+          names.add(reply.body.split(' ')[0] as string);
+          if (reply.headers['set-cookie'] !== undefined) cookies++;
+        }
+        return { names: [...names], cookies };
+      };
+      assert.deepEqual(await withCookie(cookie), { names: [pinned], cookies: 0 });
+      // Endpoints come and go around it: the client stays.
+      const others = [0, 1, 2, 3].filter((i) => `e${i}` !== pinned);
+      const pinnedIndex = Number(pinned.slice(1));
+      set('aff', 'http', [
+        ep(up(3).port),
+        ep(up(pinnedIndex).port),
+        ep(up(others[0] as number).port),
+      ]);
+      await update();
+      assert.deepEqual(await withCookie(cookie), { names: [pinned], cookies: 0 });
+      // Its endpoint leaves: the client moves, and the answer pins it to the new one.
+      set(
+        'aff',
+        'http',
+        others.slice(0, 2).map((i) => ep(up(i).port)),
+      );
+      await update();
+      const moved = await request(`${proxy.url}/aff/`, { host: 'svc.test', headers: { cookie } });
+      const next = moved.body.split(' ')[0] as string;
+      assert.notEqual(next, pinned);
+      const newCookie = String(moved.headers['set-cookie']?.[0]).split(';')[0] as string;
+      assert.notEqual(newCookie, cookie);
+      assert.deepEqual(await withCookie(newCookie), { names: [next], cookies: 0 });
+    });
+
     it('lets an in-flight request to a removed endpoint finish', async () => {
       set('s', 'http', [ep(slow.port)]);
       await update();
@@ -475,18 +524,6 @@ describe('validate: service upstreams', () => {
     );
     assert.equal(twice.code, 1);
     assert.match(twice.stderr, /lists service users:http twice/);
-  });
-
-  it('refuses affinity with service entries', async () => {
-    const yaml = configYaml(
-      `  - name: v\n    hosts: [v.test]\n    routes:\n      - path: /\n        affinity: { cookie: rp }\n        upstreams: [{ service: users, port: http }, { url: "http://127.0.0.1:1" }]\n`,
-    );
-    const { code, stderr } = await validate(yaml, ['--endpoints-file', '/x/e.json']);
-    assert.equal(code, 1);
-    assert.match(
-      stderr,
-      /sites\[0\]\.routes\[0\]\.affinity: cannot be used with service upstreams/,
-    );
   });
 });
 
