@@ -73,6 +73,7 @@ function parseConfigFlags(command: string, args: string[]) {
       options: {
         config: { type: 'string', short: 'c' },
         'allow-wildcard-bind': { type: 'boolean', default: false },
+        'endpoints-file': { type: 'string' },
       },
     });
   } catch (err) {
@@ -82,7 +83,13 @@ function parseConfigFlags(command: string, args: string[]) {
   if (configPath === undefined || configPath === '') {
     throw new UsageError(`${command}: -c FILE is required`);
   }
-  return { configPath, allowWildcardBind: parsed.values['allow-wildcard-bind'] === true };
+  const endpointsFile = parsed.values['endpoints-file'];
+  if (endpointsFile === '') throw new UsageError(`${command}: --endpoints-file needs a path`);
+  return {
+    configPath,
+    allowWildcardBind: parsed.values['allow-wildcard-bind'] === true,
+    endpointsFile,
+  };
 }
 
 /**

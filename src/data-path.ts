@@ -21,6 +21,8 @@ import type { ProcessLimiter } from './rate-limit/process-limiter.ts';
 import { handshakeFailureReason } from './tls/handshake-failures.ts';
 import { UpstreamClient } from './upstream/upstream-client.ts';
 import { UpstreamRegistry } from './upstream/upstream-registry.ts';
+import { EndpointTable } from './endpoints/endpoint-table.ts';
+import type { EndpointsFileData } from './endpoints/endpoint-file.ts';
 
 export interface DataPathOptions {
   /** The proxy's worker count: the upstream pool caps are shared out among them. */
@@ -37,6 +39,8 @@ export interface DataPathOptions {
    * own buckets (`workers: 1`), decided synchronously.
    */
   readonly limiter?: ProcessLimiter | undefined;
+  /** The endpoint table to start with (`--endpoints-file`, read by the primary). */
+  readonly endpoints?: EndpointsFileData | undefined;
 }
 
 /** The part of a proxy that serves traffic: listeners, routing, upstream pools and health. */
@@ -47,6 +51,8 @@ export interface DataPath {
   readonly listening: boolean;
   /** Serves `next` from now on; requests already routed keep the snapshot they took. */
   apply(next: Snapshot): void;
+  /** Service routes take their targets from `data` from now on (no config revision). */
+  applyEndpoints(data: EndpointsFileData): void;
   /** Responses ask clients to close from now on (shutdown has begun). */
   startDraining(): void;
   /** Stops accepting, drains within `graceMs`, then closes the upstream side. */
@@ -74,6 +80,9 @@ export async function startDataPath(
     idleTimeoutMs: UPSTREAM_IDLE_MS,
   });
   const upstreams = new UpstreamRegistry(log, client);
+  // Before the first reconcile: service routes start on these endpoints.
+  if (options.endpoints !== undefined)
+    upstreams.applyEndpoints(new EndpointTable(options.endpoints));
   upstreams.reconcile(initial.table);
   const trust = new TrustBoundary(config.trusted_proxies);
   const access = new AccessLog(log, trust, config.log.access_log);
@@ -157,6 +166,9 @@ export async function startDataPath(
       const previous = store.swap(next);
       if (next.table !== previous.table) upstreams.reconcile(next.table);
       if (next.certificates !== previous.certificates) listeners.useCertificates(next.certificates);
+    },
+    applyEndpoints(data) {
+      upstreams.applyEndpoints(new EndpointTable(data, upstreams.endpoints));
     },
     startDraining() {
       draining = true;

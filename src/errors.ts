@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   ERR_RELOAD_NOT_CONFIRMED: 'after a reload the proxy status does not show the delivered config',
   ERR_WORKER_EXITED: 'a worker process exited before it was listening (its log says why)',
   ERR_WORKERS_APPLY: 'no worker could apply a reloaded config; they keep serving the previous one',
+  ERR_ENDPOINTS_INVALID:
+    'the endpoints file (--endpoints-file) is unreadable, too large or breaks its format; the previous endpoints stay',
   ERR_INTERNAL: 'an unexpected failure (a bug): the log has the stack',
 } as const;
 

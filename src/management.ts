@@ -14,6 +14,7 @@ import { createHealthServer, listenHealth } from './health/health-server.ts';
 import type { Logger } from './log.ts';
 import type { MetricsSource } from './health/metrics-route.ts';
 import type { WorkerStatus } from './workers/worker-set.ts';
+import type { EndpointSource } from './endpoints/endpoint-source.ts';
 
 export interface ManagementDeps {
   readonly config: ProxyConfig;
@@ -23,6 +24,8 @@ export interface ManagementDeps {
   readonly metrics: MetricsSource;
   /** The workers, for `ctl status`, when there are several. */
   readonly workers?: (() => WorkerStatus[]) | undefined;
+  /** `--endpoints-file`, for the `endpoints` command (undefined: no endpoint source). */
+  readonly endpoints?: EndpointSource | undefined;
   readonly log: Logger;
   readonly startedAt: number;
   /** Conditions of the data path (listeners, draining); the admin socket's is added here. */
@@ -88,6 +91,7 @@ export async function startManagement(deps: ManagementDeps): Promise<Management>
           reloader: deps.reloader,
           startedAt: deps.startedAt,
           workers: deps.workers,
+          endpoints: deps.endpoints,
         }),
       });
       const started = admin;

@@ -25,7 +25,7 @@ export class ProxyMetrics {
 
   readonly upstreamErrors = new Counter({
     name: 'reverse_proxy_upstream_errors_total',
-    help: 'Failed upstream exchanges by site, route and reason (refused, reset, timeout, dns, other)',
+    help: 'Failed upstream exchanges by site, route and reason (refused, reset, timeout, dns, protocol, busy, no_endpoints = a service route without endpoints, other)',
     labelNames: ['site', 'route', 'reason'] as const,
     registers: [this.registry],
   });

@@ -18,6 +18,9 @@ import type { MetricsSource } from './health/metrics-route.ts';
 import { ProxyMetrics } from './metrics.ts';
 import type { CloseOutcome } from './proxy/listeners.ts';
 import { resolveWorkers } from './workers/worker-count.ts';
+import { EndpointMetrics } from './endpoints/endpoint-metrics.ts';
+import { EndpointSource } from './endpoints/endpoint-source.ts';
+import type { EndpointsFileData } from './endpoints/endpoint-file.ts';
 import { WorkerSet } from './workers/worker-set.ts';
 import type { WorkerStatus } from './workers/worker-set.ts';
 
@@ -26,6 +29,8 @@ export interface ServeOptions {
   readonly allowWildcardBind: boolean;
   /** `--admin-socket`, `--health-address`, `--workers`: this process's own static values. */
   readonly overrides?: InstanceOverrides | undefined;
+  /** `--endpoints-file`: where `service:` upstreams get their endpoints (issue 22). */
+  readonly endpointsFile?: string | undefined;
 }
 
 export type ServeFlags = ServeOptions;
@@ -49,6 +54,8 @@ interface Serving {
   notReady(generation: number): string[];
   /** `compileMs`: how long the primary took to compile it (the workers' deadline scales). */
   apply(next: Snapshot, compileMs: number): Promise<ApplyReport>;
+  /** An endpoint update: resolves once every process serving traffic applied it. */
+  applyEndpoints(data: EndpointsFileData): Promise<void>;
   startDraining(): void;
   close(graceMs: number): Promise<CloseOutcome>;
   workers?(): WorkerStatus[];
@@ -60,7 +67,10 @@ interface Serving {
  * the caller (cli.ts).
  */
 export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
-  const validateOptions = { allowWildcardBind: options.allowWildcardBind };
+  const validateOptions = {
+    allowWildcardBind: options.allowWildcardBind,
+    endpointSource: options.endpointsFile !== undefined,
+  };
   const startedAt = Date.now();
   const file = await loadConfigBytes(options.configPath);
   const { config, certificates, htpasswd, pages } = checkConfig(
@@ -77,10 +87,16 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
   metrics.sites.set(config.sites.length);
   metrics.lastReloadSuccessTimestamp.set(Date.now() / 1000);
   const workers = resolveWorkers(options.overrides?.workers ?? config.workers);
+  const endpoints =
+    options.endpointsFile === undefined
+      ? undefined
+      : new EndpointSource(options.endpointsFile, log, new EndpointMetrics(metrics.registry));
+  const initialEndpoints = await endpoints?.initial();
   const serving =
     workers.count > 1
-      ? await startWorkers(initial, workers.count, log, metrics)
-      : await startOneProcess(initial, log, metrics);
+      ? await startWorkers(initial, workers.count, log, metrics, initialEndpoints)
+      : await startOneProcess(initial, log, metrics, initialEndpoints);
+  endpoints?.serveTo((data) => serving.applyEndpoints(data));
 
   let draining = false;
   const reloader = new Reloader({
@@ -110,6 +126,7 @@ export async function startProxy(options: ServeOptions): Promise<RunningProxy> {
       log,
       startedAt,
       workers: serving.workers,
+      endpoints,
       notReady: () => [
         ...serving.notReady(store.current().generation),
         ...(draining ? ['draining'] : []),
@@ -175,11 +192,16 @@ async function startOneProcess(
   initial: Snapshot,
   log: Logger,
   metrics: ProxyMetrics,
+  endpoints: EndpointsFileData | undefined,
 ): Promise<Serving> {
   // Loaded here: a primary of several workers never serves traffic, and the engine's modules
   // (koffi among them) would only add to its memory.
   const { startDataPath } = await import('./data-path.ts');
-  const path = await startDataPath(initial, log, metrics, { workers: 1, reusePort: false });
+  const path = await startDataPath(initial, log, metrics, {
+    workers: 1,
+    reusePort: false,
+    endpoints,
+  });
   metrics.workers.set(1);
   return {
     bound: path.bound,
@@ -189,6 +211,7 @@ async function startOneProcess(
       path.apply(next);
       return {};
     },
+    applyEndpoints: async (data) => path.applyEndpoints(data),
     startDraining: () => path.startDraining(),
     close: (graceMs) => path.close(graceMs),
   };
@@ -204,9 +227,10 @@ async function startWorkers(
   count: number,
   log: Logger,
   metrics: ProxyMetrics,
+  endpoints: EndpointsFileData | undefined,
 ): Promise<Serving> {
   const set = new WorkerSet(count, log, metrics);
-  const bound = await set.start(initial);
+  const bound = await set.start(initial, endpoints);
   const merged: MetricsSource = {
     contentType: metrics.registry.contentType,
     metrics: async () => {
@@ -219,6 +243,7 @@ async function startWorkers(
     metrics: merged,
     notReady: (generation) => (set.serves(generation) ? [] : ['workers']),
     apply: (next, compileMs) => set.apply(next, compileMs),
+    applyEndpoints: (data) => set.applyEndpoints(data),
     startDraining: () => set.drain(),
     close: (graceMs) => set.close(graceMs),
     workers: () => set.status(),

@@ -23,6 +23,9 @@ export const CLIENT_ERRORS = {
   timeout: 'request timeout',
   reloadFailed: 'reload failed',
   changedDuringRead: 'config file changed during read, please retry',
+  endpointsInvalid: "endpoints file unreadable or invalid (see the proxy's log)",
+  noEndpointSource: 'no endpoint source: the proxy runs without --endpoints-file',
+  endpointsFailed: 'endpoints update failed',
 } as const;
 
 export function errorReply(message: string): AdminReply {

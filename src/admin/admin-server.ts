@@ -40,6 +40,8 @@ export interface AdminServer {
 // connection slot meanwhile.
 const REPLY_DEADLINE_MS = 1_000;
 
+/** Commands whose name the audit record may carry (anything else is never echoed: C3). */
+const KNOWN_COMMANDS = new Set(['status', 'reload', 'endpoints']);
 /**
  * The admin socket (seed C2, W1, S1, S2, S4, review #004). Per connection, in this order:
  * peer credentials (refuse unless allowed), the concurrency cap (excess closed at once, not
@@ -116,7 +118,7 @@ export async function startAdminServer(deps: AdminServerDeps): Promise<AdminServ
       respond(socket, errorReply(CLIENT_ERRORS.unauthorized));
       return;
     }
-    const known = request.command === 'status' || request.command === 'reload';
+    const known = KNOWN_COMMANDS.has(request.command);
     const trigger = `admin socket (uid ${peer.uid}, pid ${peer.pid})`;
     let result: CommandOutcome;
     try {

@@ -6,6 +6,8 @@ import { CLIENT_ERRORS, errorReply } from './admin-protocol.ts';
 import type { AdminReply } from './admin-protocol.ts';
 import { packageVersion } from '../version.ts';
 import type { WorkerStatus } from '../workers/worker-set.ts';
+import type { EndpointSource } from '../endpoints/endpoint-source.ts';
+import { updateEndpoints } from './endpoints-command.ts';
 
 export interface AdminCommandDeps {
   readonly store: ConfigStore;
@@ -19,6 +21,8 @@ export interface AdminCommandDeps {
   readonly now?: () => number;
   /** The workers (pid, generation), when the proxy runs several. */
   readonly workers?: (() => readonly WorkerStatus[]) | undefined;
+  /** `--endpoints-file` (undefined: the proxy has no endpoint source). */
+  readonly endpoints?: EndpointSource | undefined;
 }
 
 /** What a command answered, and what the audit log records about it (never sent). */
@@ -31,7 +35,7 @@ export interface CommandOutcome {
 export type RunCommand = (command: string, trigger: string) => Promise<CommandOutcome>;
 
 /**
- * `status` and `reload`, and the one place their errors become replies (STYLE habit 7): the
+ * `status`, `reload` and `endpoints`, and the one place their errors become replies (STYLE habit 7): the
  * client gets fixed texts, the audit record gets the error code; the reloader itself logs the
  * full detail (seed C3).
  */
@@ -56,6 +60,7 @@ export function createAdminCommands(deps: AdminCommandDeps): RunCommand {
       };
     }
     if (command === 'reload') return reload(deps, trigger);
+    if (command === 'endpoints') return updateEndpoints(deps.endpoints, trigger);
     return {
       outcome: 'unknown_command',
       reply: errorReply(CLIENT_ERRORS.unknownCommand),

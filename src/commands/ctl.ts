@@ -11,7 +11,7 @@ export const DEFAULT_ADMIN_SOCKET = '/run/reverse-proxy/admin.sock';
  */
 export const SOCKET_ENV = 'REVERSE_PROXY_ADMIN_SOCKET';
 const DEFAULT_TIMEOUT_MS = 10_000;
-const COMMANDS = ['reload', 'status'];
+const COMMANDS = ['reload', 'status', 'endpoints'];
 
 /** Exit codes of `ctl`: scripts can tell "the proxy said no" from "no proxy to ask". */
 export const CTL_EXIT = {
@@ -26,7 +26,7 @@ export const CTL_EXIT = {
 export class CtlUsageError extends Error {}
 
 /**
- * `reverse-proxy ctl [-s SOCKET] [-c CONFIG] [--expect-uid UID] [--timeout MS] reload|status`:
+ * `reverse-proxy ctl [-s SOCKET] [-c CONFIG] [--expect-uid UID] [--timeout MS] reload|status|endpoints`:
  * prints the proxy's JSON reply on stdout. Exit 0 only on "status":"ok", 1 on an error reply,
  * 3 when the socket cannot be reached or answers nonsense, 4 when it is served by an
  * unexpected uid (nothing was sent).

@@ -47,7 +47,8 @@ export function parseDiffFlags(args: string[]): DiffFlags {
  */
 export async function runDiff(args: string[]): Promise<number> {
   const flags = parseDiffFlags(args);
-  const options = { allowWildcardBind: flags.allowWildcardBind };
+  // A diff compares configs, it serves nothing: service upstreams need no endpoint source here.
+  const options = { allowWildcardBind: flags.allowWildcardBind, endpointSource: true };
   const load = async (path: string): Promise<ProxyConfig | undefined> => {
     try {
       const file = await loadConfigBytes(path);

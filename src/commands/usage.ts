@@ -14,28 +14,35 @@ const COMMANDS = {
   serve: {
     synopsis: [
       'serve -c FILE [--allow-wildcard-bind] [--admin-socket PATH] [--health-address HOST:PORT]',
-      '[--workers auto|N]',
+      '[--workers auto|N] [--endpoints-file PATH]',
     ],
     summary: [
-      'run the proxy; the last three flags replace',
-      'admin.socket, health.address and workers of the',
-      'file for this process; exit 0 once drained, 1 when',
+      'run the proxy; --admin-socket, --health-address',
+      'and --workers replace admin.socket, health.address',
+      'and workers of the file for this process;',
+      '--endpoints-file: where service upstreams get',
+      'their endpoints (read at start if present, again',
+      'on `ctl endpoints`); exit 0 once drained, 1 when',
       'it cannot start (2: the config is unreadable)',
     ],
   },
   validate: {
-    synopsis: ['validate -c FILE [--allow-wildcard-bind] [--strict]'],
+    synopsis: ['validate -c FILE [--allow-wildcard-bind] [--strict] [--endpoints-file PATH]'],
     summary: [
-      'check a config as serve and every reload would;',
+      'check a config as serve and every reload would',
+      '(--endpoints-file: service upstreams have a source);',
       'print every error with its path and line, and',
       'warnings; exit 0 valid, 1 invalid (or warnings,',
       'with --strict), 2 unreadable',
     ],
   },
   ctl: {
-    synopsis: ['ctl [-s SOCKET] [-c FILE] [--expect-uid UID] [--timeout MS] reload|status'],
+    synopsis: [
+      'ctl [-s SOCKET] [-c FILE] [--expect-uid UID] [--timeout MS] reload|status|endpoints',
+    ],
     summary: [
       'talk to a running proxy over its admin socket',
+      '(endpoints: re-read --endpoints-file, no reload)',
       '(default socket: admin.socket of -c FILE, else',
       '$REVERSE_PROXY_ADMIN_SOCKET, else',
       '/run/reverse-proxy/admin.sock; token from',

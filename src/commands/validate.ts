@@ -8,6 +8,8 @@ export interface ConfigFlags {
   readonly allowWildcardBind: boolean;
   /** `--strict`: warnings (a certificate served although expired, one set aside) fail too. */
   readonly strict?: boolean;
+  /** `--endpoints-file`: service upstreams have an endpoint source (the file is not read). */
+  readonly endpointsFile?: string | undefined;
 }
 
 /**
@@ -20,6 +22,7 @@ export async function runValidate(flags: ConfigFlags): Promise<number> {
     const file = await loadConfigBytes(flags.configPath);
     const { config, certificates } = checkConfig(file.bytes, flags.configPath, {
       allowWildcardBind: flags.allowWildcardBind,
+      endpointSource: flags.endpointsFile !== undefined,
     });
     const warnings = certificates.warnings;
     for (const issue of warnings) {

@@ -2,6 +2,7 @@ import { routeKey } from '../routing/route-key.ts';
 import { isDeepStrictEqual } from 'node:util';
 import { diffStaticFields } from './static-diff.ts';
 import type { ProxyConfig, RouteConfig, SiteConfig, UpstreamEntryConfig } from './types.ts';
+import { isServiceEntry, serviceLabel } from './service-entry.ts';
 
 /**
  * What changes between two validated configs (defaults applied), site by site (by `name`) and
@@ -169,16 +170,16 @@ function diffUpstreams(a: RouteConfig, b: RouteConfig): UpstreamChange | undefin
   const from = upstreamEntries(a);
   const to = upstreamEntries(b);
   const plain = (list: readonly UpstreamEntryConfig[]) =>
-    list.map((e) => ({ url: e.url, weight: e.weight }));
+    list.map((e) => ({ url: entryName(e), weight: e.weight }));
   if (isDeepStrictEqual(plain(from), plain(to))) return undefined;
-  const fromByUrl = new Map(from.map((e) => [e.url, e.weight]));
-  const toByUrl = new Map(to.map((e) => [e.url, e.weight]));
-  const added = to.filter((e) => !fromByUrl.has(e.url));
-  const removed = from.filter((e) => !toByUrl.has(e.url));
+  const fromByUrl = new Map(from.map((e) => [entryName(e), e.weight]));
+  const toByUrl = new Map(to.map((e) => [entryName(e), e.weight]));
+  const added = to.filter((e) => !fromByUrl.has(entryName(e)));
+  const removed = from.filter((e) => !toByUrl.has(entryName(e)));
   const reweighted = to.flatMap((e) => {
-    const before = fromByUrl.get(e.url);
+    const before = fromByUrl.get(entryName(e));
     return before !== undefined && before !== e.weight
-      ? [{ url: e.url, from: before, to: e.weight }]
+      ? [{ url: entryName(e), from: before, to: e.weight }]
       : [];
   });
   const single =
@@ -248,7 +249,14 @@ export function formatValue(value: unknown): string {
 }
 
 function formatEntries(list: readonly UpstreamEntryConfig[]): string {
-  return list.map((e) => (e.weight === 1 ? e.url : `${e.url} (weight ${e.weight})`)).join(', ');
+  return list
+    .map((e) => (e.weight === 1 ? entryName(e) : `${entryName(e)} (weight ${e.weight})`))
+    .join(', ');
+}
+
+/** A URL entry by its URL, a service entry as `service users:http` (issue 22). */
+function entryName(entry: UpstreamEntryConfig): string {
+  return isServiceEntry(entry) ? serviceLabel(entry) : entry.url;
 }
 
 function formatRouteTarget(route: RouteConfig): string {
@@ -263,7 +271,10 @@ function formatRouteTarget(route: RouteConfig): string {
 
 /** `upstream A -> B`, or the list's changes: `upstreams + C (weight 2), - A, B weight 1 -> 3`. */
 export function formatUpstreamChange(change: UpstreamChange): string {
-  if (change.single) return `upstream ${change.from[0]?.url} -> ${change.to[0]?.url}`;
+  if (change.single) {
+    const [a, b] = [change.from[0], change.to[0]];
+    return `upstream ${a === undefined ? '' : entryName(a)} -> ${b === undefined ? '' : entryName(b)}`;
+  }
   if (change.reordered) {
     return `upstreams reordered: ${formatEntries(change.from)} -> ${formatEntries(change.to)}`;
   }

@@ -4,6 +4,7 @@ import { LIMITS } from './limits.ts';
 import { affinitySchema } from './affinity-schema.ts';
 import { accessSchema, maxBodyBytesSchema, rateLimitSchema } from './access-schema.ts';
 import { corsSchema } from './cors-schema.ts';
+import { duplicateService, serviceEntrySchema } from './service-entry.ts';
 import { normalizePath } from '../routing/request-path.ts';
 import {
   checkMatchKeys,
@@ -132,10 +133,19 @@ const upstreamUrlSchema = Joi.string()
   .custom(upstreamUrl)
   .messages({ 'string.base': 'must be an http(s) URL', 'string.empty': 'must be an http(s) URL' });
 
-const upstreamEntry = Joi.object({
+const urlEntry = Joi.object({
   url: upstreamUrlSchema.required(),
   weight: Joi.number().integer().min(1).max(1_000).default(1),
 });
+
+/** `{url, weight}`, or `{service, port, weight}` (service-entry.ts): chosen by the key present. */
+const upstreamEntry = Joi.alternatives().conditional(
+  Joi.object({ service: Joi.exist() }).unknown(),
+  {
+    then: serviceEntrySchema,
+    otherwise: urlEntry,
+  },
+);
 
 export const routeSchema = Joi.object({
   access: accessSchema,
@@ -163,7 +173,11 @@ export const routeSchema = Joi.object({
     .items(upstreamEntry)
     .min(1)
     .max(LIMITS.maxUpstreamsPerRoute)
-    .unique('url')
+    .unique('url', { ignoreUndefined: true })
+    .custom((list: Parameters<typeof duplicateService>[0], helpers) => {
+      const twice = duplicateService(list);
+      return twice === undefined ? list : helpers.message({ custom: `lists ${twice} twice` });
+    })
     .messages({ 'array.unique': 'lists {{#dupeValue.url}} twice' }),
   balance: Joi.string().valid('round_robin', 'least_request', 'random').default('round_robin'),
   // The v1 key: the same setting as timeouts.response_ms.

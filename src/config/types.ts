@@ -59,10 +59,20 @@ export interface LogConfig {
   readonly access_log: boolean;
 }
 
-export interface UpstreamEntryConfig {
+export interface UrlUpstreamConfig {
   readonly url: string;
   readonly weight: number;
 }
+
+/** `{service, port, weight}`: the endpoints of a Service, from the endpoint source (issue 22). */
+export interface ServiceUpstreamConfig {
+  readonly service: string;
+  /** A port name of the Service, or the endpoints' port number. */
+  readonly port: string | number;
+  readonly weight: number;
+}
+
+export type UpstreamEntryConfig = UrlUpstreamConfig | ServiceUpstreamConfig;
 
 export type BalanceMode = 'round_robin' | 'least_request' | 'random';
 

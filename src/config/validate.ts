@@ -1,3 +1,4 @@
+import { checkServiceEntries } from './service-entry.ts';
 import { routeKey } from '../routing/route-key.ts';
 import { ConfigInvalidError } from '../errors.ts';
 import type { ConfigIssue } from '../errors.ts';
@@ -13,6 +14,8 @@ import type { ProxyConfig, SiteConfig } from './types.ts';
 /** What validation needs besides the file: the same flags at start and at every reload (W5). */
 export interface ValidateOptions {
   readonly allowWildcardBind: boolean;
+  /** `--endpoints-file`: `service:` upstreams have a source of endpoints (issue 22). */
+  readonly endpointSource?: boolean | undefined;
 }
 
 type Path = readonly (string | number)[];
@@ -81,6 +84,7 @@ function crossChecks(config: ProxyConfig, options: ValidateOptions): Found[] {
     ...checkClientTimeouts(config),
     ...checkTlsListeners(config),
     ...checkSites(config.sites),
+    ...checkServiceEntries(config, options.endpointSource === true),
   ];
 }
 

@@ -19,6 +19,8 @@ export type Failure =
   | 'busy'
   /** The upstream answered 502, 503 or 504. */
   | 'bad_status'
+  /** A route of service upstreams had no endpoint to send to: nobody was asked. */
+  | 'no_endpoints'
   | 'other';
 
 /** An upstream failure, classified once. */

@@ -12,6 +12,7 @@ import { forwardedHeaders } from './forward-headers.ts';
 import { Tunnel } from './tunnel.ts';
 import type { RequestIdentity } from './request-identity.ts';
 import type { HeaderPatch } from '../access/request-gate.ts';
+import { noEndpoints, noEndpointsEnd } from './no-endpoints.ts';
 
 export type { PoolFigures };
 
@@ -73,11 +74,15 @@ export function createProxyEngine(
   return {
     web(req, res, route, hop, identity, onEnd, patch) {
       const runtime = registry.runtime(route);
+      if (runtime.states.length === 0) return onEnd?.(noEndpointsEnd(res, route, identity));
       const headers = forwardedHeaders(req, route, hop, identity, patch);
       new Exchange(req, res, runtime, headers, identity, deps, onEnd).start();
     },
     upgrade(req, socket, head, route, hop, identity, patch) {
       const runtime = registry.runtime(route);
+      if (runtime.states.length === 0) {
+        return onUpgradeFailed(req, socket, route, '', noEndpoints(route), identity);
+      }
       const headers = forwardedHeaders(req, route, hop, identity, patch);
       new Tunnel(req, socket, head, runtime, headers, deps, (tunnel, err) =>
         onUpgradeFailed(req, socket, route, tunnel.state.target.url, err, identity),

@@ -93,7 +93,7 @@ export class Exchange implements ResponseHandler, Waiter {
       idleMs: route.idleMs,
     };
     this.#needsHost = req.httpVersionMinor === 0 && !hasHost(headers);
-    this.#sticky = route.affinity === undefined ? undefined : new Sticky(route.affinity, req);
+    this.#sticky = runtime.affinity === undefined ? undefined : new Sticky(runtime.affinity, req);
     res.once('close', () => this.#clientClosed());
   }
 

@@ -14,12 +14,14 @@ import type { ClientRequest } from './client-side.ts';
  */
 export class Sticky {
   readonly #affinity: Affinity;
-  readonly #pinned: number;
+  /** The URL the request's cookie names, or undefined. */
+  readonly #pinned: string | undefined;
   readonly #secure: boolean;
 
   constructor(affinity: Affinity, req: ClientRequest) {
     this.#affinity = affinity;
-    this.#pinned = pinnedIndex(affinity, req.rawHeaders);
+    const index = pinnedIndex(affinity, req.rawHeaders);
+    this.#pinned = index < 0 ? undefined : affinity.urls[index];
     this.#secure = (req.socket as TLSSocket).encrypted === true;
   }
 
@@ -27,18 +29,21 @@ export class Sticky {
    * The pinned upstream when it is available (its weight and the balancer do not matter for
    * this client), else the balancer's pick. A pinned upstream only failing its passive or
    * active health is left, as HAProxy's `option redispatch` and Traefik leave it: sticking to
-   * it would turn every request of the client into an error.
+   * it would turn every request of the client into an error. Upstreams are named by URL, not
+   * by position: a service route's list changes with its endpoints (upstream-registry.ts).
    */
   pick(registry: UpstreamRegistry, runtime: RouteRuntime): TargetState {
-    const pinned = this.#pinned < 0 ? undefined : runtime.states[this.#pinned];
+    const pinned =
+      this.#pinned === undefined ? undefined : find(runtime, this.#affinity, this.#pinned);
     return pinned?.available(Date.now()) === true ? pinned : registry.pick(runtime);
   }
 
   /** The Set-Cookie value for a response from `state`, or undefined when none is needed. */
-  cookieFor(runtime: RouteRuntime, state: TargetState): string | undefined {
-    if (runtime.states[this.#pinned] === state) return undefined;
-    const index = runtime.states.indexOf(state);
-    if (index < 0) return undefined;
+  cookieFor(_runtime: RouteRuntime, state: TargetState): string | undefined {
+    const url = state.target.url;
+    if (url === this.#pinned) return undefined;
+    const index = this.#affinity.byUrl.get(url);
+    if (index === undefined) return undefined;
     return (this.#secure ? this.#affinity.setCookieSecure : this.#affinity.setCookie)[index];
   }
 
@@ -54,4 +59,11 @@ export class Sticky {
     if (theirs === undefined) headers['set-cookie'] = cookie;
     else headers['set-cookie'] = [...(Array.isArray(theirs) ? theirs : [String(theirs)]), cookie];
   }
+}
+
+/** The runtime's state for `url`: at the affinity's index when the lists agree (always, for URL upstreams). */
+function find(runtime: RouteRuntime, affinity: Affinity, url: string): TargetState | undefined {
+  const at = runtime.states[affinity.byUrl.get(url) ?? -1];
+  if (at?.target.url === url) return at;
+  return runtime.states.find((s) => s.target.url === url);
 }

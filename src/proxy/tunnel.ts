@@ -55,7 +55,7 @@ export class Tunnel implements ResponseHandler, Waiter {
     this.#headers = headers;
     this.#deps = deps;
     this.#onFailed = onFailed;
-    const affinity = runtime.route.affinity;
+    const affinity = runtime.affinity;
     this.#sticky = affinity === undefined ? undefined : new Sticky(affinity, req);
     this.state = this.#sticky?.pick(deps.registry, runtime) ?? deps.registry.pick(runtime);
     client.on('error', () => client.destroy());

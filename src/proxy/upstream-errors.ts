@@ -28,6 +28,7 @@ const RESPONSES = {
   unsupported_coding: [501, 'transfer codings other than chunked are not supported'],
   bad_gateway: [502, 'the upstream could not be reached'],
   upstream_busy: [503, 'too many requests are waiting for this upstream'],
+  no_endpoints: [503, 'the service of this route has no endpoint to send to'],
   gateway_timeout: [504, 'the upstream did not answer in time'],
   auth_unavailable: [502, 'the authentication service could not be reached'],
   auth_timeout: [504, 'the authentication service did not answer in time'],
@@ -74,6 +75,7 @@ export function statusOf(error: ClientError): number {
 export function errorForFailure(failure: Failure): ClientError {
   if (failure === 'timeout' || failure === 'connect_timeout') return 'gateway_timeout';
   if (failure === 'busy') return 'upstream_busy';
+  if (failure === 'no_endpoints') return 'no_endpoints';
   return 'bad_gateway';
 }
 

@@ -7,8 +7,12 @@ import type { AffinityConfig } from '../config/types.ts';
  */
 export interface Affinity {
   readonly cookie: string;
-  /** A cookie value -> the index of its upstream in `route.upstreams`. */
+  /** A cookie value -> the index of its upstream in `urls`. */
   readonly byValue: ReadonlyMap<string, number>;
+  /** The upstreams the values name, in the order the route's runtime lists them. */
+  readonly urls: readonly string[];
+  /** An upstream URL -> its index in `urls`. */
+  readonly byUrl: ReadonlyMap<string, number>;
   /** Per upstream, the Set-Cookie value for a plain-HTTP client and for a TLS one. */
   readonly setCookie: readonly string[];
   readonly setCookieSecure: readonly string[];
@@ -37,31 +41,58 @@ export function compileAffinity(
   urls: readonly string[],
   secret: string = process.env[AFFINITY_SECRET_ENV] ?? '',
 ): Affinity | undefined {
-  if (config === undefined || urls.length < 2) return undefined;
+  if (config === undefined) return undefined;
+  return affinityCompiler(site, config, secret)(urls);
+}
+
+/**
+ * The same for a list of upstreams that changes without a config revision (service upstreams:
+ * their endpoints), compiled again at each endpoint update. An endpoint that stays keeps its
+ * value (the HMAC of its URL), so its clients stay pinned across updates; values are cached
+ * from one list to the next, so an update pays only for the addresses it brings.
+ */
+export function affinityCompiler(
+  site: string,
+  config: AffinityConfig,
+  secret: string = process.env[AFFINITY_SECRET_ENV] ?? '',
+): (urls: readonly string[]) => Affinity | undefined {
   const key = createHmac('sha256', secret)
     .update(`reverse-proxy affinity v1\0${site}\0${config.cookie}`)
     .digest();
-  const byValue = new Map<string, number>();
-  const setCookie: string[] = [];
-  const setCookieSecure: string[] = [];
   const attributes = `; Path=/${config.max_age_s === undefined ? '' : `; Max-Age=${config.max_age_s}`}; HttpOnly; SameSite=Lax`;
-  urls.forEach((url, index) => {
-    const value = createHmac('sha256', key)
-      .update(url)
-      .digest()
-      .subarray(0, VALUE_BYTES)
-      .toString('base64url');
-    byValue.set(value, index);
-    const line = `${config.cookie}=${value}${attributes}`;
-    setCookie.push(config.secure ? `${line}; Secure` : line);
-    setCookieSecure.push(`${line}; Secure`);
-  });
-  return Object.freeze({
-    cookie: config.cookie,
-    byValue,
-    setCookie: Object.freeze(setCookie),
-    setCookieSecure: Object.freeze(setCookieSecure),
-  });
+  let cache = new Map<string, string>();
+  return (urls) => {
+    if (urls.length < 2) return undefined;
+    const values = new Map<string, string>();
+    const byValue = new Map<string, number>();
+    const byUrl = new Map<string, number>();
+    const setCookie: string[] = [];
+    const setCookieSecure: string[] = [];
+    urls.forEach((url, index) => {
+      const value =
+        cache.get(url) ??
+        createHmac('sha256', key)
+          .update(url)
+          .digest()
+          .subarray(0, VALUE_BYTES)
+          .toString('base64url');
+      values.set(url, value);
+      byValue.set(value, index);
+      byUrl.set(url, index);
+      const line = `${config.cookie}=${value}${attributes}`;
+      setCookie.push(config.secure ? `${line}; Secure` : line);
+      setCookieSecure.push(`${line}; Secure`);
+    });
+    cache = values;
+    return Object.freeze({
+      cookie: config.cookie,
+      byValue,
+      urls: Object.freeze([...urls]),
+      byUrl,
+      setCookie: Object.freeze(setCookie),
+      setCookieSecure: Object.freeze(setCookieSecure),
+    });
+  };
 }
 
 /**

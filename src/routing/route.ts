@@ -1,7 +1,13 @@
-import type { BalanceMode, HealthCheckConfig, LimitsConfig, RouteConfig } from '../config/types.ts';
+import type {
+  BalanceMode,
+  HealthCheckConfig,
+  LimitsConfig,
+  RouteConfig,
+  UrlUpstreamConfig,
+} from '../config/types.ts';
 import { compileGate } from '../access/route-gate.ts';
 import type { RouteGate } from '../access/route-gate.ts';
-import { compileAffinity } from './affinity.ts';
+import { affinityCompiler, compileAffinity } from './affinity.ts';
 import type { Affinity } from './affinity.ts';
 import { compileHeaderRules } from './header-rules.ts';
 import type { HeaderRules } from './header-rules.ts';
@@ -16,6 +22,9 @@ import type { Redirect } from './redirect.ts';
 import { routeKey } from './route-key.ts';
 import { compileCors } from './cors-policy.ts';
 import type { CorsPolicy } from './cors-policy.ts';
+import { compileServiceRefs } from './service-refs.ts';
+import type { ServiceRef } from './service-refs.ts';
+import { isServiceEntry } from '../config/service-entry.ts';
 
 /** One upstream of a route, as the data path needs it. */
 export interface UpstreamTarget {
@@ -51,8 +60,13 @@ export interface Route {
   readonly rewrite: PathReplacement | undefined;
   /** Set: the route answers with this redirect, and has no upstreams. */
   readonly redirect: Redirect | undefined;
-  /** At least one unless the route redirects; `upstream: URL` compiles to a list of one. */
+  /**
+   * The URL entries: at least one unless the route redirects or has service entries;
+   * `upstream: URL` compiles to a list of one.
+   */
   readonly upstreams: readonly UpstreamTarget[];
+  /** `{service, port}` entries, whose targets follow the endpoint table (undefined: none). */
+  readonly services: readonly ServiceRef[] | undefined;
   readonly balance: BalanceMode;
   readonly connectMs: number;
   /** From the request sent to the response's headers (504 when it fires). */
@@ -73,6 +87,8 @@ export interface Route {
   readonly gate: RouteGate | undefined;
   /** Cookie stickiness (undefined: none, or a single upstream). */
   readonly affinity: Affinity | undefined;
+  /** A service route's `affinity`, compiled per target list (upstream-registry.ts). */
+  readonly affinityFor: ((urls: readonly string[]) => Affinity | undefined) | undefined;
   /** `cors`: preflights answered here, CORS headers on responses (undefined: none). */
   readonly cors: CorsPolicy | undefined;
   /** `compress: true`: gzip or br for the responses proxy/response-compression.ts picks. */
@@ -85,7 +101,8 @@ export function compileRoute(
   r: RouteConfig,
   siteLimits: LimitsConfig = {},
 ): Route {
-  const entries = r.upstreams ?? (r.upstream === undefined ? [] : [{ url: r.upstream, weight: 1 }]);
+  const all = r.upstreams ?? (r.upstream === undefined ? [] : [{ url: r.upstream, weight: 1 }]);
+  const entries = all.filter((e) => !isServiceEntry(e)) as readonly UrlUpstreamConfig[];
   const passive = r.passive_health;
   const key = routeKey(r);
   const regex = r.path_match === 'regex' ? compileLinearRegex(r.path) : undefined;
@@ -93,6 +110,7 @@ export function compileRoute(
     template === undefined ? undefined : compileReplacement(r.path_match, r.path, template, regex);
   const rewrite = replace(r.rewrite?.path ?? (r.strip_prefix && r.path !== '/' ? '/' : undefined));
   const gate = compileGate(site, key, siteLimits, r);
+  const services = compileServiceRefs(all);
   return Object.freeze({
     site,
     path: key,
@@ -104,6 +122,7 @@ export function compileRoute(
     redirect:
       r.redirect === undefined ? undefined : compileRedirect(r.redirect, replace(r.redirect.path)),
     upstreams: Object.freeze(entries.map((e) => compileTarget(e.url, e.weight))),
+    services,
     balance: r.balance,
     connectMs: r.timeouts.connect_ms,
     responseMs: r.timeouts.response_ms,
@@ -127,12 +146,16 @@ export function compileRoute(
       r.affinity,
       entries.map((e) => e.url),
     ),
+    affinityFor:
+      r.affinity === undefined || services === undefined
+        ? undefined
+        : affinityCompiler(site, r.affinity),
     cors: compileCors(r.cors, gate),
     compress: r.compress === true,
   });
 }
 
-function compileTarget(url: string, weight: number): UpstreamTarget {
+export function compileTarget(url: string, weight: number): UpstreamTarget {
   const target = new URL(url);
   const { pathname } = target;
   return Object.freeze({

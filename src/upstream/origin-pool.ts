@@ -170,6 +170,14 @@ export class OriginPool implements ConnectionOwner {
     };
   }
 
+  /**
+   * Closes the idle connections only (an origin no route uses any more: an endpoint that left).
+   * Busy ones finish their request and go idle, then close on the idle timeout.
+   */
+  closeIdle(): void {
+    for (const connection of this.#idle.splice(0)) connection.close();
+  }
+
   /** Closes idle connections now and busy ones as they finish. */
   close(): void {
     this.#closed = true;

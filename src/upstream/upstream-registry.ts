@@ -8,6 +8,9 @@ import { RetryBudget } from './retry-budget.ts';
 import { TargetState } from './target-state.ts';
 import type { UpstreamClient } from './upstream-client.ts';
 import type { Failure } from '../http1/upstream-error.ts';
+import type { Affinity } from '../routing/affinity.ts';
+import { EndpointTable } from '../endpoints/endpoint-table.ts';
+import { serviceTargets, servicesChanged } from './service-targets.ts';
 
 /** What one route keeps across reloads that recompile it: its budget, balancer and panics. */
 class RouteShared {
@@ -30,7 +33,13 @@ class RouteShared {
 /** A route's upstreams as they run, found once per Route object. */
 export interface RouteRuntime {
   readonly route: Route;
-  readonly states: readonly TargetState[];
+  /**
+   * Replaced whole (never edited) when an endpoint update changes a service route's targets;
+   * a request reads it at each pick, so its retries see the update too.
+   */
+  states: readonly TargetState[];
+  /** The route's `affinity` over `states` (a service route's follows its endpoints). */
+  affinity: Affinity | undefined;
   readonly shared: RouteShared;
   /** Told by the balancer when no upstream was available (made once, not per request). */
   readonly panicked: (now: number) => void;
@@ -52,6 +61,9 @@ export class UpstreamRegistry {
   readonly #probers = new Map<string, { prober: HealthProber; config: string }>();
   /** The compiled sites of the table last reconciled. */
   #sites = new Set<CompiledSite>();
+  /** The routes of those sites with service entries: what an endpoint update walks. */
+  readonly #serviceRoutes = new Set<Route>();
+  #endpoints = new EndpointTable(undefined);
   readonly #log: Logger;
   /** Health probes go through the same pools as the traffic they judge. */
   readonly #client: UpstreamClient;
@@ -64,9 +76,11 @@ export class UpstreamRegistry {
   runtime(route: Route): RouteRuntime {
     let runtime = this.#runtimes.get(route);
     if (runtime === undefined) {
+      const states = this.#targets(route).map((t) => this.#state(route, t));
       const made: RouteRuntime = {
         route,
-        states: route.upstreams.map((t) => this.#state(route, t)),
+        states,
+        affinity: affinityOf(route, states),
         shared: this.#shared(route),
         panicked: (now) => this.#panicked(made, now),
       };
@@ -76,9 +90,71 @@ export class UpstreamRegistry {
     return runtime;
   }
 
+  #targets(route: Route): readonly UpstreamTarget[] {
+    return route.services === undefined ? route.upstreams : serviceTargets(route, this.#endpoints);
+  }
+
+  /** The endpoint table serving now (every service route's targets come from it). */
+  get endpoints(): EndpointTable {
+    return this.#endpoints;
+  }
+
+  /**
+   * An endpoint update, without a config revision: every route of the serving table whose
+   * services changed gets its new target list in one assignment. States of addresses that stay
+   * are the same objects (load, ejections, probes go on); the others are dropped, requests
+   * already on them finish with the objects they hold, and idle connections to origins no
+   * route uses any more are closed.
+   */
+  applyEndpoints(table: EndpointTable): void {
+    const previous = this.#endpoints;
+    this.#endpoints = table;
+    const dropped: TargetState[] = [];
+    for (const route of this.#serviceRoutes) {
+      const existing = this.#runtimes.get(route);
+      if (existing !== undefined && !servicesChanged(route, previous, table)) continue;
+      const runtime = this.runtime(route);
+      const before = runtime.states;
+      if (existing !== undefined) {
+        const states = this.#targets(route).map((t) => this.#state(route, t));
+        // Both in one synchronous step: no request sees the new states with the old affinity.
+        runtime.affinity = affinityOf(route, states);
+        runtime.states = states;
+      }
+      const kept = new Set(runtime.states);
+      for (const state of before) if (!kept.has(state)) dropped.push(state);
+      if (route.healthCheck !== undefined) {
+        for (const state of runtime.states)
+          this.#ensureProber(stateKey(route, state.target), route, state.target);
+      }
+    }
+    this.#dropStates(dropped);
+  }
+
+  /** Forgets states no route holds any more, and closes idle connections to their origins. */
+  #dropStates(dropped: readonly TargetState[]): void {
+    if (dropped.length === 0) return;
+    const origins = new Set<string>();
+    for (const state of dropped) {
+      const key = `${state.site}\0${state.route}\0${state.target.url}`;
+      if (this.#states.get(key) !== state) continue;
+      this.#stopProber(key);
+      this.#states.delete(key);
+      origins.add(state.target.origin);
+    }
+    for (const state of this.#states.values()) origins.delete(state.target.origin);
+    this.#client.retire(origins);
+  }
+
   /** The upstream for the next attempt (see Balancer). */
   pick(runtime: RouteRuntime, tried?: readonly TargetState[]): TargetState {
-    return runtime.shared.balancer.pick(runtime.states, Date.now(), tried, runtime.panicked);
+    const states = runtime.states;
+    // An endpoint update emptied a service route while this request was retrying: it tries
+    // the last one again rather than nothing (a first attempt never gets here: engine.ts
+    // answers no_endpoints before).
+    const last = tried?.[tried.length - 1];
+    if (states.length === 0 && last !== undefined) return last;
+    return runtime.shared.balancer.pick(states, Date.now(), tried, runtime.panicked);
   }
 
   /** An attempt at `state` begins: it counts in the upstream's load and its requests. */
@@ -129,7 +205,7 @@ export class UpstreamRegistry {
   }
 
   #state(route: Route, target: UpstreamTarget): TargetState {
-    const key = `${route.site}\0${route.path}\0${target.url}`;
+    const key = stateKey(route, target);
     let state = this.#states.get(key);
     if (state === undefined) {
       state = new TargetState(route.site, route.path, target);
@@ -167,26 +243,43 @@ export class UpstreamRegistry {
     for (const site of added) {
       for (const route of site.routes) {
         keptRoutes.add(`${route.site}\0${route.path}`);
-        for (const target of route.upstreams) {
-          const key = `${route.site}\0${route.path}\0${target.url}`;
+        if (route.services !== undefined) this.#serviceRoutes.add(route);
+        // A service route's targets are its runtime's: made now from the endpoint table.
+        const targets =
+          route.services === undefined
+            ? route.upstreams
+            : this.runtime(route).states.map((s) => s.target);
+        for (const target of targets) {
+          const key = stateKey(route, target);
           keptStates.add(key);
           if (route.healthCheck !== undefined) this.#ensureProber(key, route, target);
           else this.#stopProber(key);
         }
       }
     }
+    const dropped: TargetState[] = [];
     for (const site of removed) {
       for (const route of site.routes) {
         const routeKey = `${route.site}\0${route.path}`;
         if (!keptRoutes.has(routeKey)) this.#routes.delete(routeKey);
-        for (const target of route.upstreams) {
-          const key = `${routeKey}\0${target.url}`;
+        this.#serviceRoutes.delete(route);
+        const targets =
+          route.services === undefined
+            ? route.upstreams
+            : (this.#runtimes.get(route)?.states ?? []).map((s) => s.target);
+        for (const target of targets) {
+          const key = stateKey(route, target);
           if (keptStates.has(key)) continue;
-          this.#stopProber(key);
-          this.#states.delete(key);
+          const state = this.#states.get(key);
+          if (route.services !== undefined && state !== undefined) dropped.push(state);
+          else {
+            this.#stopProber(key);
+            this.#states.delete(key);
+          }
         }
       }
     }
+    this.#dropStates(dropped);
   }
 
   #stopProber(key: string): void {
@@ -228,6 +321,17 @@ export class UpstreamRegistry {
 
   close(): void {
     for (const { prober } of this.#probers.values()) prober.stop();
+    this.#serviceRoutes.clear();
     this.#probers.clear();
   }
+}
+
+function affinityOf(route: Route, states: readonly TargetState[]): Affinity | undefined {
+  if (route.affinityFor === undefined) return route.affinity;
+  return route.affinityFor(states.map((s) => s.target.url));
+}
+
+/** A state's key: site, route and upstream URL (an endpoint's is `http://address:port`). */
+function stateKey(route: Route, target: UpstreamTarget): string {
+  return `${route.site}\0${route.path}\0${target.url}`;
 }

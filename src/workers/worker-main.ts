@@ -53,6 +53,12 @@ async function handle(message: ToWorker): Promise<void> {
       }
       return;
     }
+    case 'endpoints':
+      // Plain data the primary checked: applying it cannot fail short of a bug, which the
+      // primary sees as no answer in time (and replaces the worker).
+      path?.applyEndpoints(message.data);
+      send({ type: 'endpoints_applied', id: message.id });
+      return;
     case 'metrics':
       send({ type: 'metrics', id: message.id, metrics: await metrics.registry.getMetricsAsJSON() });
       return;
@@ -86,6 +92,7 @@ async function start(message: Extract<ToWorker, { type: 'start' }>): Promise<voi
       reusePort: true,
       addresses: message.addresses,
       limiter,
+      endpoints: message.endpoints,
     });
   } catch (err) {
     const code = isProxyError(err) ? err.code : 'ERR_INTERNAL';

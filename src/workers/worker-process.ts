@@ -3,6 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { RateGrant, RateTake } from '../rate-limit/lease-protocol.ts';
 import type { SnapshotData } from './snapshot-transfer.ts';
+import type { EndpointsFileData } from '../endpoints/endpoint-file.ts';
 import type { FromWorker, ToWorker } from './worker-messages.ts';
 
 /** The worker's entry, next to this file: .ts from the sources, .js once compiled. */
@@ -72,6 +73,7 @@ export class WorkerProcess {
     snapshot: SnapshotData,
     workers: number,
     addresses: readonly string[],
+    endpoints?: EndpointsFileData,
   ): Promise<string[]> {
     const answer = new Promise<string[]>((resolve, reject) => {
       this.#onStart = (message) => {
@@ -90,7 +92,7 @@ export class WorkerProcess {
         ),
       );
     });
-    this.#send({ type: 'start', snapshot, workers, addresses });
+    this.#send({ type: 'start', snapshot, workers, addresses, endpoints });
     return answer;
   }
 
@@ -103,6 +105,12 @@ export class WorkerProcess {
     if (reply?.type !== 'applied') return false;
     this.generation = reply.generation;
     return true;
+  }
+
+  /** Asks it to serve these endpoints; true once it does, false if it died or took too long. */
+  async applyEndpoints(data: EndpointsFileData, timeoutMs: number): Promise<boolean> {
+    const reply = await this.#call((id) => ({ type: 'endpoints', id, data }), timeoutMs);
+    return reply?.type === 'endpoints_applied';
   }
 
   /** Its metrics as prom-client JSON, or undefined when it does not answer in time. */

@@ -9,6 +9,7 @@ import { BucketTable } from '../rate-limit/bucket-table.ts';
 import { snapshotData } from './snapshot-transfer.ts';
 import type { SnapshotData } from './snapshot-transfer.ts';
 import { WorkerProcess, WorkerStartError } from './worker-process.ts';
+import type { EndpointsFileData } from '../endpoints/endpoint-file.ts';
 
 /**
  * How long a worker may take to apply a config: 20 times what the primary's own compile of it
@@ -49,6 +50,8 @@ export class WorkerSet {
   readonly #replacing = new Set<WorkerProcess>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #target: SnapshotData | undefined;
+  /** The endpoints every worker serves, and what a new worker starts on. */
+  #endpoints: EndpointsFileData | undefined;
   #addresses: readonly string[] = [];
   #stopping = false;
   /**
@@ -68,16 +71,19 @@ export class WorkerSet {
   }
 
   /** Starts every worker on `snapshot`; all bind or none stay. Resolves with the bound addresses. */
-  async start(snapshot: Snapshot): Promise<readonly string[]> {
+  async start(snapshot: Snapshot, endpoints?: EndpointsFileData): Promise<readonly string[]> {
     const data = snapshotData(snapshot);
     this.#target = data;
+    this.#endpoints = endpoints;
     const configured = snapshot.config.listeners.map((l) => l.address);
     try {
       const first = this.#spawn(0);
-      this.#addresses = await first.start(data, this.#count, configured);
+      this.#addresses = await first.start(data, this.#count, configured, endpoints);
       await Promise.all(
         this.#slots.map((_, slot) =>
-          slot === 0 ? undefined : this.#spawn(slot).start(data, this.#count, this.#addresses),
+          slot === 0
+            ? undefined
+            : this.#spawn(slot).start(data, this.#count, this.#addresses, endpoints),
         ),
       );
     } catch (err) {
@@ -118,6 +124,25 @@ export class WorkerSet {
     );
     await Promise.all(failed.map((w) => this.#replace(w)));
     return { workersReplaced: failed.map((w) => w.pid) };
+  }
+
+  /**
+   * An endpoint update into every worker (the primary read and checked it once); resolves when
+   * all applied it. A worker that does not answer in time is replaced by one started on it.
+   */
+  async applyEndpoints(data: EndpointsFileData): Promise<void> {
+    this.#endpoints = data;
+    const live = this.#slots.filter(
+      (w): w is WorkerProcess => w !== undefined && w.ready && w.alive,
+    );
+    const done = await Promise.all(live.map((w) => w.applyEndpoints(data, APPLY_MIN_MS)));
+    const failed = live.filter((_, i) => !done[i]);
+    if (failed.length === 0) return;
+    this.#log.error(
+      { pids: failed.map((w) => w.pid) },
+      'workers did not apply the endpoint update; replacing them',
+    );
+    await Promise.all(failed.map((w) => this.#replace(w)));
   }
 
   /** True when every slot has a live worker serving `generation`. */
@@ -208,12 +233,21 @@ export class WorkerSet {
     const worker = this.#spawn(slot);
     this.#watch(worker);
     try {
-      await worker.start(target, this.#count, this.#addresses);
+      const endpoints = this.#endpoints;
+      await worker.start(target, this.#count, this.#addresses, endpoints);
       // A reload that ran while it started reached the others, not this one.
       const now = this.#target;
       if (now !== undefined && now !== target && !(await worker.apply(now, APPLY_TIMEOUT_MS))) {
         worker.kill();
         return;
+      }
+      // So did an endpoint update.
+      const latest = this.#endpoints;
+      if (latest !== undefined && latest !== endpoints) {
+        if (!(await worker.applyEndpoints(latest, APPLY_TIMEOUT_MS))) {
+          worker.kill();
+          return;
+        }
       }
       this.#metrics.workers.set(this.#live());
       this.#log.info(

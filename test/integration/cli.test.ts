@@ -92,9 +92,10 @@ describe('reverse-proxy CLI', () => {
   it('answers --help and -h after each command with its own usage, exit 0', () => {
     const synopsis: Record<string, RegExp> = {
       serve: /^Usage: reverse-proxy serve -c FILE \[--allow-wildcard-bind\]/,
-      validate: /^Usage: reverse-proxy validate -c FILE \[--allow-wildcard-bind\] \[--strict\]\n/,
+      validate:
+        /^Usage: reverse-proxy validate -c FILE \[--allow-wildcard-bind\] \[--strict\] \[--endpoints-file PATH\]\n/,
       diff: /^Usage: reverse-proxy diff \[--allow-wildcard-bind\] OLD NEW\n/,
-      ctl: /^Usage: reverse-proxy ctl \[-s SOCKET\] .* reload\|status\n/,
+      ctl: /^Usage: reverse-proxy ctl \[-s SOCKET\] .* reload\|status\|endpoints\n/,
       sidecar: /^Usage: reverse-proxy sidecar --socket PATH --config-out FILE /,
     };
     for (const [command, expected] of Object.entries(synopsis)) {
