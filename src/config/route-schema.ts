@@ -132,10 +132,16 @@ const upstreamUrlSchema = Joi.string()
   .custom(upstreamUrl)
   .messages({ 'string.base': 'must be an http(s) URL', 'string.empty': 'must be an http(s) URL' });
 
+// Stand-in for the sidecar branch of issue 22 (the proxy side owns this schema and its
+// endpointSource rule): accept `{service, port, weight}` so the sidecar can be tested alone.
 const upstreamEntry = Joi.object({
-  url: upstreamUrlSchema.required(),
+  url: upstreamUrlSchema,
+  service: Joi.string().pattern(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/),
+  port: Joi.alternatives(Joi.string().min(1).max(15), Joi.number().integer().min(1).max(65_535)),
   weight: Joi.number().integer().min(1).max(1_000).default(1),
-});
+})
+  .xor('url', 'service')
+  .with('service', 'port');
 
 export const routeSchema = Joi.object({
   access: accessSchema,
@@ -163,7 +169,7 @@ export const routeSchema = Joi.object({
     .items(upstreamEntry)
     .min(1)
     .max(LIMITS.maxUpstreamsPerRoute)
-    .unique('url')
+    .unique('url', { ignoreUndefined: true })
     .messages({ 'array.unique': 'lists {{#dupeValue.url}} twice' }),
   balance: Joi.string().valid('round_robin', 'least_request', 'random').default('round_robin'),
   // The v1 key: the same setting as timeouts.response_ms.

@@ -13,6 +13,8 @@ import type { ProxyConfig, SiteConfig } from './types.ts';
 /** What validation needs besides the file: the same flags at start and at every reload (W5). */
 export interface ValidateOptions {
   readonly allowWildcardBind: boolean;
+  /** --endpoints-file given: `service:` upstream entries have an endpoint source. */
+  readonly endpointSource?: boolean;
 }
 
 type Path = readonly (string | number)[];
