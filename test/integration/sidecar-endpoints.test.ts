@@ -250,6 +250,25 @@ ${refs.map(([service, port]) => `          - service: ${service}\n            po
     );
   });
 
+  it('resumes after a dropped watch and a forbidden list, and keeps following changes', async () => {
+    api.forbid('list', 1, 'endpointslices');
+    api.compact(); // the resume needs a fresh list, which is refused once
+    api.dropWatches();
+    await sidecar.waitForLog((l) => l.code === 'ERR_KUBE_FORBIDDEN', { includePast: true });
+    api.setEndpointSlice(NS, 'orders-a', {
+      service: 'orders',
+      addressType: 'IPv6',
+      endpoints: [ready('fd00::9')],
+      ports: [{ name: 'web', port: 3000 }],
+    });
+    // The forbidden list backs off about 1 s before the next one.
+    await eventually(
+      'change after the drop',
+      () => (addresses('orders') === 'fd00::9:3000' ? true : undefined),
+      4_000,
+    );
+  });
+
   it('reports a port the slices lack and a Service without slices: problem, warning, one Event each', async () => {
     const text = configFor([
       ['users', 'grpc'],
