@@ -4,11 +4,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { matchesLabels, parseLabelSelector } from './label-selector.ts';
+import type { Requirement } from './label-selector.ts';
 
 /** The verbs the fake tells apart, as RBAC names them. */
 export type Verb = 'list' | 'watch' | 'get' | 'create' | 'update' | 'patch';
 /** The resources the fake serves. */
-export type Resource = 'configmaps' | 'events' | 'leases';
+export type Resource = 'configmaps' | 'events' | 'leases' | 'endpointslices';
 
 /** What the fake answered, for assertions on how the client behaved. */
 export interface RecordedRequest {
@@ -77,15 +79,53 @@ export type LeaseSpecInput = Omit<LeaseSpec, 'acquireTime' | 'renewTime'> & {
   renewTime?: string | Date;
 };
 
+/** A discovery.k8s.io/v1 endpoint, as a test hands it to setEndpointSlice. */
+export interface SliceEndpoint {
+  addresses: string[];
+  conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean };
+  nodeName?: string;
+  targetRef?: { kind: string; name: string; namespace?: string };
+}
+
+export interface SlicePort {
+  name?: string;
+  port?: number;
+  protocol?: string;
+  appProtocol?: string;
+}
+
+export interface EndpointSliceObject {
+  apiVersion: 'discovery.k8s.io/v1';
+  kind: 'EndpointSlice';
+  metadata: ObjectMeta;
+  addressType: 'IPv4' | 'IPv6' | 'FQDN';
+  endpoints: SliceEndpoint[];
+  ports: SlicePort[];
+}
+
+/** What setEndpointSlice takes: the Service's name becomes the kubernetes.io/service-name label. */
+export interface EndpointSliceInput {
+  readonly service: string;
+  readonly addressType?: 'IPv4' | 'IPv6' | 'FQDN';
+  readonly endpoints: SliceEndpoint[];
+  readonly ports: SlicePort[];
+  /** Extra labels (the service-name label is always set from `service`). */
+  readonly labels?: Record<string, string>;
+}
+
+type Watched = ConfigMapObject | EndpointSliceObject;
+
 interface HistoryEntry {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
-  readonly object: ConfigMapObject;
+  readonly object: Watched;
   readonly rv: number;
 }
 
 interface OpenWatch {
+  readonly kind: Watched['kind'];
   readonly namespace: string;
   readonly name: string | undefined;
+  readonly labels: readonly Requirement[];
   readonly res: http.ServerResponse;
 }
 
@@ -105,6 +145,13 @@ export interface FakeKubeApi {
     annotations?: Record<string, string>,
   ): void;
   deleteConfigMap(namespace: string, name: string): void;
+  /**
+   * Creates or replaces an EndpointSlice (labelled kubernetes.io/service-name=SERVICE); open
+   * watches whose label selector matches get ADDED or MODIFIED.
+   */
+  setEndpointSlice(namespace: string, name: string, slice: EndpointSliceInput): void;
+  /** Deletes an EndpointSlice; matching watches get DELETED. */
+  deleteEndpointSlice(namespace: string, name: string): void;
   /** A copy of the stored ConfigMap, as a GET would return it; undefined if absent. */
   getConfigMap(namespace: string, name: string): ConfigMapObject | undefined;
   /**
@@ -146,6 +193,7 @@ const API_GROUP: Record<Resource, string> = {
   configmaps: '',
   events: '',
   leases: 'coordination.k8s.io',
+  endpointslices: 'discovery.k8s.io',
 };
 /** How the server names a resource in messages: `leases.coordination.k8s.io`, `configmaps`. */
 const qualified = (resource: Resource) =>
@@ -216,8 +264,10 @@ class HttpError extends Error {
 /**
  * A Kubernetes API server at the HTTP protocol level, enough for @kubernetes/client-node:
  * ConfigMaps (list, watch with fieldSelector=metadata.name=NAME, get, create, update, merge
- * patch), core/v1 Event creates, and coordination.k8s.io/v1 Leases (get, list, create, update,
- * merge or JSON patch). One global resourceVersion counter; update and patch take the body's
+ * patch), core/v1 Event creates, coordination.k8s.io/v1 Leases (get, list, create, update,
+ * merge or JSON patch), and discovery.k8s.io/v1 EndpointSlices (list and watch with a
+ * labelSelector, equality or set-based; changed through setEndpointSlice and
+ * deleteEndpointSlice, in the same history as ConfigMaps). One global resourceVersion counter; update and patch take the body's
  * metadata.resourceVersion as a precondition (409 Conflict when stale). As each kind's strategy
  * in the real server: a ConfigMap update without a resourceVersion is unconditional and one to
  * an absent ConfigMap is 404, while a Lease update without one is 422 Invalid and one to an
@@ -233,6 +283,7 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
   const stalled = { list: false, watch: false };
   const configMaps = new Map<string, ConfigMapObject>();
   const leases = new Map<string, LeaseObject>();
+  const slices = new Map<string, EndpointSliceObject>();
   const history: HistoryEntry[] = [];
   const watches = new Set<OpenWatch>();
   const stalledResponses = new Set<http.ServerResponse>();
@@ -265,9 +316,11 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
   const writeEvent = (res: http.ServerResponse, type: string, object: unknown) => {
     res.write(`${JSON.stringify({ type, object })}\n`);
   };
-  const matches = (watch: OpenWatch, object: ConfigMapObject) =>
+  const matches = (watch: OpenWatch, object: Watched) =>
+    watch.kind === object.kind &&
     watch.namespace === object.metadata.namespace &&
-    (watch.name === undefined || watch.name === object.metadata.name);
+    (watch.name === undefined || watch.name === object.metadata.name) &&
+    matchesLabels(watch.labels, object.metadata.labels);
   const publish = (entry: HistoryEntry) => {
     history.push(entry);
     for (const watch of watches)
@@ -557,6 +610,9 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
       /^\/api\/v1\/namespaces\/([^/]+)\/(configmaps|events)(?:\/([^/]+))?$/.exec(url.pathname) ??
       /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/(leases)(?:\/([^/]+))?$/.exec(
         url.pathname,
+      ) ??
+      /^\/apis\/discovery\.k8s\.io\/v1\/namespaces\/([^/]+)\/(endpointslices)(?:\/([^/]+))?$/.exec(
+        url.pathname,
       );
     const resource = route?.[2] as Resource | undefined;
     const namespace = decodeURIComponent(route?.[1] ?? '');
@@ -638,7 +694,12 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
       });
       return;
     }
-    if (verb === 'other' || resource === undefined || resource === 'events') {
+    if (
+      verb === 'other' ||
+      resource === undefined ||
+      resource === 'events' ||
+      (resource === 'endpointslices' && verb !== 'list' && verb !== 'watch')
+    ) {
       if (route !== null) {
         return fail(
           new HttpError(
@@ -652,13 +713,17 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
         new HttpError(404, 'NotFound', 'the server could not find the requested resource'),
       );
     }
-    if (verb === 'get') {
+    // (EndpointSlices were answered above unless listed or watched: the checks narrow the type.)
+    if (verb === 'get' && resource !== 'endpointslices') {
       const object = lookup(resource, namespace, name ?? '');
       if (object === undefined) return fail(notFound(resource, name ?? ''));
       record(200);
       return sendJson(res, 200, object);
     }
-    if (verb === 'create' || verb === 'update' || verb === 'patch') {
+    if (
+      (verb === 'create' || verb === 'update' || verb === 'patch') &&
+      resource !== 'endpointslices'
+    ) {
       const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
       void readBody(req).then((text) => {
         try {
@@ -722,11 +787,15 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
     if (selector !== '' && selected === undefined) {
       return fail(badRequest(`unsupported fieldSelector ${selector}`));
     }
-    const current = () =>
-      [...configMaps.values()].filter(
+    const labels = parseLabelSelector(query.labelSelector ?? '');
+    if ('error' in labels) return fail(badRequest(labels.error));
+    const isSlices = resource === 'endpointslices';
+    const current = (): Watched[] =>
+      [...(isSlices ? slices : configMaps).values()].filter(
         (o) =>
           o.metadata.namespace === namespace &&
-          (selected === undefined || o.metadata.name === selected),
+          (selected === undefined || o.metadata.name === selected) &&
+          matchesLabels(labels, o.metadata.labels),
       );
 
     if ((isWatch && stalled.watch) || (!isWatch && stalled.list)) {
@@ -739,8 +808,8 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
     if (!isWatch) {
       record(200);
       return sendJson(res, 200, {
-        kind: 'ConfigMapList',
-        apiVersion: 'v1',
+        kind: isSlices ? 'EndpointSliceList' : 'ConfigMapList',
+        apiVersion: isSlices ? 'discovery.k8s.io/v1' : 'v1',
         metadata: { resourceVersion: String(rv) },
         items: current(),
       });
@@ -772,7 +841,13 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
       from === undefined
         ? current().map((object) => ({ type: 'ADDED' as const, object }))
         : history.filter((entry) => entry.rv > from);
-    const watch: OpenWatch = { namespace, name: selected, res };
+    const watch: OpenWatch = {
+      kind: isSlices ? 'EndpointSlice' : 'ConfigMap',
+      namespace,
+      name: selected,
+      labels,
+      res,
+    };
     for (const entry of backlog)
       if (matches(watch, entry.object)) writeEvent(res, entry.type, entry.object);
     watches.add(watch);
@@ -816,6 +891,41 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
       configMaps.delete(key);
       const object = {
         ...existing,
+        metadata: { ...existing.metadata, resourceVersion: String(++rv) },
+      };
+      publish({ type: 'DELETED', object, rv });
+    },
+    setEndpointSlice(namespace, name, input) {
+      const existing = slices.get(keyOf(namespace, name));
+      const object: EndpointSliceObject = {
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: {
+          name,
+          namespace,
+          uid: existing?.metadata.uid ?? newUid(),
+          resourceVersion: String(++rv),
+          creationTimestamp: existing?.metadata.creationTimestamp ?? timeNow(),
+          labels: {
+            ...input.labels,
+            'kubernetes.io/service-name': input.service,
+            'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io',
+          },
+        },
+        addressType: input.addressType ?? 'IPv4',
+        endpoints: copy(input.endpoints),
+        ports: copy(input.ports),
+      };
+      slices.set(keyOf(namespace, name), object);
+      publish({ type: existing === undefined ? 'ADDED' : 'MODIFIED', object: copy(object), rv });
+    },
+    deleteEndpointSlice(namespace, name) {
+      const key = keyOf(namespace, name);
+      const existing = slices.get(key);
+      if (existing === undefined) return;
+      slices.delete(key);
+      const object = {
+        ...copy(existing),
         metadata: { ...existing.metadata, resourceVersion: String(++rv) },
       };
       publish({ type: 'DELETED', object, rv });

@@ -13,6 +13,12 @@ export interface AdminRequest {
   readonly timeoutMs: number;
 }
 
+/**
+ * The command that makes the proxy re-read --endpoints-file (the sidecar after EndpointSlice
+ * changes, `ctl endpoints` by hand): endpoints only, never a config revision.
+ */
+export const ENDPOINTS_COMMAND = 'endpoints';
+
 // A reply is one short JSON line; anything longer is not our server.
 const MAX_REPLY_BYTES = 64 * 1024;
 

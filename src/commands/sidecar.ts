@@ -18,6 +18,7 @@ const DEFAULTS = {
   key: 'proxy.yaml',
   healthAddress: '127.0.0.1:9901',
   debounceMs: 500,
+  endpointsDebounceMs: 100,
   stallTimeoutMs: 120_000,
   resyncMs: 60_000,
   reloadAttempts: 12,
@@ -84,6 +85,8 @@ interface ParsedFlags {
   readonly adminTimeoutMs: number;
   readonly logLevel: string;
   readonly guard: GuardFlags | undefined;
+  readonly endpointsFile?: string | undefined;
+  readonly endpointsDebounceMs: number;
 }
 
 async function buildOptions(flags: ParsedFlags): Promise<SidecarOptions> {
@@ -110,7 +113,10 @@ async function buildOptions(flags: ParsedFlags): Promise<SidecarOptions> {
       token: process.env[TOKEN_ENV],
       timeoutMs: flags.adminTimeoutMs,
     },
-    validateOptions: { allowWildcardBind: flags.allowWildcardBind },
+    validateOptions: {
+      allowWildcardBind: flags.allowWildcardBind,
+      endpointSource: flags.endpointsFile !== undefined,
+    },
     healthAddress: flags.healthAddress,
     debounceMs: flags.debounceMs,
     stallTimeoutMs: flags.stallTimeoutMs,
@@ -123,6 +129,10 @@ async function buildOptions(flags: ParsedFlags): Promise<SidecarOptions> {
         : { namespace, name: eventsName },
     tlsDirs: flags.tlsDirs,
     guard: flags.guard,
+    endpoints:
+      flags.endpointsFile === undefined
+        ? undefined
+        : { path: flags.endpointsFile, debounceMs: flags.endpointsDebounceMs },
   };
 }
 
@@ -151,6 +161,8 @@ function parseSidecarArgs(args: string[]): ParsedFlags {
         'reload-attempts': { type: 'string' },
         'admin-timeout-ms': { type: 'string' },
         'log-level': { type: 'string' },
+        'endpoints-file': { type: 'string' },
+        'endpoints-debounce-ms': { type: 'string' },
         ...GUARD_OPTIONS,
       },
     });
@@ -166,6 +178,7 @@ function parseSidecarArgs(args: string[]): ParsedFlags {
     ['--watch-dir', v['watch-dir']],
     ['--events-configmap', v['events-configmap']],
     ['--key', v.key],
+    ['--endpoints-file', v['endpoints-file']],
   ] as const) {
     if (value === '') throw new SidecarUsageError(`${flag} needs a value`);
   }
@@ -186,6 +199,14 @@ function parseSidecarArgs(args: string[]): ParsedFlags {
     v['events-configmap'] === undefined
   ) {
     throw new SidecarUsageError('--namespace needs --configmap or --events-configmap');
+  }
+  // EndpointSlices come from the API; volume mode has no access to it (a person or a tool can
+  // still write the file for `serve --endpoints-file`).
+  if (v['endpoints-file'] !== undefined && v.configmap === undefined) {
+    throw new SidecarUsageError('--endpoints-file needs API mode (--configmap NAME)');
+  }
+  if (v['endpoints-debounce-ms'] !== undefined && v['endpoints-file'] === undefined) {
+    throw new SidecarUsageError('--endpoints-debounce-ms needs --endpoints-file');
   }
   if (v.key !== undefined && (v.key.includes('/') || v.key.startsWith('.'))) {
     throw new SidecarUsageError('--key must be a ConfigMap key (no "/", not starting with ".")');
@@ -222,6 +243,10 @@ function parseSidecarArgs(args: string[]): ParsedFlags {
       integer('--admin-timeout-ms', v['admin-timeout-ms'], 100, 600_000) ?? DEFAULTS.adminTimeoutMs,
     logLevel,
     guard: parseGuardFlags(v, v.configmap !== undefined),
+    endpointsFile: v['endpoints-file'] === undefined ? undefined : resolvePath(v['endpoints-file']),
+    endpointsDebounceMs:
+      integer('--endpoints-debounce-ms', v['endpoints-debounce-ms'], 0, 10_000) ??
+      DEFAULTS.endpointsDebounceMs,
   };
 }
 

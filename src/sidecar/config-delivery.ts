@@ -37,6 +37,11 @@ export interface ConfigDeliveryOptions {
   readonly rollout?: Rollout;
   /** One line saying what changed between two configs, for the ConfigApplied Event. */
   readonly describeChange?: (from: Buffer, to: Buffer) => ChangeDescription;
+  /**
+   * Runs before each config is written and reloaded (EndpointSlices: the endpoints of newly
+   * named Services go out first); its failure is logged and does not stop the config.
+   */
+  readonly beforeApply?: (bytes: Buffer, signal: AbortSignal) => Promise<void>;
 }
 
 type ValidConfig = Candidate;
@@ -271,6 +276,11 @@ export class ConfigDelivery {
   async #applyNow(config: ValidConfig, signal: AbortSignal, why: ApplyReason): Promise<boolean> {
     const { configOut, log, metrics, events, reload } = this.#options;
     if (signal.aborted) return false;
+    await this.#options
+      .beforeApply?.(config.bytes, signal)
+      .catch((err: unknown) =>
+        log.error({ sha256: config.sha256, err: String(err) }, 'cannot prepare the endpoints'),
+      );
     if (!(await this.#writeWithRetries(config, signal))) return false;
     this.#ready = true;
     let confirmation;

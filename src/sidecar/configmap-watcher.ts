@@ -1,16 +1,11 @@
-import { CoreV1Api, Observable, Watch } from '@kubernetes/client-node';
-import type {
-  ConfigurationOptions,
-  KubeConfig,
-  RequestContext,
-  ResponseContext,
-  V1ConfigMap,
-} from '@kubernetes/client-node';
+import { CoreV1Api, Watch } from '@kubernetes/client-node';
+import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { backoffDelay, sleepUnlessAborted, WATCH_BACKOFF } from './backoff.ts';
 import type { ConfigSource, SourceUpdate, UpdateListener } from './config-source.ts';
 import { describeKubeError } from './kube-errors.ts';
 import type { KubeFailure } from './kube-errors.ts';
+import { withSignal } from './kube-request.ts';
 import type { SidecarMetrics } from './sidecar-metrics.ts';
 
 export interface ConfigMapWatcherOptions {
@@ -343,20 +338,4 @@ function endingFor(err: unknown, verb: 'list' | 'watch'): Ending {
   const failure = describeKubeError(err, verb);
   if (failure.status === 410) return { kind: 'gone' };
   return { kind: 'failed', failure };
-}
-
-/** Per-call options that make a generated-client request abortable (stall, stop). */
-function withSignal(signal: AbortSignal): ConfigurationOptions {
-  return {
-    middleware: [
-      {
-        pre: (context: RequestContext) => {
-          context.setSignal(signal);
-          return new Observable(Promise.resolve(context));
-        },
-        post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  };
 }

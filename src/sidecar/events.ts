@@ -21,7 +21,8 @@ export type EventReason =
   | 'ConfigPromoted'
   | 'ConfigRolledBack'
   | 'ConfigHeld'
-  | 'ConfigFallback';
+  | 'ConfigFallback'
+  | 'EndpointsProblem';
 
 /** Posts Kubernetes Events; never throws and never blocks a delivery. */
 export interface EventRecorder {

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** The sidecar's metrics: one registry for the life of the process. */
 export class SidecarMetrics {
@@ -97,9 +97,50 @@ export class SidecarMetrics {
     registers: [this.registry],
   });
 
+  readonly serviceEndpoints = new Gauge({
+    name: 'reverse_proxy_sidecar_service_endpoints',
+    help: 'Endpoints of each (service, port) the config names, as last written to --endpoints-file, by condition (ready, serving, terminating)',
+    labelNames: ['service', 'port', 'condition'] as const,
+    registers: [this.registry],
+  });
+
+  readonly endpointProblems = new Gauge({
+    name: 'reverse_proxy_sidecar_endpoint_problems',
+    help: '(service, port) pairs the config names that cannot be resolved (a port the slices lack, a Service without EndpointSlices)',
+    registers: [this.registry],
+  });
+
+  readonly endpointUpdates = new Counter({
+    name: 'reverse_proxy_sidecar_endpoint_updates_total',
+    help: 'Endpoint updates by outcome (sent: written and applied by the proxy; unchanged: nothing the proxy uses changed; rejected: the proxy refused the file; unreachable: no proxy to tell, it reads the file at start; write_failed)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly endpointsLastUpdate = new Gauge({
+    name: 'reverse_proxy_sidecar_endpoints_last_update_timestamp_seconds',
+    help: 'Unix time of the last endpoints update the proxy applied (0: none yet)',
+    registers: [this.registry],
+  });
+
+  readonly endpointUpdateSeconds = new Histogram({
+    name: 'reverse_proxy_sidecar_endpoint_update_seconds',
+    help: "From the first EndpointSlice change of an update to the proxy's reply to the endpoints command (debounce included)",
+    buckets: [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly endpointWatchRestarts = new Counter({
+    name: 'reverse_proxy_sidecar_endpointslice_watch_restarts_total',
+    help: 'EndpointSlice list+watch restarts by reason (closed, quick_close, gone, restart: the config names other Services, failed)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     this.lastReloadSuccessful.set(1);
     this.lastReloadTimestamp.set(0);
+    this.endpointsLastUpdate.set(0);
   }
 }

@@ -11,6 +11,8 @@ import { certificateRotation } from './certificate-rotation.ts';
 import { ConfigDelivery } from './config-delivery.ts';
 import type { ConfigMapRef, ConfigSource, SourceUpdate } from './config-source.ts';
 import { watchConfigMap } from './configmap-watcher.ts';
+import { startEndpointSource } from './endpoint-source.ts';
+import type { EndpointSource } from './endpoint-source.ts';
 import { createEventRecorder, noEvents } from './events.ts';
 import { RELOAD_BACKOFF, reloadAndConfirm } from './reload-trigger.ts';
 import type { AdminTarget } from './reload-trigger.ts';
@@ -54,6 +56,8 @@ export interface SidecarOptions {
   readonly tlsDirs?: readonly string[] | undefined;
   /** The guarded rollout's settings; undefined: every valid config is applied at once. */
   readonly guard?: GuardFlags | undefined;
+  /** --endpoints-file (API mode): watch the EndpointSlices of the Services the config names. */
+  readonly endpoints?: { readonly path: string; readonly debounceMs: number } | undefined;
 }
 
 export interface RunningSidecar {
@@ -105,6 +109,21 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
   };
   const describeChange = changeDescriber(options.validateOptions);
   const rollout = guardedRollout(options, describeChange, events, log, metrics);
+  // Endpoint churn goes its own way (file + `endpoints` command), never through the rollout.
+  const endpointSource: EndpointSource | undefined =
+    options.endpoints === undefined || mode.kind !== 'configmap' || options.kubeConfig === undefined
+      ? undefined
+      : startEndpointSource({
+          kubeConfig: options.kubeConfig,
+          namespace: mode.namespace,
+          path: options.endpoints.path,
+          debounceMs: options.endpoints.debounceMs,
+          stallTimeoutMs: options.stallTimeoutMs,
+          target: options.admin,
+          events,
+          log,
+          metrics,
+        });
   const delivery = new ConfigDelivery({
     exclusive,
     rollout: rollout.rollout,
@@ -120,6 +139,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
     events,
     log,
     metrics,
+    beforeApply: endpointSource?.beforeApply,
   });
   const startedAt = Date.now();
   let source: ConfigSource | undefined;
@@ -201,6 +221,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
       health: bound,
       events: events === noEvents ? 'off' : 'on',
       guard: rollout.description,
+      endpoints_file: options.endpoints?.path,
     },
     'sidecar started',
   );
@@ -212,6 +233,7 @@ export async function startSidecar(options: SidecarOptions, log: Logger): Promis
       rollout.rollout.stop();
       rollout.guard?.stop();
       await running.stop();
+      await endpointSource?.stop();
       await tlsWatcher?.stop();
       await delivery.stop();
       await events.flush();

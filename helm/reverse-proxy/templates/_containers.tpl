@@ -17,6 +17,10 @@
     - --key=proxy.yaml
     - --health-address=0.0.0.0:9901
     - --debounce-ms={{ .Values.sidecar.debounceMs }}
+    {{- if eq (include "reverse-proxy.endpointSlices" .) "true" }}
+    # The EndpointSlices of the Services the config names go to this file, then `endpoints`.
+    - --endpoints-file={{ include "reverse-proxy.endpointsPath" . }}
+    {{- end }}
     # Validate exactly as the proxy does: its listeners bind every interface.
     - --allow-wildcard-bind
     {{- range $i, $secret := (include "reverse-proxy.tlsSecrets" . | fromJson).list }}
@@ -112,6 +116,9 @@
     - {{ include "reverse-proxy.configPath" . }}
     - --allow-wildcard-bind
     - --workers={{ include "reverse-proxy.workers" . }}
+    {{- if eq (include "reverse-proxy.endpointSlices" .) "true" }}
+    - --endpoints-file={{ include "reverse-proxy.endpointsPath" . }}
+    {{- end }}
   env:
     {{- include "reverse-proxy.commonEnv" . | nindent 4 }}
   ports:
@@ -156,7 +163,8 @@
   command: [sh, -c]
   args:
     - >-
-      reverse-proxy validate -c /etc/reverse-proxy/configmap/proxy.yaml --allow-wildcard-bind &&
+      reverse-proxy validate -c /etc/reverse-proxy/configmap/proxy.yaml --allow-wildcard-bind
+      {{- if eq (include "reverse-proxy.endpointSlices" .) "true" }} --endpoints-file {{ include "reverse-proxy.endpointsPath" . }}{{ end }} &&
       mkdir -p -m 0700 {{ include "reverse-proxy.runDir" . }} &&
       cp /etc/reverse-proxy/configmap/proxy.yaml {{ include "reverse-proxy.configPath" . }}.tmp &&
       chmod 0600 {{ include "reverse-proxy.configPath" . }}.tmp &&

@@ -110,6 +110,31 @@ when it is anything else.
 {{- define "reverse-proxy.runDir" -}}/run/reverse-proxy/private{{- end }}
 {{- define "reverse-proxy.socketPath" -}}/run/reverse-proxy/private/admin.sock{{- end }}
 {{- define "reverse-proxy.configPath" -}}/run/reverse-proxy/private/proxy.yaml{{- end }}
+{{/* In the socket's 0700 directory: written by the sidecar, read by the proxy, same uid. */}}
+{{- define "reverse-proxy.endpointsPath" -}}/run/reverse-proxy/private/endpoints.json{{- end }}
+
+{{/*
+"true" when the sidecar watches EndpointSlices: sidecar.endpointSlices true, or auto and the
+chart's config names a `service:` upstream. Needs the API (sidecar.mode api).
+*/}}
+{{- define "reverse-proxy.endpointSlices" -}}
+{{- $wanted := false }}
+{{- if eq (toString .Values.sidecar.endpointSlices) "true" }}
+{{- $wanted = true }}
+{{- else if eq (toString .Values.sidecar.endpointSlices) "auto" }}
+{{- range .Values.config.sites }}
+{{- range (.routes | default list) }}
+{{- range (.upstreams | default list) }}
+{{- if .service }}{{ $wanted = true }}{{ end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and $wanted (ne .Values.sidecar.mode "api") }}
+{{- fail "service: upstreams need sidecar.mode api (the sidecar watches EndpointSlices through the API); set sidecar.endpointSlices false and write the endpoints file yourself otherwise" }}
+{{- end }}
+{{- $wanted -}}
+{{- end }}
 {{/*
 The mounted TLS Secrets as JSON {"list": [{volume, secret, dir}]}, in the order the proxy's
 tls.certificates lists them (the first serves clients without SNI or without a match).
