@@ -84,8 +84,10 @@ function select(
       : s.endpoints.filter((e) => e.serving && e.terminating);
   const addresses = chosen.map((e) => `${e.address}\0${e.port}`).sort();
   const targets = chosen.map((e) =>
+    // Through URL: an IPv6 address gets its one spelling (`FD00:0::2` is `[fd00::2]`), so a
+    // pod keeps its pool and health state whoever wrote the file.
     targetOf(
-      e.address.includes(':') ? `http://[${e.address}]:${e.port}` : `http://${e.address}:${e.port}`,
+      new URL(`http://${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`).origin,
     ),
   );
   return {

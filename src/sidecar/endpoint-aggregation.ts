@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import type { ServiceRef } from './service-refs.ts';
 
 /** The fields of a discovery.k8s.io/v1 EndpointSlice the sidecar reads (list and watch alike). */
@@ -80,8 +81,8 @@ function entryFor(ref: ServiceRef, slices: readonly SliceLike[]): ServiceEntry {
     if (port === undefined) continue;
     resolved ??= port;
     for (const endpoint of slice.endpoints ?? []) {
-      const address = endpoint.addresses?.[0];
-      if (address === undefined || address === '') continue;
+      const address = canonicalAddress(endpoint.addresses?.[0], slice.addressType);
+      if (address === undefined) continue;
       const c = endpoint.conditions ?? {};
       const found: FileEndpoint = {
         address,
@@ -90,8 +91,11 @@ function entryFor(ref: ServiceRef, slices: readonly SliceLike[]): ServiceEntry {
         serving: c.serving ?? true,
         terminating: c.terminating ?? false,
       };
-      const seen = byAddress.get(address);
-      if (seen === undefined || (!seen.ready && found.ready)) byAddress.set(address, found);
+      // One endpoint is an address and a port: the same pod in two slices (a slice being
+      // split or merged) is written once, and the ready copy wins.
+      const key = `${address} ${port}`;
+      const seen = byAddress.get(key);
+      if (seen === undefined || (!seen.ready && found.ready)) byAddress.set(key, found);
     }
   }
   const endpoints = [...byAddress.values()].sort((a, b) =>
@@ -105,6 +109,18 @@ function entryFor(ref: ServiceRef, slices: readonly SliceLike[]): ServiceEntry {
     problem: resolved === null && slices.some(hasPorts) ? missingPort(ref, slices) : null,
     endpoints,
   };
+}
+
+/**
+ * An address in one spelling, so that one pod written two ways (`FD00:0:0::2` in one slice,
+ * `fd00::2` in another: the API server keeps what the controller wrote) is one endpoint.
+ * Undefined: not an address of the slice's type.
+ */
+function canonicalAddress(address: string | undefined, type: string): string | undefined {
+  if (address === undefined || address === '') return undefined;
+  if (type === 'IPv4') return isIPv4(address) ? address : undefined;
+  if (!isIPv6(address)) return undefined;
+  return new URL(`http://[${address}]/`).hostname.slice(1, -1);
 }
 
 const hasPorts = (slice: SliceLike) => (slice.ports ?? []).length > 0;

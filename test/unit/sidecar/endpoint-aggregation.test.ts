@@ -112,3 +112,45 @@ describe('EndpointSlice aggregation', () => {
     ]);
   });
 });
+
+describe('aggregate: one endpoint per address and port', () => {
+  const ref = [{ service: 'users', port: 'http' }];
+  it('writes an IPv6 address once, however the slices spelled it', () => {
+    const slices = [
+      slice('a', [{ addresses: ['FD00:0:0::2'] }], [{ name: 'http', port: 8080 }], 'IPv6'),
+      slice('b', [{ addresses: ['fd00::2'] }], [{ name: 'http', port: 8080 }], 'IPv6'),
+    ];
+    const [entry] = aggregate(ref, new Map([['users', slices]]));
+    assert.deepEqual(
+      entry?.endpoints.map((e) => e.address),
+      ['fd00::2'],
+    );
+  });
+
+  it('keeps one address on two ports (a named port resolved differently per pod) as two', () => {
+    const slices = [
+      slice('a', [{ addresses: ['10.0.0.1'] }], [{ name: 'http', port: 8080 }]),
+      slice('b', [{ addresses: ['10.0.0.1'] }], [{ name: 'http', port: 8081 }]),
+    ];
+    const [entry] = aggregate(ref, new Map([['users', slices]]));
+    assert.deepEqual(
+      entry?.endpoints.map((e) => `${e.address}:${e.port}`),
+      ['10.0.0.1:8080', '10.0.0.1:8081'],
+    );
+  });
+
+  it('skips an address that is not of the slice type', () => {
+    const slices = [
+      slice(
+        'a',
+        [{ addresses: ['fd00::1'] }, { addresses: ['10.0.0.9'] }],
+        [{ name: 'http', port: 80 }],
+      ),
+    ];
+    const [entry] = aggregate(ref, new Map([['users', slices]]));
+    assert.deepEqual(
+      entry?.endpoints.map((e) => e.address),
+      ['10.0.0.9'],
+    );
+  });
+});
