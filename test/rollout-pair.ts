@@ -28,6 +28,8 @@ export interface PairOptions {
   /** The sidecar's mode flags (`--configmap ...` or `--watch-dir ...`) and any extra ones. */
   readonly sidecarArgs: readonly string[];
   readonly env: NodeJS.ProcessEnv;
+  /** Both get `--endpoints-file` (issue 22): the sidecar delivers EndpointSlices to the proxy. */
+  readonly endpoints?: boolean;
 }
 
 /** Bake settings small enough for tests: 3 s bakes, 200 ms samples, 20 requests to judge. */
@@ -64,6 +66,8 @@ async function startPairOnce(options: PairOptions): Promise<Pair> {
   const socket = join(run, 'admin.sock');
   const configOut = join(run, 'proxy.yaml');
   const healthPort = await freePort();
+  const endpointsArgs =
+    options.endpoints === true ? [`--endpoints-file=${join(run, 'endpoints.json')}`] : [];
   let sidecar: SidecarProcess | undefined;
   let proxy: ProxyProcess;
   try {
@@ -74,6 +78,7 @@ async function startPairOnce(options: PairOptions): Promise<Pair> {
         '--health-address=127.0.0.1:0',
         `--proxy-metrics=http://127.0.0.1:${healthPort}/metrics`,
         ...TEST_GUARD_FLAGS,
+        ...endpointsArgs,
         ...options.sidecarArgs,
       ],
       { ...options.env, POD_NAME: options.pod },
@@ -87,6 +92,7 @@ async function startPairOnce(options: PairOptions): Promise<Pair> {
     proxy = await startProxy(configOut, [
       `--admin-socket=${socket}`,
       `--health-address=127.0.0.1:${healthPort}`,
+      ...endpointsArgs,
     ]);
   } catch (err) {
     await sidecar?.stop();
