@@ -99,8 +99,9 @@ export interface EndpointSliceObject {
   kind: 'EndpointSlice';
   metadata: ObjectMeta;
   addressType: 'IPv4' | 'IPv6' | 'FQDN';
-  endpoints: SliceEndpoint[];
-  ports: SlicePort[];
+  /** null when empty, as the real server writes it (a Service scaled to zero). */
+  endpoints: SliceEndpoint[] | null;
+  ports: SlicePort[] | null;
 }
 
 /** What setEndpointSlice takes: the Service's name becomes the kubernetes.io/service-name label. */
@@ -119,6 +120,8 @@ interface HistoryEntry {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
   readonly object: Watched;
   readonly rv: number;
+  /** A MODIFIED object as it was: a watch it leaves by its labels gets DELETED, one it enters ADDED. */
+  readonly previous?: Watched;
 }
 
 interface OpenWatch {
@@ -323,10 +326,26 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
     matchesLabels(watch.labels, object.metadata.labels);
   const publish = (entry: HistoryEntry) => {
     history.push(entry);
-    for (const watch of watches)
-      if (matches(watch, entry.object)) {
-        writeEvent(watch.res, entry.type, entry.object);
+    const { previous } = entry;
+    for (const watch of watches) {
+      const now = matches(watch, entry.object);
+      const before = previous !== undefined && matches(watch, previous);
+      // As the real server's watch cache does for a label selector: a slice relabelled out of
+      // it is DELETED (with its old labels), one relabelled into it is ADDED.
+      if (now && entry.type === 'MODIFIED' && previous !== undefined && !before) {
+        writeEvent(watch.res, 'ADDED', entry.object);
+      } else if (now) writeEvent(watch.res, entry.type, entry.object);
+      else if (before) {
+        const gone = {
+          ...previous,
+          metadata: {
+            ...previous.metadata,
+            resourceVersion: entry.object.metadata.resourceVersion,
+          },
+        };
+        writeEvent(watch.res, 'DELETED', gone);
       }
+    }
   };
   const copy = <T>(object: T): T => structuredClone(object);
 
@@ -913,11 +932,29 @@ export async function startFakeKubeApi(token = 'fake-token'): Promise<FakeKubeAp
           },
         },
         addressType: input.addressType ?? 'IPv4',
-        endpoints: copy(input.endpoints),
-        ports: copy(input.ports),
+        // The shapes the real server returns (checked against kube-apiserver 1.24): empty lists
+        // are null, an endpoint without conditions has `{}`, a port without a name has "" and
+        // the default protocol.
+        endpoints:
+          input.endpoints.length === 0
+            ? null
+            : input.endpoints.map((e) => ({ ...copy(e), conditions: copy(e.conditions ?? {}) })),
+        ports:
+          input.ports.length === 0
+            ? null
+            : input.ports.map((p) => ({
+                ...copy(p),
+                name: p.name ?? '',
+                protocol: p.protocol ?? 'TCP',
+              })),
       };
       slices.set(keyOf(namespace, name), object);
-      publish({ type: existing === undefined ? 'ADDED' : 'MODIFIED', object: copy(object), rv });
+      publish({
+        type: existing === undefined ? 'ADDED' : 'MODIFIED',
+        object: copy(object),
+        rv,
+        ...(existing === undefined ? {} : { previous: copy(existing) }),
+      });
     },
     deleteEndpointSlice(namespace, name) {
       const key = keyOf(namespace, name);

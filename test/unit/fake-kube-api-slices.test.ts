@@ -74,6 +74,50 @@ describe('fake Kubernetes API: EndpointSlices through client-node', () => {
     assert.deepEqual(seen, ['ADDED users-2', 'MODIFIED users-2', 'DELETED users-2']);
   });
 
+  it('sends DELETED to a watch a slice is relabelled out of, ADDED to one it enters', async () => {
+    const list = await discovery.listNamespacedEndpointSlice({ namespace: NS });
+    const seen: string[] = [];
+    const request = await new Watch(kubeConfig).watch(
+      PATH,
+      {
+        resourceVersion: list.metadata?.resourceVersion,
+        labelSelector: 'kubernetes.io/service-name=users',
+      },
+      (type, object: { metadata: { name: string; labels: Record<string, string> } }) =>
+        seen.push(
+          `${type} ${object.metadata.name} ${object.metadata.labels['kubernetes.io/service-name']}`,
+        ),
+      () => undefined,
+    );
+    api.setEndpointSlice(NS, 'users-1', slice('moved', '10.0.0.1'));
+    api.setEndpointSlice(NS, 'users-1', slice('users', '10.0.0.1'));
+    for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    request.abort();
+    assert.deepEqual(seen, ['DELETED users-1 users', 'ADDED users-1 users']);
+  });
+
+  it('writes the shapes the real server writes: null lists, {} conditions, unnamed ports', async () => {
+    api.setEndpointSlice(NS, 'zero-1', { service: 'zero', endpoints: [], ports: [] });
+    api.setEndpointSlice(NS, 'bare-1', {
+      service: 'bare',
+      endpoints: [{ addresses: ['10.0.0.5'] }],
+      ports: [{ port: 8080 }],
+    });
+    const raw = async (service: string) => {
+      const reply = await fetch(
+        `${api.url}${PATH}?labelSelector=kubernetes.io/service-name%3D${service}`,
+        { headers: { authorization: `Bearer ${api.token}` } },
+      );
+      return ((await reply.json()) as { items: Record<string, unknown>[] }).items[0];
+    };
+    const zero = await raw('zero');
+    assert.equal(zero?.endpoints, null);
+    assert.equal(zero?.ports, null);
+    const bare = await raw('bare');
+    assert.deepEqual(bare?.endpoints, [{ addresses: ['10.0.0.5'], conditions: {} }]);
+    assert.deepEqual(bare?.ports, [{ port: 8080, name: '', protocol: 'TCP' }]);
+  });
+
   it('answers 410 Gone after compact() and 403 while forbidden', async () => {
     const list = await discovery.listNamespacedEndpointSlice({ namespace: NS });
     api.compact();
