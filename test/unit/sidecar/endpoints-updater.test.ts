@@ -65,6 +65,13 @@ function harness() {
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
+/** Waits (event loop turns and timers alike, up to 2 s) until `done` holds. */
+async function until(done: () => boolean): Promise<void> {
+  for (let waited = 0; !done() && waited < 2_000; waited += 5) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 describe('EndpointsUpdater', () => {
   it('keeps one command in flight and delivers the latest set once it returns (coalesced)', async () => {
     const h = harness();
@@ -80,7 +87,7 @@ describe('EndpointsUpdater', () => {
     assert.equal(h.gates.length, 1, 'nothing more while one is in flight');
     h.gates[0]?.();
     // The run in flight picks the newer set up itself, as one more command.
-    for (let i = 0; i < 20 && h.gates.length < 2; i++) await turn();
+    await until(() => h.gates.length >= 2);
     assert.equal(h.gates.length, 2);
     h.gates[1]?.();
     await first;
