@@ -33,6 +33,11 @@ export const ERROR_CODES = {
   ERR_WORKERS_APPLY: 'no worker could apply a reloaded config; they keep serving the previous one',
   ERR_ENDPOINTS_INVALID:
     'the endpoints file (--endpoints-file) is unreadable, too large or breaks its format; the previous endpoints stay',
+  ERR_ENDPOINTS_PROBLEM:
+    'a service: upstream names a port its EndpointSlices do not have, or a Service has none (sidecar, warning)',
+  ERR_ENDPOINTS_WRITE: 'the sidecar cannot write --endpoints-file; retried',
+  ERR_ENDPOINTS_REJECTED:
+    'the proxy answered the endpoints command with an error; it keeps its endpoints',
   ERR_INTERNAL: 'an unexpected failure (a bug): the log has the stack',
 } as const;
 

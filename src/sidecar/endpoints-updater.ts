@@ -162,7 +162,7 @@ export class EndpointsUpdater {
     }
   }
 
-  /** Metrics for every entry; a log line and an Event for each problem when it first appears. */
+  /** Metrics for every entry; a log line and an Event for a (service, port) when its problem first appears. */
   #report(services: readonly ServiceEntry[]): void {
     const { metrics, log, events } = this.#options;
     metrics.serviceEndpoints.reset();
@@ -184,7 +184,9 @@ export class EndpointsUpdater {
         count((e) => e.terminating),
       );
       if (entry.problem === null) continue;
-      const key = `${entry.service}\u0000${port}\u0000${entry.problem}`;
+      // Once while the problem lasts: its text lists the ports the endpoints have, which moves
+      // with every pod that rolls, and an Event per pod would bury the one that matters.
+      const key = `${entry.service}\u0000${port}`;
       current.add(key);
       if (this.#problems.has(key)) continue;
       log.warn(

@@ -91,6 +91,10 @@ ${extra}`;
       env: { KUBECONFIG: kubeconfig },
       endpoints: true,
     });
+    // The first config's own Event is posted asynchronously: let it land before anything counts.
+    await eventually('the first ConfigApplied Event', () =>
+      api.events.find((e) => e.reason === 'ConfigApplied'),
+    );
   });
 
   after(async () => {
@@ -196,6 +200,11 @@ ${extra}`;
     );
     assert.equal(event.type, 'Warning');
     assert.match(event.message, /web/);
+    // Once while it lasts, though every pod of web was replaced since.
+    const grpc = api.events.filter(
+      (e) => e.reason === 'EndpointsProblem' && e.message.includes('"grpc"'),
+    );
+    assert.equal(grpc.length, 1);
   });
 
   it('the guarded rollout still bakes a real config change', async () => {
