@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { checkConfigBytes } from '../config/check.ts';
-import { diffConfigs, formatDiff, isEmptyDiff } from '../config/config-diff.ts';
+import { diffConfigs, isEmptyDiff } from '../config/config-diff.ts';
+import { formatDiff } from '../config/config-diff-text.ts';
 import { loadConfigBytes } from '../config/load.ts';
 import type { ProxyConfig } from '../config/types.ts';
 import { isProxyError, ProxyError } from '../errors.ts';

@@ -1,5 +1,6 @@
 import { checkConfigBytes } from '../../config/check.ts';
-import { diffConfigs, formatDiff, summarize } from '../../config/config-diff.ts';
+import { diffConfigs } from '../../config/config-diff.ts';
+import { formatDiff, summarize } from '../../config/config-diff-text.ts';
 import type { ValidateOptions } from '../../config/validate.ts';
 
 /** What changed between two configs: the `diff` lines for the log, one line for Events. */

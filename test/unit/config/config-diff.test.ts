@@ -3,12 +3,8 @@ import { describe, it } from 'node:test';
 import { checkConfigBytes } from '../../../src/config/check.ts';
 import { parseConfigYaml } from '../../../src/config/parse.ts';
 import { validateConfig } from '../../../src/config/validate.ts';
-import {
-  diffConfigs,
-  formatDiff,
-  isEmptyDiff,
-  summarize,
-} from '../../../src/config/config-diff.ts';
+import { diffConfigs, isEmptyDiff } from '../../../src/config/config-diff.ts';
+import { formatDiff, summarize } from '../../../src/config/config-diff-text.ts';
 
 const config = (yaml: string) =>
   checkConfigBytes(Buffer.from(yaml), 't', { allowWildcardBind: false });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { checkConfigBytes } from '../../../src/config/check.ts';
-import { diffConfigs, formatDiff } from '../../../src/config/config-diff.ts';
+import { diffConfigs } from '../../../src/config/config-diff.ts';
+import { formatDiff } from '../../../src/config/config-diff-text.ts';
 
 const config = (upstreams: string) =>
   checkConfigBytes(
