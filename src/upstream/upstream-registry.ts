@@ -2,33 +2,14 @@ import type { Logger } from '../log.ts';
 import { compiledSites } from '../routing/route-table.ts';
 import type { CompiledSite, RouteTable } from '../routing/route-table.ts';
 import type { Route, UpstreamTarget } from '../routing/route.ts';
-import { HealthProber } from './active-health.ts';
-import { Balancer } from './balancer.ts';
-import { RetryBudget } from './retry-budget.ts';
+import { ProberSet } from './prober-set.ts';
+import { RouteShared } from './route-shared.ts';
 import { TargetState } from './target-state.ts';
 import type { UpstreamClient } from './upstream-client.ts';
 import type { Failure } from '../http1/upstream-error.ts';
 import type { Affinity } from '../routing/affinity.ts';
 import { EndpointTable } from '../endpoints/endpoint-table.ts';
 import { serviceTargets, servicesChanged } from './service-targets.ts';
-
-/** What one route keeps across reloads that recompile it: its budget, balancer and panics. */
-class RouteShared {
-  readonly site: string;
-  readonly route: string;
-  readonly budget = new RetryBudget();
-  balancer: Balancer;
-  mode: string;
-  panics = 0;
-  lastPanicLog = 0;
-
-  constructor(route: Route) {
-    this.site = route.site;
-    this.route = route.path;
-    this.balancer = new Balancer(route.balance);
-    this.mode = route.balance;
-  }
-}
 
 /** A route's upstreams as they run, found once per Route object. */
 export interface RouteRuntime {
@@ -58,7 +39,7 @@ export class UpstreamRegistry {
   readonly #runtimes = new WeakMap<Route, RouteRuntime>();
   readonly #states = new Map<string, TargetState>();
   readonly #routes = new Map<string, RouteShared>();
-  readonly #probers = new Map<string, { prober: HealthProber; config: string }>();
+  readonly #probers: ProberSet;
   /** The compiled sites of the table last reconciled. */
   #sites = new Set<CompiledSite>();
   /** The routes of those sites with service entries: what an endpoint update walks. */
@@ -71,6 +52,7 @@ export class UpstreamRegistry {
   constructor(log: Logger, client: UpstreamClient) {
     this.#log = log;
     this.#client = client;
+    this.#probers = new ProberSet(log, client);
   }
 
   runtime(route: Route): RouteRuntime {
@@ -221,10 +203,7 @@ export class UpstreamRegistry {
     if (shared === undefined) {
       shared = new RouteShared(route);
       this.#routes.set(key, shared);
-    } else if (shared.mode !== route.balance) {
-      shared.balancer = new Balancer(route.balance);
-      shared.mode = route.balance;
-    }
+    } else shared.follow(route);
     return shared;
   }
 
@@ -283,34 +262,17 @@ export class UpstreamRegistry {
   }
 
   #stopProber(key: string): void {
-    const entry = this.#probers.get(key);
-    if (entry === undefined) return;
-    entry.prober.stop();
-    this.#probers.delete(key);
+    if (!this.#probers.stop(key)) return;
+    // Without a prober, active health has no say: the upstream counts as healthy for it.
     const state = this.#states.get(key);
     if (state !== undefined) state.activeHealthy = true;
   }
 
   #ensureProber(key: string, route: Route, target: UpstreamTarget): void {
-    const check = route.healthCheck;
-    if (check === undefined) return;
-    const config = JSON.stringify(check);
-    const existing = this.#probers.get(key);
-    if (existing?.config === config) return;
-    existing?.prober.stop();
-    const state = this.#state(route, target);
-    const prober = new HealthProber(state, check, this.#client, {
-      changed: (s, healthy, detail) =>
-        this.#log[healthy ? 'info' : 'warn'](
-          { site: s.site, route: s.route, upstream: s.target.url, detail },
-          healthy ? 'upstream healthy again (health check)' : 'upstream unhealthy (health check)',
-        ),
-    });
-    this.#probers.set(key, { prober, config });
-    prober.start();
+    if (route.healthCheck === undefined) return;
+    this.#probers.ensure(key, this.#state(route, target), route.healthCheck);
   }
 
-  /** Every upstream's state, for the metrics at scrape time. */
   states(): IterableIterator<TargetState> {
     return this.#states.values();
   }
@@ -320,9 +282,8 @@ export class UpstreamRegistry {
   }
 
   close(): void {
-    for (const { prober } of this.#probers.values()) prober.stop();
+    this.#probers.stopAll();
     this.#serviceRoutes.clear();
-    this.#probers.clear();
   }
 }
 
