@@ -45,9 +45,8 @@ function parseRequirement(part: string): Requirement | { error: string } {
     const values = list.split(',').map((v) => v.trim());
     if (!KEY.test(key)) return bad(`invalid label key "${key}"`);
     if (values.some((v) => !VALUE.test(v))) return bad(`invalid label value in "${part}"`);
-    if (op === 'in' && values.length === 1 && values[0] === '') {
-      return bad("for 'in', 'notin' operators, values set can't be empty");
-    }
+    // `in ()` is `in ("")` to apimachinery's parser (a label with an empty value): kube-apiserver
+    // 1.24 answers it with 200 and, for the slices' labels, no items.
     return { key, op: op as 'in' | 'notin', values };
   }
   const eq = /^([^=!\s]+)\s*(==|=|!=)\s*(\S*)$/.exec(part);
