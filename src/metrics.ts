@@ -129,7 +129,7 @@ export class ProxyMetrics {
 
   readonly refusals = new Counter({
     name: 'reverse_proxy_refusals_total',
-    help: 'Requests refused by a route gate, by site, route and reason (forbidden, rate_limited, body_too_large, unauthorized, auth_denied, auth_unavailable, auth_timeout)',
+    help: 'Requests refused by a route gate, by site, route and reason (forbidden, rate_limited, body_too_large, unauthorized, auth_denied, auth_unavailable, auth_timeout, auth_busy)',
     labelNames: ['site', 'route', 'reason'] as const,
     registers: [this.registry],
   });

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { runGate } from '../access/request-gate.ts';
 import type { GateDeps, GateRequest, GateVerdict } from '../access/request-gate.ts';
 import type { RouteGate } from '../access/route-gate.ts';
+import { BcryptBusyError } from '../access/bcrypt-pool.ts';
 import type { Logger } from '../log.ts';
 import type { ProxyMetrics } from '../metrics.ts';
 import type { AccessLog } from './access-log.ts';
@@ -27,6 +28,14 @@ const GATE_FAILED: Refused = {
   refusal: 'auth_unavailable',
 };
 
+/** basic_auth's bcrypt queue is full: 503 with a short Retry-After, as for a busy upstream. */
+const AUTH_BUSY: Refused = {
+  pass: false,
+  reason: 'auth_busy',
+  refusal: 'auth_busy',
+  headers: { 'retry-after': '1' },
+};
+
 /**
  * Runs a route's gate for a request or a WebSocket handshake and hands the verdict to `then`:
  * at once when every check could decide at once, else once they have, with `hold` called
@@ -43,6 +52,11 @@ export function passGate(
   if (!(verdict instanceof Promise)) return then(verdict);
   hold();
   verdict.then(then, (err: unknown) => {
+    if (err instanceof BcryptBusyError) {
+      // Overload, not a failure: the proxy's own queue of password checks is full.
+      deps.log.warn({ request_id: request.identity.id }, err.message);
+      return then(AUTH_BUSY);
+    }
     deps.log.error({ err, request_id: request.identity.id }, 'route gate failed');
     then(GATE_FAILED);
   });

@@ -32,6 +32,7 @@ const RESPONSES = {
   gateway_timeout: [504, 'the upstream did not answer in time'],
   auth_unavailable: [502, 'the authentication service could not be reached'],
   auth_timeout: [504, 'the authentication service did not answer in time'],
+  auth_busy: [503, 'too many logins are being checked at once: retry shortly'],
   http_version: [505, 'only HTTP/1.x is served on this listener'],
 } as const;
 
