@@ -6,6 +6,8 @@ import type { ConfigSource, SourceUpdate, UpdateListener } from './config-source
 import { describeKubeError } from './kube-errors.ts';
 import type { KubeFailure } from './kube-errors.ts';
 import { withSignal } from './kube-request.ts';
+import { watchOnce } from './watch-once.ts';
+import type { WatchEnd } from './watch-once.ts';
 import type { SidecarMetrics } from './sidecar-metrics.ts';
 
 export interface ConfigMapWatcherOptions {
@@ -196,99 +198,53 @@ class ConfigMapWatcher implements ConfigSource {
   }
 
   /** One watch request, from `resourceVersion`; resolves with how it ended. */
-  #watchOnce(
+  async #watchOnce(
     resourceVersion: string,
     signal: AbortSignal,
     onProgress: (resourceVersion: string) => void,
     onConnected: () => void,
   ): Promise<Ending> {
     const { namespace, name } = this.#options;
-    return new Promise<Ending>((resolve, reject) => {
-      let settled = false;
-      let controller: AbortController | undefined;
-      let connectedAt: number | undefined;
-      let events = 0;
-      const finish = (outcome: { ending: Ending } | { error: unknown }) => {
-        if (settled) return;
-        settled = true;
-        signal.removeEventListener('abort', onAbort);
-        controller?.abort();
-        if ('ending' in outcome) resolve(outcome.ending);
-        else reject(outcome.error);
-      };
-      const onAbort = () => finish({ error: signal.reason });
-      signal.addEventListener('abort', onAbort, { once: true });
-      const onEvent = (type: string, object: unknown) => {
-        if (settled) return;
-        this.#contact();
-        if (type === 'ERROR') {
-          const status = object as { code?: number; message?: string } | undefined;
-          // The API server closes the stream after an ERROR; ending here does not wait for it.
-          if (status?.code === 410) finish({ ending: { kind: 'gone' } });
-          else
-            finish({
-              error: Object.assign(new Error(status?.message ?? 'watch ERROR event'), {
-                statusCode: status?.code,
-              }),
-            });
-          return;
-        }
-        const configMap = object as V1ConfigMap;
-        const version = configMap.metadata?.resourceVersion;
-        events++;
-        if (version !== undefined && version !== '') onProgress(version);
-        if (type === 'ADDED' || type === 'MODIFIED') this.#emit(this.#updateFor(configMap));
-        else if (type === 'DELETED') {
-          this.#emit({ kind: 'absent', message: `ConfigMap ${namespace}/${name} was deleted` });
-        }
-      };
-      const onDone = (err: unknown) => {
-        if (connectedAt !== undefined) {
-          // An established watch ended: the server's timeout, a restart, a load balancer's
-          // cut, or client-node's inactivity timer on a quiet watch. All resume from the last
-          // resourceVersion; only one that ends at once, eventless, counts against back-off.
-          const lived = Date.now() - connectedAt;
-          const healthy =
-            events > 0 ||
-            lived >= Math.min(1_000, this.#requestTimeoutMs / 2) ||
-            (err as Error | null)?.name === 'TimeoutError';
-          if (err !== null && err !== undefined) {
-            this.#options.log.debug(
-              { err: describeKubeError(err, 'watch').detail },
-              'watch connection ended',
-            );
+    let end: WatchEnd;
+    try {
+      end = await watchOnce({
+        watch: this.#watch,
+        path: this.#path,
+        query: { resourceVersion, fieldSelector: this.#fieldSelector, allowWatchBookmarks: true },
+        signal,
+        onProgress,
+        onConnected,
+        onContact: () => this.#contact(),
+        onEvent: (type, object) => {
+          const configMap = object as V1ConfigMap;
+          if (type === 'ADDED' || type === 'MODIFIED') this.#emit(this.#updateFor(configMap));
+          else if (type === 'DELETED') {
+            this.#emit({ kind: 'absent', message: `ConfigMap ${namespace}/${name} was deleted` });
           }
-          finish({ ending: { kind: 'closed', healthy } });
-        } else if ((err as Error | null)?.name === 'TimeoutError') {
-          // No response headers within the request timeout: the API is not answering.
-          finish({ error: new StallAbort('no answer to the watch request within its timeout') });
-        } else {
-          finish({ error: err ?? new Error('watch ended before it started') });
-        }
-      };
-      this.#watch
-        .watch(
-          this.#path,
-          { resourceVersion, fieldSelector: this.#fieldSelector, allowWatchBookmarks: true },
-          onEvent,
-          onDone,
-        )
-        .then(
-          (request) => {
-            controller = request;
-            if (settled) {
-              request.abort();
-              return;
-            }
-            // Watch resolves once the response headers said 200: the API is reachable and
-            // lets us watch, so the back-off starts over.
-            connectedAt = Date.now();
-            this.#contact();
-            onConnected();
-          },
-          (err: unknown) => finish({ error: err }),
-        );
-    });
+        },
+      });
+    } catch (err) {
+      // No response headers within the request timeout: the API is not answering.
+      if (!signal.aborted && (err as Error | null)?.name === 'TimeoutError') {
+        throw new StallAbort('no answer to the watch request within its timeout');
+      }
+      throw err;
+    }
+    if (end.kind === 'gone') return end;
+    // An established watch ended: the server's timeout, a restart, a load balancer's cut, or
+    // client-node's inactivity timer on a quiet watch. All resume from the last
+    // resourceVersion; only one that ends at once, eventless, counts against back-off.
+    const healthy =
+      end.events > 0 ||
+      end.livedMs >= Math.min(1_000, this.#requestTimeoutMs / 2) ||
+      (end.err as Error | null)?.name === 'TimeoutError';
+    if (end.err !== null && end.err !== undefined) {
+      this.#options.log.debug(
+        { err: describeKubeError(end.err, 'watch').detail },
+        'watch connection ended',
+      );
+    }
+    return { kind: 'closed', healthy };
   }
 
   #updateFor(configMap: V1ConfigMap): SourceUpdate {

@@ -6,6 +6,7 @@ import { SERVICE_LABEL } from './endpoint-aggregation.ts';
 import type { SliceLike } from './endpoint-aggregation.ts';
 import { describeKubeError } from './kube-errors.ts';
 import { withSignal } from './kube-request.ts';
+import { watchOnce } from './watch-once.ts';
 import type { SidecarMetrics } from './sidecar-metrics.ts';
 
 export interface EndpointSliceWatcherOptions {
@@ -200,88 +201,33 @@ export class EndpointSliceWatcher {
   }
 
   /** One watch request from `resourceVersion`; resolves with how it ended. */
-  #watchOnce(
+  async #watchOnce(
     selector: string,
     resourceVersion: string,
     signal: AbortSignal,
     onProgress: (resourceVersion: string) => void,
   ): Promise<Ending> {
-    return new Promise<Ending>((resolve, reject) => {
-      if (signal.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      let settled = false;
-      let request: AbortController | undefined;
-      let connectedAt: number | undefined;
-      let events = 0;
-      const finish = (outcome: { ending: Ending } | { error: unknown }) => {
-        if (settled) return;
-        settled = true;
-        signal.removeEventListener('abort', onAbort);
-        request?.abort();
-        if ('ending' in outcome) resolve(outcome.ending);
-        else reject(outcome.error);
-      };
-      const onAbort = () => finish({ error: signal.reason });
-      signal.addEventListener('abort', onAbort, { once: true });
-      const onEvent = (type: string, object: unknown) => {
-        if (settled) return;
-        this.#contact();
-        if (type === 'ERROR') {
-          const status = object as { code?: number; message?: string } | undefined;
-          if (status?.code === 410) finish({ ending: 'gone' });
-          else
-            finish({
-              error: Object.assign(new Error(status?.message ?? 'watch ERROR event'), {
-                statusCode: status?.code,
-              }),
-            });
-          return;
-        }
-        const slice = object as SliceLike & { metadata?: { resourceVersion?: string } };
-        const version = slice.metadata?.resourceVersion;
-        if (version !== undefined && version !== '') onProgress(version);
-        events++;
+    const end = await watchOnce({
+      watch: this.#watch,
+      path: this.#path,
+      query: { resourceVersion, labelSelector: selector, allowWatchBookmarks: true },
+      signal,
+      onProgress,
+      onContact: () => this.#contact(),
+      onEvent: (type, object) => {
+        const slice = object as SliceLike;
         const name = slice.metadata?.name ?? '';
         if (type === 'ADDED' || type === 'MODIFIED') this.#slices.set(name, slice);
         else if (type === 'DELETED') this.#slices.delete(name);
         else return; // BOOKMARK: progress only
         this.#options.onChange();
-      };
-      const onDone = (err: unknown) => {
-        if (connectedAt === undefined) {
-          finish({ error: err ?? new Error('watch ended before it started') });
-          return;
-        }
-        // An established watch ended (server timeout, a cut, the inactivity timer): resume
-        // from the last version; one that ends at once and eventless backs off.
-        const quick = events === 0 && Date.now() - connectedAt < 1_000;
-        finish({
-          ending:
-            quick && (err as Error | null)?.name !== 'TimeoutError' ? 'quick_close' : 'closed',
-        });
-      };
-      this.#watch
-        .watch(
-          this.#path,
-          { resourceVersion, labelSelector: selector, allowWatchBookmarks: true },
-          onEvent,
-          onDone,
-        )
-        .then(
-          (started) => {
-            request = started;
-            if (settled) {
-              started.abort();
-              return;
-            }
-            connectedAt = Date.now();
-            this.#contact();
-          },
-          (err: unknown) => finish({ error: err }),
-        );
+      },
     });
+    if (end.kind === 'gone') return 'gone';
+    // An established watch ended (server timeout, a cut, the inactivity timer): resume from the
+    // last version; one that ends at once and eventless backs off.
+    const quick = end.events === 0 && end.livedMs < 1_000;
+    return quick && (end.err as Error | null)?.name !== 'TimeoutError' ? 'quick_close' : 'closed';
   }
 
   #contact(): void {
