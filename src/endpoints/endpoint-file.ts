@@ -29,6 +29,27 @@ export interface ServiceEndpointsData {
   readonly endpoints: readonly EndpointData[];
 }
 
+/** How many endpoints have each condition (an endpoint may count under several). */
+export interface ConditionCounts {
+  readonly ready: number;
+  readonly serving: number;
+  readonly terminating: number;
+}
+
+export function countConditions(
+  endpoints: readonly Pick<EndpointData, 'ready' | 'serving' | 'terminating'>[],
+): ConditionCounts {
+  let ready = 0;
+  let serving = 0;
+  let terminating = 0;
+  for (const e of endpoints) {
+    if (e.ready) ready++;
+    if (e.serving) serving++;
+    if (e.terminating) terminating++;
+  }
+  return { ready, serving, terminating };
+}
+
 export interface EndpointsFileData {
   readonly generated_at: string;
   readonly services: readonly ServiceEndpointsData[];

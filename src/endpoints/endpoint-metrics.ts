@@ -1,5 +1,6 @@
 import { Counter, Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
+import { countConditions } from './endpoint-file.ts';
 import type { EndpointsFileData } from './endpoint-file.ts';
 
 /**
@@ -43,14 +44,7 @@ export class EndpointMetrics {
     this.#endpoints.reset();
     for (const s of data.services) {
       const labels = { service: s.service, port: String(s.port) };
-      let ready = 0;
-      let serving = 0;
-      let terminating = 0;
-      for (const e of s.endpoints) {
-        if (e.ready) ready++;
-        if (e.serving) serving++;
-        if (e.terminating) terminating++;
-      }
+      const { ready, serving, terminating } = countConditions(s.endpoints);
       this.#endpoints.set({ ...labels, condition: 'ready' }, ready);
       this.#endpoints.set({ ...labels, condition: 'serving' }, serving);
       this.#endpoints.set({ ...labels, condition: 'terminating' }, terminating);

@@ -1,5 +1,6 @@
 import { compileTarget } from '../routing/route.ts';
 import type { UpstreamTarget } from '../routing/route.ts';
+import { countConditions } from './endpoint-file.ts';
 import type { EndpointsFileData, ServiceEndpointsData } from './endpoint-file.ts';
 
 /** One (service, port) as the data path uses it: the endpoints that take new requests. */
@@ -68,14 +69,7 @@ function select(
   port: string,
   targetOf: (url: string) => UpstreamTarget,
 ): ServiceEndpoints {
-  let ready = 0;
-  let serving = 0;
-  let terminating = 0;
-  for (const e of s.endpoints) {
-    if (e.ready) ready++;
-    if (e.serving) serving++;
-    if (e.terminating) terminating++;
-  }
+  const { ready, serving, terminating } = countConditions(s.endpoints);
   // Terminating endpoints finish what they have; they take new requests only when nothing
   // ready is left (kube-proxy's fallback), which keeps a Service whose pods all roll answering.
   const chosen =

@@ -9,6 +9,7 @@ import type { EventRecorder } from './events.ts';
 import { RELOAD_BACKOFF } from './reload-trigger.ts';
 import type { AdminTarget } from './reload-trigger.ts';
 import type { ServiceRef } from './service-refs.ts';
+import { countConditions } from '../endpoints/endpoint-file.ts';
 import type { SidecarMetrics } from './sidecar-metrics.ts';
 
 export interface EndpointsUpdaterOptions {
@@ -169,20 +170,13 @@ export class EndpointsUpdater {
     const current = new Set<string>();
     for (const entry of services) {
       const port = String(entry.port);
-      const count = (pick: (e: ServiceEntry['endpoints'][number]) => boolean) =>
-        entry.endpoints.filter(pick).length;
-      metrics.serviceEndpoints.set(
-        { service: entry.service, port, condition: 'ready' },
-        count((e) => e.ready),
-      );
-      metrics.serviceEndpoints.set(
-        { service: entry.service, port, condition: 'serving' },
-        count((e) => e.serving),
-      );
-      metrics.serviceEndpoints.set(
-        { service: entry.service, port, condition: 'terminating' },
-        count((e) => e.terminating),
-      );
+      const counts = countConditions(entry.endpoints);
+      for (const condition of ['ready', 'serving', 'terminating'] as const) {
+        metrics.serviceEndpoints.set(
+          { service: entry.service, port, condition },
+          counts[condition],
+        );
+      }
       if (entry.problem === null) continue;
       // Once while the problem lasts: its text lists the ports the endpoints have, which moves
       // with every pod that rolls, and an Event per pod would bury the one that matters.
