@@ -155,17 +155,10 @@ export class BucketTable implements ProcessLimiter {
    */
   sweep(): number {
     const now = this.#now();
-    let dropped = 0;
-    for (let slot = this.#slots.oldest(); slot !== NO_SLOT;) {
-      const newer = this.#slots.newer(slot);
-      if ((this.#fullAt[slot] as number) <= now) {
-        this.#leases.delete(slot);
-        this.#slots.remove(slot);
-        dropped++;
-      }
-      slot = newer;
-    }
-    return dropped;
+    return this.#slots.removeWhere(
+      (slot) => (this.#fullAt[slot] as number) <= now,
+      (slot) => this.#leases.delete(slot),
+    );
   }
 
   close(): void {

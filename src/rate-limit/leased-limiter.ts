@@ -179,20 +179,12 @@ export class LeasedLimiter implements ProcessLimiter {
   /** Drops entries with nothing live: no tokens to spend, no refusal to remember, no ask. */
   sweep(): number {
     const now = this.#now();
-    let dropped = 0;
-    for (let slot = this.#slots.oldest(); slot !== NO_SLOT;) {
-      const newer = this.#slots.newer(slot);
-      if (
+    return this.#slots.removeWhere(
+      (slot) =>
         this.#pending[slot] === undefined &&
         now >= (this.#expires[slot] as number) &&
-        now >= (this.#refusedUntil[slot] as number)
-      ) {
-        this.#slots.remove(slot);
-        dropped++;
-      }
-      slot = newer;
-    }
-    return dropped;
+        now >= (this.#refusedUntil[slot] as number),
+    );
   }
 
   close(): void {

@@ -93,14 +93,23 @@ export class SlotTable {
     this.#free.push(slot);
   }
 
-  /** The least recently used slot; `newer(slot)` walks from there towards the most recent. */
-  oldest(): number {
-    return this.#tail;
-  }
-
-  /** The next more recently used slot than `slot` (NO_SLOT past the most recent). */
-  newer(slot: number): number {
-    return this.#prev[slot] as number;
+  /**
+   * Gives back every slot `expired` says is done with, walking from the least recently used;
+   * `onRemove` hears of each first. Returns how many went.
+   */
+  removeWhere(expired: (slot: number) => boolean, onRemove?: (slot: number) => void): number {
+    let removed = 0;
+    for (let slot = this.#tail; slot !== NO_SLOT;) {
+      // Read before the slot is unlinked: removing it changes its links.
+      const newer = this.#prev[slot] as number;
+      if (expired(slot)) {
+        onRemove?.(slot);
+        this.remove(slot);
+        removed++;
+      }
+      slot = newer;
+    }
+    return removed;
   }
 
   #forget(slot: number): void {
