@@ -1,3 +1,4 @@
+import { splitHostHeader } from '../routing/redirect.ts';
 import type { Redirect } from '../routing/redirect.ts';
 import type { ClientRequest, ClientResponse } from './client-side.ts';
 import { requestHost } from './request-guard.ts';
@@ -20,7 +21,7 @@ export interface RedirectAnswer {
  * `bad_host`: the request has no Host to send the client back to.
  */
 export function httpsRedirect(req: ClientRequest): RedirectAnswer | 'bad_host' {
-  const host = hostWithoutPort(requestHost(req.rawHeaders) ?? '');
+  const [host] = splitHostHeader(requestHost(req.rawHeaders) ?? '');
   if (host === '') return 'bad_host';
   return { status: 308, location: `https://${host}${req.url ?? '/'}`, noStore: true };
 }
@@ -70,10 +71,4 @@ export function sendRedirect(res: ClientResponse, answer: RedirectAnswer, reques
   if (answer.noStore === true) headers['cache-control'] = 'no-store';
   res.writeHead(answer.status, headers);
   res.end();
-}
-
-function hostWithoutPort(host: string): string {
-  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
-  const colon = host.indexOf(':');
-  return colon === -1 ? host : host.slice(0, colon);
 }

@@ -1,8 +1,8 @@
-import type { TLSSocket } from 'node:tls';
 import { pinnedIndex } from '../routing/affinity.ts';
 import type { Affinity } from '../routing/affinity.ts';
 import type { TargetState } from '../upstream/target-state.ts';
 import type { RouteRuntime, UpstreamRegistry } from '../upstream/upstream-registry.ts';
+import { protoOf } from './request-route.ts';
 import type { ClientRequest } from './client-side.ts';
 
 /**
@@ -22,7 +22,7 @@ export class Sticky {
     this.#affinity = affinity;
     const index = pinnedIndex(affinity, req.rawHeaders);
     this.#pinned = index < 0 ? undefined : affinity.urls[index];
-    this.#secure = (req.socket as TLSSocket).encrypted === true;
+    this.#secure = protoOf(req.socket) === 'https';
   }
 
   /**

@@ -44,7 +44,7 @@ export function compileRedirect(
       const query = mark === -1 ? '' : input.url.slice(mark);
       const newPath = path === undefined ? asked : path.apply(asked);
       if (newPath === undefined) return undefined;
-      const [requestHost, requestPort] = splitHost(input.host);
+      const [requestHost, requestPort] = splitHostHeader(input.host);
       const toScheme = scheme ?? input.scheme;
       let toPort = port ?? (scheme === undefined ? requestPort : undefined);
       if (toPort === (toScheme === 'https' ? 443 : 80)) toPort = undefined;
@@ -55,7 +55,7 @@ export function compileRedirect(
 }
 
 /** `example.com:8080` -> ['example.com', 8080]; `[::1]` -> ['[::1]', undefined]. */
-function splitHost(value: string): [string, number | undefined] {
+export function splitHostHeader(value: string): [string, number | undefined] {
   const close = value.startsWith('[') ? value.indexOf(']') + 1 : 0;
   const colon = value.indexOf(':', close);
   if (colon === -1) return [value, undefined];
